@@ -1,0 +1,206 @@
+//! Errors of backup-core and of every component.
+//!
+//! Rules for this crate and the component crates:
+//! - Library code never panics on input it reads from disk or from the user: a damaged backup,
+//!   a wrong path or a full disk are errors with a message, never `unwrap`.
+//! - Every variant that concerns a file carries its path; the message names the path and the
+//!   problem in words an operator understands, without a backtrace.
+//! - Component crates have their own error enums and convert them into [`Error::Component`],
+//!   keeping the component id, so the binary can print one chain.
+//! - Findings of a validation are not errors: they are [`Problem`]s, collected and reported
+//!   together. An invalid snapshot becomes an error only where an operation must stop
+//!   ([`Error::InvalidSnapshot`]).
+//! - [`Error::is_negative_answer`] tells the binary which errors mean "no" (exit 1) rather than
+//!   "could not do it" (exit 2).
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Result alias used across the workspace's libraries.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One finding of a validation or verification: the file it concerns and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Problem {
+    /// The file or folder concerned: relative to the snapshot folder for snapshot files,
+    /// absolute for live or restored files.
+    pub path: String,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+impl Problem {
+    /// A finding about `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Everything that can stop an operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file-system call failed.
+    #[error("cannot {op} {}: {source}", path.display())]
+    Io {
+        /// What we tried to do ("open", "rename", ...).
+        op: &'static str,
+        /// The path concerned.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// A stamp argument that is not of the form `YYYYMMDDTHHMMSSZ`.
+    #[error(
+        "'{stamp}' is not a snapshot stamp (expected YYYYMMDDTHHMMSSZ, e.g. 20260409T012345Z)"
+    )]
+    BadStamp {
+        /// The text given.
+        stamp: String,
+    },
+    /// A well-formed stamp that names no snapshot.
+    #[error("no snapshot {stamp} in {}", dir.display())]
+    UnknownSnapshot {
+        /// The stamp asked for.
+        stamp: String,
+        /// The folder searched.
+        dir: PathBuf,
+    },
+    /// No snapshot at all where one was needed.
+    #[error("no {what} snapshot in {}", dir.display())]
+    NoSnapshots {
+        /// Which kind was looked for.
+        what: &'static str,
+        /// The folder searched.
+        dir: PathBuf,
+    },
+    /// The backup folder does not exist.
+    #[error("backup dir {} does not exist", path.display())]
+    MissingBackupDir {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A path given by the user that cannot serve its purpose.
+    #[error("{}: {problem}", path.display())]
+    BadPath {
+        /// The path given.
+        path: PathBuf,
+        /// Why it cannot be used.
+        problem: String,
+    },
+    /// A manifest that cannot be read or trusted.
+    #[error("manifest {}: {problem}", path.display())]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A snapshot names a component this build does not know.
+    #[error("the snapshot has component '{id}', which this build of atocore-backup does not know")]
+    UnknownComponent {
+        /// The id in the manifest.
+        id: String,
+    },
+    /// Bytes read back do not match the manifest.
+    #[error("{}: checksum mismatch (manifest says sha256 {expected}, file has {actual})", path.display())]
+    ChecksumMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The sha256 in the manifest.
+        expected: String,
+        /// The sha256 of the bytes read.
+        actual: String,
+    },
+    /// A restore over live files was asked without confirming the service is stopped.
+    #[error(
+        "refusing to restore over the live store without --confirm-service-stopped: stop the \
+         service first, then confirm (nothing was changed)"
+    )]
+    NotConfirmed,
+    /// A restore with `--to` would overwrite something.
+    #[error(
+        "{} already exists: a restore with --to writes only paths that do not exist yet (nothing was changed)",
+        path.display()
+    )]
+    TargetExists {
+        /// The existing path.
+        path: PathBuf,
+    },
+    /// The snapshot failed validation, so the operation stopped before touching anything.
+    #[error("snapshot {stamp} is invalid, nothing was changed: {}", join(problems))]
+    InvalidSnapshot {
+        /// The snapshot.
+        stamp: String,
+        /// What validation found.
+        problems: Vec<Problem>,
+    },
+    /// A component could not do its work.
+    #[error("{id}: {source}")]
+    Component {
+        /// The component id.
+        id: String,
+        /// The component's own error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+}
+
+fn join(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    /// An I/O error on `path` while doing `op`.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A component's own error, tagged with its id.
+    pub fn component(
+        id: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Component {
+            id: id.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// True when the error is a negative answer about a snapshot ("this snapshot is not
+    /// valid"), as opposed to a failure to carry out the operation.
+    pub fn is_negative_answer(&self) -> bool {
+        matches!(self, Error::InvalidSnapshot { .. })
+    }
+}
+
+/// Attach a path and an operation name to an `io::Result`.
+pub trait IoContext<T> {
+    /// Turn the error into [`Error::Io`].
+    fn ctx(self, op: &'static str, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, op: &'static str, path: &std::path::Path) -> Result<T> {
+        self.map_err(|e| Error::io(op, path, e))
+    }
+}

@@ -1,0 +1,698 @@
+//! Runs the registered components in order against a manifest: create, validate, restore,
+//! drill. Everything components share lives here: hashing of every file, staging and atomic
+//! finalize, the validation gate, the pre-restore safety snapshot, dispatch by component id.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::component::{Component, Facts, SnapshotFiles, Staging};
+use crate::error::{Error, IoContext, Result};
+use crate::fsio;
+use crate::manifest::{ComponentRecord, FileEntry, Kind, Manifest, FORMAT_VERSION, MANIFEST_NAME};
+use crate::stamp::{rfc3339, Stamp};
+use crate::store::SnapshotStore;
+use crate::Problem;
+
+/// Prefix of the scratch folders a drill makes inside the backup dir.
+pub const DRILL_SCRATCH_PREFIX: &str = ".drill-scratch-";
+/// Name of the drill log inside the backup dir.
+pub const DRILL_LOG: &str = "drills.jsonl";
+
+/// A live store to capture: which component, and where it lives.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Component id.
+    pub id: String,
+    /// Live path.
+    pub path: PathBuf,
+}
+
+/// The outcome of a validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Validation {
+    /// The snapshot.
+    pub stamp: String,
+    /// The manifest, when it could be read.
+    #[serde(skip)]
+    pub manifest: Option<Manifest>,
+    /// Everything found wrong; empty means valid.
+    pub problems: Vec<Problem>,
+}
+
+impl Validation {
+    /// True when nothing was found wrong.
+    pub fn is_valid(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Where a restore writes.
+#[derive(Debug, Clone)]
+pub enum Targets {
+    /// Over the live store: these paths by component id; components not named here go back
+    /// to the path recorded in the manifest.
+    Live(BTreeMap<String, PathBuf>),
+    /// Into a folder, each component under the file name of its recorded source; nothing
+    /// there may exist yet.
+    Into(PathBuf),
+}
+
+/// How to restore.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// Where to write.
+    pub targets: Targets,
+    /// The operator confirmed the service is stopped (required for [`Targets::Live`]).
+    pub confirm_service_stopped: bool,
+    /// Take the pre-restore safety snapshot of the live state first (live restores only).
+    pub pre_restore_snapshot: bool,
+}
+
+/// What happened to one component during a restore.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentOutcome {
+    /// Component id.
+    pub id: String,
+    /// Where it was restored (or would have been).
+    pub target: PathBuf,
+    /// True when the target came from the manifest because none was given.
+    pub target_from_manifest: bool,
+    /// False when the snapshot did not hold this component, so the target was left alone.
+    pub restored: bool,
+    /// The component's report of what it did.
+    pub facts: Facts,
+    /// What verification found wrong at the target afterwards.
+    pub problems: Vec<Problem>,
+}
+
+/// The outcome of a restore.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    /// The restored snapshot.
+    pub stamp: String,
+    /// The safety snapshot of the previous live state, if one was taken.
+    pub pre_restore_snapshot: Option<String>,
+    /// Per component, in manifest order.
+    pub components: Vec<ComponentOutcome>,
+}
+
+impl RestoreReport {
+    /// True when every restored component verified clean.
+    pub fn verified(&self) -> bool {
+        self.components.iter().all(|c| c.problems.is_empty())
+    }
+
+    /// The outcome for component `id`.
+    pub fn component(&self, id: &str) -> Option<&ComponentOutcome> {
+        self.components.iter().find(|c| c.id == id)
+    }
+}
+
+/// The outcome of a drill, also appended as one line to `drills.jsonl`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillReport {
+    /// Version of this record's format.
+    pub format_version: u32,
+    /// The drilled snapshot.
+    pub stamp: String,
+    /// When the drill started (RFC 3339 UTC).
+    pub started_at: String,
+    /// True when the snapshot validated, restored and verified.
+    pub ok: bool,
+    /// Milliseconds spent validating.
+    pub validate_ms: u64,
+    /// Milliseconds spent restoring and verifying in the scratch folder.
+    pub restore_ms: u64,
+    /// Components restored in the scratch folder.
+    pub components: Vec<String>,
+    /// Everything that went wrong.
+    pub problems: Vec<Problem>,
+}
+
+/// The engine. `known` is every component this build knows; the binary builds that list in
+/// one function, so adding a component is one line there.
+pub struct Orchestrator<'a> {
+    store: &'a dyn SnapshotStore,
+    known: &'a [Box<dyn Component>],
+}
+
+impl<'a> Orchestrator<'a> {
+    /// An orchestrator over `store` knowing the components in `known`.
+    pub fn new(store: &'a dyn SnapshotStore, known: &'a [Box<dyn Component>]) -> Self {
+        Orchestrator { store, known }
+    }
+
+    fn component(&self, id: &str) -> Result<&dyn Component> {
+        self.known
+            .iter()
+            .find(|c| c.id() == id)
+            .map(|c| c.as_ref())
+            .ok_or_else(|| Error::UnknownComponent { id: id.to_owned() })
+    }
+
+    /// Take a snapshot of `sources`, in order. The snapshot becomes visible only once complete.
+    ///
+    /// # Errors
+    /// Whatever stopped it; nothing is left behind that `list` would show.
+    pub fn create(&self, sources: &[Source], kind: Kind) -> Result<Manifest> {
+        // Resolve everything before the first byte is written.
+        let mut plan = Vec::new();
+        for s in sources {
+            let comp = self.component(&s.id)?;
+            let path = std::path::absolute(&s.path).ctx("resolve", &s.path)?;
+            let present = comp.exists(&path)?;
+            if !present && kind == Kind::Regular && !comp.optional() {
+                return Err(Error::BadPath {
+                    path,
+                    problem: format!("does not exist, so there is no {} to back up", s.id),
+                });
+            }
+            plan.push((comp, path, present));
+        }
+        let pending = self.store.begin()?;
+        let result = (|| {
+            let mut manifest = Manifest {
+                format_version: FORMAT_VERSION,
+                stamp: pending.stamp.to_string(),
+                created_at: rfc3339(pending.started),
+                tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+                kind,
+                sources: BTreeMap::new(),
+                components: Vec::new(),
+            };
+            for (comp, path, present) in &plan {
+                manifest
+                    .sources
+                    .insert(comp.id().to_owned(), path.to_string_lossy().into_owned());
+                let mut record = ComponentRecord {
+                    id: comp.id().to_owned(),
+                    present: *present,
+                    files: Vec::new(),
+                    facts: Facts::new(),
+                };
+                if *present {
+                    let dir = pending.dir.join(comp.id());
+                    fsio::create_private_dir(&dir)?;
+                    let mut staging = Staging::new(&pending.dir, comp.id(), kind);
+                    record.facts = comp.snapshot(path, &mut staging)?;
+                    record.files = seal_component_dir(&pending.dir, &dir, &staging.hashed)?;
+                }
+                manifest.components.push(record);
+            }
+            let mpath = pending.dir.join(MANIFEST_NAME);
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(fsio::FILE_MODE)
+                .open(&mpath)
+                .ctx("create", &mpath)?;
+            f.write_all(&manifest.to_json()).ctx("write", &mpath)?;
+            f.sync_all().ctx("fsync", &mpath)?;
+            Ok(manifest)
+        })();
+        match result {
+            Ok(m) => {
+                self.store.commit(pending)?;
+                Ok(m)
+            }
+            Err(e) => {
+                self.store.abort(pending);
+                Err(e)
+            }
+        }
+    }
+
+    /// Check a snapshot: manifest, every file's size and SHA-256, no unlisted or linked files,
+    /// then each component's own invariants.
+    ///
+    /// # Errors
+    /// Only when the snapshot cannot be found; findings are in [`Validation::problems`].
+    pub fn validate(&self, stamp: &Stamp) -> Result<Validation> {
+        let dir = self.store.open(stamp)?;
+        Ok(self.validate_dir(&dir, stamp))
+    }
+
+    fn validate_dir(&self, dir: &Path, stamp: &Stamp) -> Validation {
+        let mut problems = Vec::new();
+        let manifest = match Manifest::read(&dir.join(MANIFEST_NAME)) {
+            Ok(m) => m,
+            Err(e) => {
+                problems.push(Problem::new(MANIFEST_NAME, strip_path(&e.to_string(), dir)));
+                return Validation {
+                    stamp: stamp.to_string(),
+                    manifest: None,
+                    problems,
+                };
+            }
+        };
+        if manifest.stamp != stamp.as_str() {
+            problems.push(Problem::new(
+                MANIFEST_NAME,
+                format!("names stamp {} but sits in folder {stamp}", manifest.stamp),
+            ));
+        }
+        // Top level: only the manifest and the folders of present components.
+        let folders: BTreeSet<&str> = manifest
+            .components
+            .iter()
+            .filter(|c| c.present)
+            .map(|c| c.id.as_str())
+            .collect();
+        match fs::read_dir(dir) {
+            Ok(entries) => {
+                for e in entries.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                    if name != MANIFEST_NAME && !(is_dir && folders.contains(name.as_str())) {
+                        problems.push(Problem::new(name, "is not listed in the manifest"));
+                    }
+                }
+            }
+            Err(e) => problems.push(Problem::new(".", format!("cannot read the folder: {e}"))),
+        }
+        for record in &manifest.components {
+            let before = problems.len();
+            let comp = match self.component(&record.id) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    problems.push(Problem::new(record.id.clone(), e.to_string()));
+                    None
+                }
+            };
+            for f in &record.files {
+                check_file(dir, f, &mut problems);
+            }
+            if record.present {
+                let listed: BTreeSet<&str> = record.files.iter().map(|f| f.path.as_str()).collect();
+                find_unlisted(dir, &dir.join(&record.id), &listed, &mut problems);
+            }
+            if let (Some(comp), true, true) = (comp, problems.len() == before, record.present) {
+                let snap = SnapshotFiles::new(
+                    dir,
+                    record,
+                    manifest.sources.get(&record.id).map(|s| s.as_str()),
+                );
+                match comp.validate(&snap) {
+                    Ok(p) => problems.extend(p),
+                    Err(e) => problems.push(Problem::new(
+                        record.id.clone(),
+                        format!("could not be checked: {e}"),
+                    )),
+                }
+            }
+        }
+        Validation {
+            stamp: stamp.to_string(),
+            manifest: Some(manifest),
+            problems,
+        }
+    }
+
+    /// Manifests of every finalized snapshot, newest first; unreadable ones come back as
+    /// errors in place so `list` can show them.
+    ///
+    /// # Errors
+    /// [`Error::MissingBackupDir`], [`Error::Io`].
+    pub fn list(&self) -> Result<(Vec<(Stamp, Result<Manifest>)>, Vec<PathBuf>)> {
+        let listing = self.store.list()?;
+        let mut out = Vec::new();
+        for stamp in listing.snapshots.into_iter().rev() {
+            let m = self
+                .store
+                .open(&stamp)
+                .and_then(|d| Manifest::read(&d.join(MANIFEST_NAME)));
+            out.push((stamp, m));
+        }
+        Ok((out, listing.leftovers))
+    }
+
+    /// Restore snapshot `stamp`: refuse without confirmation (live targets), validate and
+    /// refuse on any problem, take the pre-restore safety snapshot, restore each component in
+    /// manifest order, then verify each at its target.
+    ///
+    /// # Errors
+    /// [`Error::NotConfirmed`], [`Error::InvalidSnapshot`], [`Error::TargetExists`] and bad
+    /// paths before anything is touched; any failure of a component's restore after.
+    pub fn restore(&self, stamp: &Stamp, opts: &RestoreOptions) -> Result<RestoreReport> {
+        let live = matches!(opts.targets, Targets::Live(_));
+        if live && !opts.confirm_service_stopped {
+            return Err(Error::NotConfirmed);
+        }
+        let dir = self.store.open(stamp)?;
+        let validation = self.validate_dir(&dir, stamp);
+        let manifest = match (validation.manifest, validation.problems.is_empty()) {
+            (Some(m), true) => m,
+            (_, _) => {
+                return Err(Error::InvalidSnapshot {
+                    stamp: stamp.to_string(),
+                    problems: validation.problems,
+                })
+            }
+        };
+        // Resolve and check every target before anything is written.
+        let mut plan = Vec::new();
+        for record in &manifest.components {
+            let comp = self.component(&record.id)?;
+            let recorded = manifest.sources.get(&record.id).map(PathBuf::from);
+            let (target, from_manifest) = match (&opts.targets, recorded) {
+                (Targets::Live(given), recorded) => match (given.get(&record.id), recorded) {
+                    (Some(p), _) => (p.clone(), false),
+                    (None, Some(r)) if r.is_absolute() => (r, true),
+                    (None, r) => return Err(Error::BadPath {
+                        path: r.unwrap_or_default(),
+                        problem: format!(
+                            "no live path given for {} and the manifest records no absolute one",
+                            record.id
+                        ),
+                    }),
+                },
+                (Targets::Into(into), Some(r)) => {
+                    let name = match r.file_name() {
+                        Some(n) => n.to_owned(),
+                        None => {
+                            return Err(Error::BadPath {
+                                path: r,
+                                problem: "recorded source has no file name".into(),
+                            })
+                        }
+                    };
+                    (into.join(name), false)
+                }
+                (Targets::Into(_), None) => {
+                    return Err(Error::Manifest {
+                        path: dir.join(MANIFEST_NAME),
+                        problem: format!("records no source path for {}", record.id),
+                    })
+                }
+            };
+            let target = std::path::absolute(&target).ctx("resolve", &target)?;
+            let exists = comp.exists(&target)?;
+            if !live && exists {
+                return Err(Error::TargetExists { path: target });
+            }
+            plan.push((comp, record, target, from_manifest, exists));
+        }
+        if let Targets::Into(into) = &opts.targets {
+            fsio::create_private_dir_all(into)?;
+        }
+        let pre_restore_snapshot = if live && opts.pre_restore_snapshot {
+            let sources: Vec<Source> = plan
+                .iter()
+                .filter(|(_, record, _, _, exists)| *exists && record.present)
+                .map(|(comp, _, target, _, _)| Source {
+                    id: comp.id().to_owned(),
+                    path: target.clone(),
+                })
+                .collect();
+            if sources.is_empty() {
+                None
+            } else {
+                Some(self.create(&sources, Kind::PreRestore)?.stamp)
+            }
+        } else {
+            None
+        };
+        let mut outcomes = Vec::new();
+        for (comp, record, target, from_manifest, _) in &plan {
+            let snap = SnapshotFiles::new(
+                &dir,
+                record,
+                manifest.sources.get(&record.id).map(|s| s.as_str()),
+            );
+            let facts = if record.present {
+                comp.restore(&snap, target)?
+            } else {
+                Facts::new()
+            };
+            outcomes.push(ComponentOutcome {
+                id: record.id.clone(),
+                target: target.clone(),
+                target_from_manifest: *from_manifest,
+                restored: record.present,
+                facts,
+                problems: Vec::new(),
+            });
+        }
+        for ((comp, record, target, _, _), outcome) in plan.iter().zip(&mut outcomes) {
+            if record.present {
+                let snap = SnapshotFiles::new(
+                    &dir,
+                    record,
+                    manifest.sources.get(&record.id).map(|s| s.as_str()),
+                );
+                outcome.problems = comp.verify(&snap, target).unwrap_or_else(|e| {
+                    vec![Problem::new(
+                        target.to_string_lossy(),
+                        format!("could not be verified: {e}"),
+                    )]
+                });
+            }
+        }
+        Ok(RestoreReport {
+            stamp: stamp.to_string(),
+            pre_restore_snapshot,
+            components: outcomes,
+        })
+    }
+
+    /// The newest snapshot of kind `regular`.
+    ///
+    /// # Errors
+    /// [`Error::NoSnapshots`] when there is none.
+    pub fn newest_regular(&self) -> Result<Stamp> {
+        let (snaps, _) = self.list()?;
+        snaps
+            .into_iter()
+            .find(|(_, m)| matches!(m, Ok(m) if m.kind == Kind::Regular))
+            .map(|(s, _)| s)
+            .ok_or_else(|| Error::NoSnapshots {
+                what: "regular",
+                dir: self.store.location().join("snapshots"),
+            })
+    }
+
+    /// The non-destructive drill: validate `stamp`, restore it into a scratch folder inside
+    /// `scratch_parent`, verify every component there, remove the scratch folder, and append
+    /// the outcome to `<scratch_parent>/drills.jsonl`.
+    ///
+    /// # Errors
+    /// Only when the drill could not run (unknown stamp, unwritable folder); a snapshot that
+    /// fails is a report with `ok: false`.
+    pub fn drill(&self, stamp: &Stamp, scratch_parent: &Path) -> Result<DrillReport> {
+        let started_at = rfc3339(SystemTime::now());
+        let t0 = Instant::now();
+        let validation = self.validate(stamp)?;
+        let validate_ms = t0.elapsed().as_millis() as u64;
+        let mut report = DrillReport {
+            format_version: FORMAT_VERSION,
+            stamp: stamp.to_string(),
+            started_at,
+            ok: false,
+            validate_ms,
+            restore_ms: 0,
+            components: Vec::new(),
+            problems: validation.problems,
+        };
+        if report.problems.is_empty() {
+            let scratch = tempfile_dir(scratch_parent)?;
+            let t1 = Instant::now();
+            let opts = RestoreOptions {
+                targets: Targets::Into(scratch.join("restored")),
+                confirm_service_stopped: false,
+                pre_restore_snapshot: false,
+            };
+            match self.restore(stamp, &opts) {
+                Ok(r) => {
+                    for c in r.components {
+                        if c.restored {
+                            report.components.push(c.id);
+                        }
+                        report.problems.extend(c.problems);
+                    }
+                }
+                Err(e) => report
+                    .problems
+                    .push(Problem::new(stamp.as_str(), e.to_string())),
+            }
+            report.restore_ms = t1.elapsed().as_millis() as u64;
+            fs::remove_dir_all(&scratch).ctx("remove", &scratch)?;
+            report.ok = report.problems.is_empty();
+        }
+        append_line(
+            &scratch_parent.join(DRILL_LOG),
+            &serde_json::to_vec(&report).unwrap_or_default(),
+        )?;
+        Ok(report)
+    }
+}
+
+fn tempfile_dir(parent: &Path) -> Result<PathBuf> {
+    for n in 0..1000u32 {
+        let p = parent.join(format!("{DRILL_SCRATCH_PREFIX}{}-{n}", std::process::id()));
+        match fs::DirBuilder::new().create(&p) {
+            Ok(()) => {
+                fsio::make_private(&p, true)?;
+                return Ok(p);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io("create folder", &p, e)),
+        }
+    }
+    Err(Error::BadPath {
+        path: parent.to_path_buf(),
+        problem: "cannot make a scratch folder in it".into(),
+    })
+}
+
+fn append_line(path: &Path, line: &[u8]) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(fsio::FILE_MODE)
+        .open(path)
+        .ctx("open", path)?;
+    let mut buf = line.to_vec();
+    buf.push(b'\n');
+    f.write_all(&buf).ctx("append to", path)?;
+    f.sync_all().ctx("fsync", path)
+}
+
+/// After a component's snapshot: walk its folder, make everything private, hash (once) and
+/// fsync every file, fsync every folder, and return the sorted file list.
+fn seal_component_dir(
+    root: &Path,
+    dir: &Path,
+    hashed: &BTreeMap<String, FileEntry>,
+) -> Result<Vec<FileEntry>> {
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .ctx("read folder", dir)?
+        .collect::<std::io::Result<_>>()
+        .ctx("read folder", dir)?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        let t = e.file_type().ctx("inspect", &path)?;
+        if t.is_dir() {
+            fsio::make_private(&path, true)?;
+            out.extend(seal_component_dir(root, &path, hashed)?);
+        } else if t.is_file() {
+            let rel = rel_string(root, &path)?;
+            fsio::make_private(&path, false)?;
+            let entry = match hashed.get(&rel) {
+                Some(h) => h.clone(),
+                None => {
+                    let f = File::open(&path).ctx("open", &path)?;
+                    f.sync_all().ctx("fsync", &path)?;
+                    let d = fsio::hash_file(&path)?;
+                    FileEntry {
+                        path: rel,
+                        size: d.size,
+                        sha256: d.sha256,
+                    }
+                }
+            };
+            out.push(entry);
+        } else {
+            return Err(Error::BadPath {
+                path,
+                problem: "is a symlink or special file; a snapshot holds only files and folders"
+                    .into(),
+            });
+        }
+    }
+    fsio::fsync_dir(dir)?;
+    Ok(out)
+}
+
+fn rel_string(root: &Path, path: &Path) -> Result<String> {
+    let rel = path.strip_prefix(root).map_err(|_| Error::BadPath {
+        path: path.to_path_buf(),
+        problem: "is outside the snapshot".into(),
+    })?;
+    let parts: Option<Vec<&str>> = rel.iter().map(|p| p.to_str()).collect();
+    parts.map(|p| p.join("/")).ok_or_else(|| Error::BadPath {
+        path: path.to_path_buf(),
+        problem: "has a name that is not UTF-8".into(),
+    })
+}
+
+/// Check one listed file: no symlink on the way, a regular file, right size and SHA-256.
+fn check_file(root: &Path, f: &FileEntry, problems: &mut Vec<Problem>) {
+    let mut p = root.to_path_buf();
+    let parts: Vec<&str> = f.path.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        p.push(part);
+        match fs::symlink_metadata(&p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                problems.push(Problem::new(f.path.clone(), "is missing"));
+                return;
+            }
+            Err(e) => {
+                problems.push(Problem::new(f.path.clone(), format!("cannot be read: {e}")));
+                return;
+            }
+            Ok(m) if m.file_type().is_symlink() => {
+                problems.push(Problem::new(
+                    f.path.clone(),
+                    "leads through a symlink, which a snapshot never holds",
+                ));
+                return;
+            }
+            Ok(m) if i + 1 == parts.len() && !m.file_type().is_file() => {
+                problems.push(Problem::new(f.path.clone(), "is not a regular file"));
+                return;
+            }
+            Ok(_) => {}
+        }
+    }
+    match fsio::hash_file(&p) {
+        Err(e) => problems.push(Problem::new(f.path.clone(), format!("cannot be read: {e}"))),
+        Ok(d) if d.size != f.size => problems.push(Problem::new(
+            f.path.clone(),
+            format!("has {} bytes, the manifest says {}", d.size, f.size),
+        )),
+        Ok(d) if d.sha256 != f.sha256 => problems.push(Problem::new(
+            f.path.clone(),
+            format!(
+                "checksum mismatch: sha256 is {}, the manifest says {}",
+                d.sha256, f.sha256
+            ),
+        )),
+        Ok(_) => {}
+    }
+}
+
+/// Report every file under `dir` that the manifest does not list, and every symlink.
+fn find_unlisted(root: &Path, dir: &Path, listed: &BTreeSet<&str>, problems: &mut Vec<Problem>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let rel = rel_string(root, &path).unwrap_or_else(|_| path.to_string_lossy().into_owned());
+        match e.file_type() {
+            Ok(t) if t.is_dir() => find_unlisted(root, &path, listed, problems),
+            Ok(t) if t.is_file() => {
+                if !listed.contains(rel.as_str()) {
+                    problems.push(Problem::new(rel, "is not listed in the manifest"));
+                }
+            }
+            _ => problems.push(Problem::new(
+                rel,
+                "is a symlink or special file, not listed in the manifest",
+            )),
+        }
+    }
+}
+
+fn strip_path(msg: &str, dir: &Path) -> String {
+    let prefix = format!("manifest {}: ", dir.join(MANIFEST_NAME).display());
+    msg.strip_prefix(&prefix).unwrap_or(msg).to_owned()
+}
