@@ -364,13 +364,15 @@ impl<'a> Orchestrator<'a> {
                 (Targets::Live(given), recorded) => match (given.get(&record.id), recorded) {
                     (Some(p), _) => (p.clone(), false),
                     (None, Some(r)) if r.is_absolute() => (r, true),
-                    (None, r) => return Err(Error::BadPath {
-                        path: r.unwrap_or_default(),
-                        problem: format!(
+                    (None, r) => {
+                        return Err(Error::BadPath {
+                            path: r.unwrap_or_default(),
+                            problem: format!(
                             "no live path given for {} and the manifest records no absolute one",
                             record.id
                         ),
-                    }),
+                        })
+                    }
                 },
                 (Targets::Into(into), Some(r)) => {
                     let name = match r.file_name() {

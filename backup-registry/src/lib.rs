@@ -1,1 +1,150 @@
-pub fn x() {}
+//! The registry component: the service's project-registry JSON file. Captured only when it
+//! exists (the manifest records it either way); a snapshot without it leaves the live
+//! registry alone. Validation: the file parses as JSON (checked streaming, without building
+//! the document in memory). Restore: an atomic replace.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+
+use backup_core::{fsio, Component, Error, Facts, Kind, Problem, Result, SnapshotFiles, Staging};
+
+/// Component id, folder name and manifest key.
+pub const ID: &str = "registry";
+
+/// What can go wrong in this component.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The live registry is not JSON, so a regular snapshot refuses it.
+    #[error("{}: is not valid JSON ({reason}); fix it or point --registry elsewhere", path.display())]
+    NotJson {
+        /// The registry file.
+        path: PathBuf,
+        /// serde_json's message (line and column).
+        reason: String,
+    },
+}
+
+impl From<RegistryError> for Error {
+    fn from(e: RegistryError) -> Self {
+        Error::component(ID, e)
+    }
+}
+
+/// Whether the file parses as JSON; the parser's message when it does not.
+fn json_error(path: &Path) -> Result<Option<String>> {
+    let f = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut de = serde_json::Deserializer::from_reader(BufReader::new(f));
+    // IgnoredAny checks the syntax and keeps nothing, so memory stays bounded.
+    let r = IgnoredAny::deserialize(&mut de).and_then(|_| de.end());
+    Ok(r.err().map(|e| e.to_string()))
+}
+
+/// The file name the registry is stored under inside its component folder.
+fn file_name(live: &Path) -> Result<String> {
+    live.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::BadPath {
+            path: live.to_path_buf(),
+            problem: "has no UTF-8 file name".into(),
+        })
+}
+
+/// The registry component.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RegistryComponent;
+
+impl Component for RegistryComponent {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn exists(&self, live: &Path) -> Result<bool> {
+        match fsio::kind_of(live)? {
+            None => Ok(false),
+            Some(t) if t.is_dir() => Err(Error::BadPath {
+                path: live.to_path_buf(),
+                problem: "is a folder, not a registry JSON file".into(),
+            }),
+            Some(_) => Ok(true),
+        }
+    }
+
+    fn optional(&self) -> bool {
+        true
+    }
+
+    fn snapshot(&self, live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
+        let name = file_name(live)?;
+        out.copy_in(live, &name)?;
+        let copy = out.dir().join(&name);
+        let mut facts = Facts::new();
+        facts.insert("file".into(), name.into());
+        let err = json_error(&copy)?;
+        facts.insert("json_valid".into(), err.is_none().into());
+        if let Some(reason) = err {
+            // A pre-restore snapshot keeps the live state as it is, even broken.
+            if out.kind() == Kind::Regular {
+                return Err(RegistryError::NotJson {
+                    path: live.to_path_buf(),
+                    reason,
+                }
+                .into());
+            }
+        }
+        Ok(facts)
+    }
+
+    fn validate(&self, snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
+        let facts = snap.facts();
+        let Some(entry) = facts
+            .get("file")
+            .and_then(|v| v.as_str())
+            .and_then(|n| snap.entry(n))
+        else {
+            return Ok(vec![Problem::new(
+                ID,
+                "the manifest names no registry file",
+            )]);
+        };
+        let captured_broken = facts.get("json_valid") == Some(&false.into());
+        match json_error(&snap.local_path(entry))? {
+            Some(reason) if !captured_broken => Ok(vec![Problem::new(
+                &entry.path,
+                format!("is not valid JSON ({reason})"),
+            )]),
+            _ => Ok(vec![]),
+        }
+    }
+
+    fn restore(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
+        let entry = snap.files().first().ok_or_else(|| Error::BadPath {
+            path: target.to_path_buf(),
+            problem: "the snapshot holds no registry file".into(),
+        })?;
+        fsio::create_private_dir_all(fsio::parent_of(target))?;
+        let tmp = fsio::sibling_temp(target, "restore")?;
+        snap.copy_out(entry, &tmp)?;
+        fsio::replace(&tmp, target)?;
+        Ok(Facts::new())
+    }
+
+    fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
+        let mut problems = Vec::new();
+        for entry in snap.files() {
+            let d = fsio::hash_file(target)?;
+            if d.sha256 != entry.sha256 || d.size != entry.size {
+                problems.push(Problem::new(
+                    target.to_string_lossy(),
+                    "differs from the snapshot's registry after restore",
+                ));
+            }
+        }
+        Ok(problems)
+    }
+}

@@ -1,1 +1,447 @@
-pub fn x() {}
+//! The SQLite component: hot snapshots of a live database through SQLite's online backup API,
+//! stored in rollback-journal mode so that nothing reading the snapshot creates sidecar files,
+//! and a restore that never pairs a database with a stale `-wal`.
+//!
+//! Snapshot: one backup step copying every page (`step(-1)`) inside one read transaction, so
+//! a writer in another process cannot restart it and the copy is one committed point in time.
+//! Restore, in order: copy the snapshot beside the target under a temporary name (checked
+//! against the manifest while streaming), give it back the journal mode recorded in the
+//! manifest, checkpoint the live database (`wal_checkpoint(TRUNCATE)`), remove its `-wal`,
+//! `-shm` and `-journal`, rename the new file over it, fsync the folder.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::thread::sleep;
+use std::time::Duration;
+
+use backup_core::{fsio, Component, Error, Facts, Problem, Result, SnapshotFiles, Staging};
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, OpenFlags};
+
+/// Component id, folder name and manifest key.
+pub const ID: &str = "sqlite";
+
+/// How long a backup step may keep meeting a busy source before the snapshot fails.
+const BUSY_RETRIES: u32 = 600;
+const BUSY_PAUSE: Duration = Duration::from_millis(50);
+
+/// Journal modes a restore will put back.
+const RESTORABLE_MODES: [&str; 4] = ["wal", "delete", "truncate", "persist"];
+
+/// What can go wrong in this component.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SqliteError {
+    /// SQLite refused an operation.
+    #[error("{}: cannot {what}: {source}", path.display())]
+    Sql {
+        /// The database file.
+        path: PathBuf,
+        /// What we were doing.
+        what: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The source stayed busy through every retry.
+    #[error("{}: the backup could not read the database for {seconds} s (it stayed locked)", path.display())]
+    Busy {
+        /// The database file.
+        path: PathBuf,
+        /// How long we tried.
+        seconds: u64,
+    },
+    /// Something about a file is not as it must be.
+    #[error("{}: {problem}", path.display())]
+    Bad {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl From<SqliteError> for Error {
+    fn from(e: SqliteError) -> Self {
+        Error::component(ID, e)
+    }
+}
+
+fn sql<T>(r: rusqlite::Result<T>, path: &Path, what: &'static str) -> Result<T> {
+    r.map_err(|source| {
+        SqliteError::Sql {
+            path: path.to_path_buf(),
+            what,
+            source,
+        }
+        .into()
+    })
+}
+
+fn bad(path: &Path, problem: impl Into<String>) -> Error {
+    SqliteError::Bad {
+        path: path.to_path_buf(),
+        problem: problem.into(),
+    }
+    .into()
+}
+
+/// The live database's sidecar files: `-wal`, `-shm`, `-journal`.
+pub fn sidecars(db: &Path) -> [PathBuf; 3] {
+    ["-wal", "-shm", "-journal"].map(|s| {
+        let mut p = OsString::from(db.as_os_str());
+        p.push(s);
+        PathBuf::from(p)
+    })
+}
+
+/// The SQLite component.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SqliteComponent;
+
+impl SqliteComponent {
+    /// The component.
+    pub fn new() -> Self {
+        SqliteComponent
+    }
+}
+
+/// Open an existing database for reading and writing, never creating one.
+fn open_existing(path: &Path) -> Result<Connection> {
+    let conn = sql(
+        Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ),
+        path,
+        "open the database",
+    )?;
+    sql(
+        conn.busy_timeout(Duration::from_secs(30)),
+        path,
+        "set a busy timeout",
+    )?;
+    Ok(conn)
+}
+
+/// Open a snapshot file so that nothing is ever written beside it: read-only and immutable
+/// (no locks, no journal, no `-wal`/`-shm`).
+fn open_immutable(path: &Path) -> Result<Connection> {
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    sql(
+        Connection::open_with_flags(
+            &uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ),
+        path,
+        "open the snapshot read-only",
+    )
+}
+
+/// `PRAGMA integrity_check`, all rows joined; `"ok"` when healthy.
+fn integrity(conn: &Connection, path: &Path) -> Result<String> {
+    let mut stmt = sql(
+        conn.prepare("PRAGMA integrity_check"),
+        path,
+        "check integrity",
+    )?;
+    let rows = sql(
+        stmt.query_map([], |r| r.get::<_, String>(0)),
+        path,
+        "check integrity",
+    )?;
+    let mut lines = Vec::new();
+    for r in rows {
+        lines.push(sql(r, path, "check integrity")?);
+    }
+    Ok(lines.join("; "))
+}
+
+fn pragma_i64(conn: &Connection, path: &Path, name: &str) -> Result<i64> {
+    sql(
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)),
+        path,
+        "read database facts",
+    )
+}
+
+/// The cheap facts worth recording: page size and count, free pages, user and schema version.
+fn db_facts(conn: &Connection, path: &Path, facts: &mut Facts) -> Result<()> {
+    for name in [
+        "page_size",
+        "page_count",
+        "freelist_count",
+        "user_version",
+        "schema_version",
+    ] {
+        facts.insert(name.into(), pragma_i64(conn, path, name)?.into());
+    }
+    Ok(())
+}
+
+fn journal_mode(conn: &Connection, path: &Path, set: Option<&str>) -> Result<String> {
+    let q = match set {
+        Some(m) => format!("PRAGMA journal_mode={m}"),
+        None => "PRAGMA journal_mode".to_owned(),
+    };
+    sql(
+        conn.query_row(&q, [], |r| r.get::<_, String>(0)),
+        path,
+        "set the journal mode",
+    )
+    .map(|m| m.to_ascii_lowercase())
+}
+
+/// The first 100 bytes of a database file.
+fn header(path: &Path) -> Result<[u8; 100]> {
+    let mut h = [0u8; 100];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut h))
+        .map_err(|e| Error::io("read the header of", path, e))?;
+    Ok(h)
+}
+
+fn db_file_name(live: &Path) -> Result<String> {
+    live.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
+        .ok_or_else(|| bad(live, "has no UTF-8 file name"))
+}
+
+fn fact_str<'a>(facts: &'a Facts, key: &str) -> Option<&'a str> {
+    facts.get(key).and_then(|v| v.as_str())
+}
+
+impl Component for SqliteComponent {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn exists(&self, live: &Path) -> Result<bool> {
+        match fsio::kind_of(live)? {
+            None => Ok(false),
+            Some(t) if t.is_dir() => Err(Error::BadPath {
+                path: live.to_path_buf(),
+                problem: "is a folder, not a SQLite database file".into(),
+            }),
+            Some(_) => Ok(true),
+        }
+    }
+
+    fn snapshot(&self, live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
+        let name = db_file_name(live)?;
+        let dest = out.dir().join(&name);
+        let src = open_existing(live)?;
+        let source_mode = journal_mode(&src, live, None)?;
+        let mut dst = sql(Connection::open(&dest), &dest, "create the snapshot file")?;
+        {
+            let backup = sql(Backup::new(&src, &mut dst), live, "start the backup")?;
+            let mut busy = 0;
+            // One step of all pages: a write by another connection between steps would
+            // restart a stepwise backup, possibly forever, under a busy writer.
+            loop {
+                match sql(backup.step(-1), live, "copy the database")? {
+                    StepResult::Done => break,
+                    StepResult::More => {}
+                    StepResult::Busy | StepResult::Locked => {
+                        busy += 1;
+                        if busy > BUSY_RETRIES {
+                            return Err(SqliteError::Busy {
+                                path: live.to_path_buf(),
+                                seconds: u64::from(BUSY_RETRIES) * BUSY_PAUSE.as_millis() as u64
+                                    / 1000,
+                            }
+                            .into());
+                        }
+                        sleep(BUSY_PAUSE);
+                    }
+                    _ => sleep(BUSY_PAUSE),
+                }
+            }
+        }
+        drop(src);
+        // Rollback-journal mode: opening the snapshot later creates no -wal/-shm.
+        let mode = journal_mode(&dst, &dest, Some("DELETE"))?;
+        if mode != "delete" {
+            return Err(bad(&dest, format!("journal mode stayed {mode}")));
+        }
+        let mut facts = Facts::new();
+        facts.insert("file".into(), name.into());
+        facts.insert("source_journal_mode".into(), source_mode.into());
+        facts.insert("sqlite_version".into(), rusqlite::version().into());
+        db_facts(&dst, &dest, &mut facts)?;
+        let check = integrity(&dst, &dest)?;
+        facts.insert("integrity_check".into(), check.clone().into());
+        sql(dst.close().map_err(|(_, e)| e), &dest, "close the snapshot")?;
+        if check != "ok" {
+            return Err(bad(
+                live,
+                format!(
+                    "the copy fails integrity_check ({check}); the live database may be damaged"
+                ),
+            ));
+        }
+        for s in sidecars(&dest) {
+            if fsio::kind_of(&s)?.is_some() {
+                return Err(bad(&s, "was left beside the snapshot"));
+            }
+        }
+        Ok(facts)
+    }
+
+    fn validate(&self, snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
+        let facts = snap.facts();
+        let Some(entry) = fact_str(facts, "file").and_then(|n| snap.entry(n)) else {
+            return Ok(vec![Problem::new(
+                ID,
+                "the manifest names no database file for this component",
+            )]);
+        };
+        let path = snap.local_path(entry);
+        let mut problems = Vec::new();
+        let h = header(&path)?;
+        if &h[..16] != b"SQLite format 3\0" {
+            problems.push(Problem::new(&entry.path, "is not a SQLite database file"));
+            return Ok(problems);
+        }
+        if h[18] != 1 || h[19] != 1 {
+            problems.push(Problem::new(
+                &entry.path,
+                "is not in rollback-journal mode, so opening it would create sidecar files",
+            ));
+        }
+        let conn = open_immutable(&path)?;
+        match integrity(&conn, &path) {
+            Ok(c) if c == "ok" => {}
+            Ok(c) => problems.push(Problem::new(&entry.path, format!("integrity_check: {c}"))),
+            Err(e) => problems.push(Problem::new(&entry.path, format!("integrity_check: {e}"))),
+        }
+        for key in ["page_size", "page_count", "user_version"] {
+            let want = facts.get(key).and_then(|v| v.as_i64());
+            let got = pragma_i64(&conn, &path, key).ok();
+            if want != got {
+                problems.push(Problem::new(
+                    &entry.path,
+                    format!("{key} is {got:?}, the manifest says {want:?}"),
+                ));
+            }
+        }
+        Ok(problems)
+    }
+
+    fn restore(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
+        let facts = snap.facts();
+        let entry = fact_str(facts, "file")
+            .and_then(|n| snap.entry(n))
+            .ok_or_else(|| bad(target, "the snapshot names no database file"))?;
+        let parent = fsio::parent_of(target);
+        fsio::create_private_dir_all(parent)?;
+        let tmp = fsio::sibling_temp(target, "restore")?;
+        for p in std::iter::once(tmp.clone()).chain(sidecars(&tmp)) {
+            fsio::remove_file_if_exists(&p)?;
+        }
+        let mut out = Facts::new();
+        let mut warnings: Vec<String> = Vec::new();
+        // 1. The new file, complete and checked, under a temporary name beside the target.
+        snap.copy_out(entry, &tmp)?;
+        // 2. Give it back the journal mode the live database had.
+        let mode = fact_str(facts, "source_journal_mode").unwrap_or("delete");
+        if mode != "delete" && RESTORABLE_MODES.contains(&mode) {
+            let conn = open_existing(&tmp)?;
+            let got = journal_mode(&conn, &tmp, Some(mode))?;
+            sql(conn.close().map_err(|(_, e)| e), &tmp, "close")?;
+            if got != mode {
+                warnings.push(format!("journal mode {mode} could not be set, it is {got}"));
+            }
+        } else if mode != "delete" {
+            warnings.push(format!(
+                "journal mode {mode} is not restored; the file uses delete"
+            ));
+        }
+        for s in sidecars(&tmp) {
+            fsio::remove_file_if_exists(&s)?;
+        }
+        fsio::fsync_file(&tmp)?;
+        out.insert("journal_mode".into(), mode.into());
+        // 3. Checkpoint the live database so its -wal holds nothing the file lacks.
+        let mut checkpointed = false;
+        if self.exists(target)? {
+            let outcome = open_existing(target).and_then(|c| {
+                sql(
+                    c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                        r.get::<_, i64>(0)
+                    }),
+                    target,
+                    "checkpoint",
+                )
+            });
+            match outcome {
+                Ok(0) => checkpointed = true,
+                Ok(_) => warnings.push(
+                    "the live database's checkpoint was blocked by another connection".into(),
+                ),
+                Err(e) => warnings.push(format!("the live database was not checkpointed: {e}")),
+            }
+        }
+        out.insert("checkpointed".into(), checkpointed.into());
+        // 4. Remove every sidecar of the old file: a stale -wal paired with the new file
+        //    would corrupt it. A file vanishing between check and unlink is fine.
+        let mut removed = Vec::new();
+        for s in sidecars(target) {
+            if fsio::remove_file_if_exists(&s)? {
+                removed.push(serde_json::Value::from(s.to_string_lossy().into_owned()));
+            }
+        }
+        out.insert("removed_sidecars".into(), removed.into());
+        // 5. The switch: one rename, then the folder fsync.
+        fsio::replace(&tmp, target)?;
+        out.insert(
+            "warnings".into(),
+            warnings.into_iter().map(serde_json::Value::from).collect(),
+        );
+        Ok(out)
+    }
+
+    fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
+        let facts = snap.facts();
+        let where_ = target.to_string_lossy().into_owned();
+        let conn = open_existing(target)?;
+        let mut problems = Vec::new();
+        let check = integrity(&conn, target)?;
+        if check != "ok" {
+            problems.push(Problem::new(&where_, format!("integrity_check: {check}")));
+        }
+        for key in ["page_size", "page_count", "user_version"] {
+            let want = facts.get(key).and_then(|v| v.as_i64());
+            let got = pragma_i64(&conn, target, key).ok();
+            if want != got {
+                problems.push(Problem::new(
+                    &where_,
+                    format!("{key} is {got:?}, the snapshot has {want:?}"),
+                ));
+            }
+        }
+        let want_mode = fact_str(facts, "source_journal_mode").unwrap_or("delete");
+        let got_mode = journal_mode(&conn, target, None)?;
+        if RESTORABLE_MODES.contains(&want_mode) && got_mode != want_mode {
+            problems.push(Problem::new(
+                &where_,
+                format!("journal mode is {got_mode}, the live database had {want_mode}"),
+            ));
+        }
+        Ok(problems)
+    }
+}
