@@ -1,0 +1,63 @@
+//! `create`: take a regular snapshot.
+
+use anyhow::{bail, Context, Result};
+use backup_core::{Kind, Orchestrator};
+use serde_json::json;
+
+use super::{human_size, Ctx, OUTPUT_FORMAT_VERSION};
+use crate::exit_codes;
+
+pub fn run(ctx: &Ctx) -> Result<u8> {
+    ctx.warn_chroma_ignored();
+    let sources = ctx.sources();
+    if ctx.global.db.is_none() {
+        bail!("no database to back up: pass --db FILE or set ATOCORE_DB_PATH");
+    }
+    let store = ctx.store()?;
+    let backup_root = ctx.backup_dir()?;
+    let m = Orchestrator::new(&store, &ctx.known)
+        .create(&sources, Kind::Regular)
+        .context("create failed, no snapshot was written")?;
+    let dir = backup_root.join("snapshots").join(&m.stamp);
+    if ctx.global.json {
+        let components: Vec<_> = m
+            .components
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "present": c.present,
+                    "source": m.sources.get(&c.id),
+                    "files": c.files,
+                    "facts": c.facts,
+                })
+            })
+            .collect();
+        ctx.print_json(&json!({
+            "format_version": OUTPUT_FORMAT_VERSION,
+            "stamp": m.stamp,
+            "backup_root": dir,
+            "created_at": m.created_at,
+            "components": components,
+        }))?;
+    } else {
+        println!("stamp: {}", m.stamp);
+        println!("backup_root: {}", dir.display());
+        for c in &m.components {
+            let src = m.sources.get(&c.id).map(String::as_str).unwrap_or("?");
+            if c.present {
+                let size: u64 = c.files.iter().map(|f| f.size).sum();
+                println!(
+                    "{}: {} ({}, {} file(s))",
+                    c.id,
+                    src,
+                    human_size(size),
+                    c.files.len()
+                );
+            } else {
+                println!("{}: {} (absent, recorded as such)", c.id, src);
+            }
+        }
+    }
+    Ok(exit_codes::OK)
+}

@@ -1,0 +1,34 @@
+//! `validate STAMP`.
+
+use anyhow::Result;
+use backup_core::Orchestrator;
+use serde_json::json;
+
+use super::{stamp, Ctx, OUTPUT_FORMAT_VERSION};
+use crate::exit_codes;
+
+pub fn run(ctx: &Ctx, stamp_arg: &str) -> Result<u8> {
+    let stamp = stamp(stamp_arg)?;
+    let store = ctx.store()?;
+    let v = Orchestrator::new(&store, &ctx.known).validate(&stamp)?;
+    if ctx.global.json {
+        ctx.print_json(&json!({
+            "format_version": OUTPUT_FORMAT_VERSION,
+            "stamp": v.stamp,
+            "valid": v.is_valid(),
+            "errors": v.problems,
+        }))?;
+    } else if v.is_valid() {
+        println!("snapshot {} is valid", v.stamp);
+    } else {
+        println!("snapshot {} is INVALID:", v.stamp);
+    }
+    for p in &v.problems {
+        eprintln!("invalid: {p}");
+    }
+    Ok(if v.is_valid() {
+        exit_codes::OK
+    } else {
+        exit_codes::NO
+    })
+}
