@@ -228,7 +228,7 @@ pub fn damaged_files_are_caught(c: Box<dyn Component>, fx: &dyn Fixture) {
     for f in files {
         let p = &dir.join(&f.path);
         let original = fs::read(p).unwrap();
-        let mut damage: Vec<(&str, Box<dyn Fn()>)> = vec![
+        let mut damage: Vec<(&str, Harm<'_>)> = vec![
             (
                 "truncated",
                 Box::new(|| fs::write(p, &original[..original.len() / 2]).unwrap()),
@@ -261,6 +261,8 @@ pub fn damaged_files_are_caught(c: Box<dyn Component>, fx: &dyn Fixture) {
 fn set_private(p: &Path) {
     fs::set_permissions(p, fs::Permissions::from_mode(0o600)).unwrap();
 }
+
+type Harm<'a> = Box<dyn Fn() + 'a>;
 
 /// A file the manifest does not list, inside the component's folder, makes the snapshot invalid.
 pub fn unlisted_file_is_caught(c: Box<dyn Component>, fx: &dyn Fixture) {

@@ -19,8 +19,8 @@ pub use manifest::{
     is_safe_id, ComponentRecord, FileEntry, Kind, Manifest, FORMAT_VERSION, MANIFEST_NAME,
 };
 pub use orchestrator::{
-    ComponentOutcome, DrillReport, Orchestrator, RestoreOptions, RestoreReport, Source, Targets,
-    Validation, DRILL_LOG, DRILL_SCRATCH_PREFIX,
+    ComponentOutcome, DrillReport, Listed, Orchestrator, RestoreOptions, RestoreReport, Source,
+    Targets, Validation, DRILL_LOG, DRILL_SCRATCH_PREFIX,
 };
 pub use stamp::{rfc3339, Stamp};
 pub use store::{FolderStore, Listing, Pending, SnapshotStore};

@@ -24,6 +24,9 @@ pub const DRILL_SCRATCH_PREFIX: &str = ".drill-scratch-";
 /// Name of the drill log inside the backup dir.
 pub const DRILL_LOG: &str = "drills.jsonl";
 
+/// A finalized snapshot's stamp and its manifest (or why it could not be read).
+pub type Listed = (Stamp, Result<Manifest>);
+
 /// A live store to capture: which component, and where it lives.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -319,7 +322,7 @@ impl<'a> Orchestrator<'a> {
     ///
     /// # Errors
     /// [`Error::MissingBackupDir`], [`Error::Io`].
-    pub fn list(&self) -> Result<(Vec<(Stamp, Result<Manifest>)>, Vec<PathBuf>)> {
+    pub fn list(&self) -> Result<(Vec<Listed>, Vec<PathBuf>)> {
         let listing = self.store.list()?;
         let mut out = Vec::new();
         for stamp in listing.snapshots.into_iter().rev() {

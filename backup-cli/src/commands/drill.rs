@@ -108,6 +108,13 @@ fn print(
         },
         report.restore_ms
     );
+    if let Some(s) = sample {
+        println!(
+            "sample: {} memories when backed up, {} live now; the drill restored and verified \
+             the backed-up state, the live sample was not touched",
+            s["memories_at_backup"], s["memories_live_now"]
+        );
+    }
     println!("logged to {}", log.display());
     Ok(())
 }

@@ -43,7 +43,7 @@ fn main() {
         tx.execute("UPDATE counter SET n = ?1 WHERE id = 1", [seq])
             .expect("update");
         tx.commit().expect("commit");
-        if commits % 50 == 0 {
+        if commits.is_multiple_of(50) {
             let _ = writeln!(out, "committed {seq}");
             let _ = out.flush();
         }

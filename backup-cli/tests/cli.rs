@@ -1,0 +1,607 @@
+//! The `atocore-backup` binary end to end: JSON keys (checked by deserializing), exit codes,
+//! the seed's restore tests, and bad input that must give a message, never a panic.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+struct Env {
+    tmp: tempfile::TempDir,
+    db: PathBuf,
+    registry: PathBuf,
+    backups: PathBuf,
+}
+
+fn env() -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let live = tmp.path().join("data");
+    fs::create_dir(&live).unwrap();
+    let db = live.join("atocore.db");
+    let c = Connection::open(&db).unwrap();
+    c.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         CREATE TABLE memories(id INTEGER PRIMARY KEY, content TEXT);",
+    )
+    .unwrap();
+    for i in 0..500 {
+        c.execute(
+            "INSERT INTO memories(content) VALUES (?1)",
+            [format!("baseline-{i}")],
+        )
+        .unwrap();
+    }
+    drop(c);
+    let registry = live.join("project-registry.json");
+    fs::write(&registry, br#"{"projects":[{"id":"p1"}]}"#).unwrap();
+    Env {
+        backups: tmp.path().join("backups"),
+        tmp,
+        db,
+        registry,
+    }
+}
+
+impl Env {
+    /// Run with the paths given by environment variables, as the service's operators do.
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_env(
+            args,
+            &[
+                ("ATOCORE_DB_PATH", self.db.as_os_str()),
+                ("ATOCORE_PROJECT_REGISTRY_PATH", self.registry.as_os_str()),
+                ("ATOCORE_BACKUP_DIR", self.backups.as_os_str()),
+            ],
+        )
+    }
+
+    fn run_env(&self, args: &[&str], vars: &[(&str, &std::ffi::OsStr)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_atocore-backup"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("ATOCORE_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env_remove("RUST_BACKTRACE");
+        cmd.args(args)
+            .envs(vars.iter().copied())
+            .current_dir(self.tmp.path());
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("backtrace"),
+            "{args:?} panicked: {stderr}"
+        );
+        out
+    }
+
+    fn create(&self) -> String {
+        let out = self.run(&["create", "--json"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        json(&out)["stamp"].as_str().unwrap().to_owned()
+    }
+
+    fn memories(&self, db: &Path) -> Vec<String> {
+        let c = Connection::open(db).unwrap();
+        let mut s = c
+            .prepare("SELECT content FROM memories ORDER BY id")
+            .unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn mutate(&self) {
+        Connection::open(&self.db)
+            .unwrap()
+            .execute_batch(
+                "INSERT INTO memories(content) VALUES ('MUTATION');
+                 DELETE FROM memories WHERE id = 1;",
+            )
+            .unwrap();
+        fs::write(&self.registry, br#"{"projects":[{"id":"MUTATED"}]}"#).unwrap();
+    }
+
+    fn live_bytes(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        backup_dir_bytes(self.db.parent().unwrap())
+    }
+
+    fn snapshot_dir(&self, stamp: &str) -> PathBuf {
+        self.backups.join("snapshots").join(stamp)
+    }
+}
+
+fn backup_dir_bytes(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| (p.clone(), fs::read(&p).unwrap()))
+        .collect()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited, not killed")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+#[test]
+fn create_list_validate_json_keys_and_exit_codes() {
+    let e = env();
+    assert!(!e.backups.exists());
+    let out = e.run(&["create", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    let stamp = v["stamp"].as_str().unwrap();
+    assert_eq!(v["format_version"], 1);
+    assert_eq!(
+        PathBuf::from(v["backup_root"].as_str().unwrap()),
+        e.snapshot_dir(stamp)
+    );
+    let ids: Vec<_> = v["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["sqlite", "registry"]);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&e.backups).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+
+    let second = e.create();
+    assert!(
+        second.as_str() > stamp,
+        "a second create in the same second waits"
+    );
+
+    let out = e.run(&["list", "--json"]);
+    assert_eq!(code(&out), 0);
+    let rows = json(&out);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["stamp"], second.as_str(), "newest first");
+    assert_eq!(rows[1]["stamp"], stamp);
+    for r in rows {
+        assert_eq!(r["kind"], "regular");
+        assert!(r["size"].as_u64().unwrap() > 0);
+        assert!(r["created_at"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(r["components"], serde_json::json!(["sqlite", "registry"]));
+    }
+
+    let out = e.run(&["validate", stamp, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(
+        (v["valid"].clone(), v["errors"].clone()),
+        (Value::Bool(true), serde_json::json!([]))
+    );
+    assert_eq!(v["stamp"], stamp);
+
+    // Human output too, global options after the subcommand.
+    let out = e.run(&["list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(stamp));
+}
+
+#[test]
+fn validate_flags_a_flipped_byte_in_every_snapshot_file() {
+    let e = env();
+    let stamp = e.create();
+    let dir = e.snapshot_dir(&stamp);
+    let m: Value =
+        serde_json::from_slice(&fs::read(dir.join("backup-metadata.json")).unwrap()).unwrap();
+    let mut files = Vec::new();
+    for c in m["components"].as_array().unwrap() {
+        for f in c["files"].as_array().unwrap() {
+            files.push(f["path"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(files.len(), 2);
+    for f in files {
+        let p = dir.join(&f);
+        let original = fs::read(&p).unwrap();
+        let mut bad = original.clone();
+        let i = bad.len() / 3;
+        bad[i] ^= 0xFF;
+        fs::write(&p, &bad).unwrap();
+        let out = e.run(&["validate", &stamp, "--json"]);
+        assert_eq!(code(&out), 1, "{f}");
+        let v = json(&out);
+        assert_eq!(v["valid"], false);
+        let errors = v["errors"].as_array().unwrap();
+        assert!(
+            errors
+                .iter()
+                .any(|x| x["path"] == f.as_str()
+                    && x["message"].as_str().unwrap().contains("checksum")),
+            "{f}: {errors:?}"
+        );
+        assert!(stderr(&out).contains(&f));
+        fs::write(&p, &original).unwrap();
+    }
+    assert_eq!(code(&e.run(&["validate", &stamp])), 0);
+}
+
+#[test]
+fn restore_refuses_without_confirmation_and_leaves_live_bytes() {
+    let e = env();
+    let stamp = e.create();
+    e.mutate();
+    let before = e.live_bytes();
+    let out = e.run(&["restore", &stamp, "--json"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("--confirm-service-stopped"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty());
+    assert_eq!(e.live_bytes(), before);
+}
+
+#[test]
+fn restore_refuses_an_invalid_backup_and_touches_nothing() {
+    let e = env();
+    let stamp = e.create();
+    e.mutate();
+    let db = e.snapshot_dir(&stamp).join("sqlite").join("atocore.db");
+    let mut bytes = fs::read(&db).unwrap();
+    bytes[5000] ^= 0xFF;
+    fs::write(&db, bytes).unwrap();
+    let before = e.live_bytes();
+    let out = e.run(&["restore", &stamp, "--confirm-service-stopped", "--json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sqlite/atocore.db"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(e.live_bytes(), before);
+    let list = json(&e.run(&["list", "--json"]));
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "no pre-restore snapshot was taken"
+    );
+}
+
+#[test]
+fn restore_round_trip_reverses_mutations_and_keeps_them_in_the_pre_restore_snapshot() {
+    let e = env();
+    let baseline = e.memories(&e.db);
+    let registry = fs::read(&e.registry).unwrap();
+    let stamp = e.create();
+    e.mutate();
+    let mutated = e.memories(&e.db);
+    let out = e.run(&["restore", &stamp, "--confirm-service-stopped", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["stamp"], stamp.as_str());
+    assert_eq!(v["db_restored"], true);
+    assert_eq!(v["registry_restored"], true);
+    assert_eq!(v["chroma_restored"], false);
+    assert_eq!(v["restored_integrity_ok"], true);
+    let after = e.memories(&e.db);
+    assert_eq!(
+        after, baseline,
+        "baseline survived and the mutation is gone"
+    );
+    assert!(!after.contains(&"MUTATION".to_owned()));
+    assert_eq!(fs::read(&e.registry).unwrap(), registry);
+    // The pre-restore snapshot holds the mutation.
+    let pre = v["pre_restore_snapshot"].as_str().unwrap();
+    let list = json(&e.run(&["list", "--json"]));
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["stamp"] == pre)
+        .unwrap()
+        .clone();
+    assert_eq!(row["kind"], "pre-restore");
+    let into = e.tmp.path().join("inspect");
+    let out = e.run(&["restore", pre, "--to", into.to_str().unwrap(), "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(e.memories(&into.join("atocore.db")), mutated);
+    assert_eq!(
+        fs::read(into.join("project-registry.json")).unwrap(),
+        br#"{"projects":[{"id":"MUTATED"}]}"#
+    );
+}
+
+#[test]
+fn restore_skips_the_pre_restore_snapshot_when_asked() {
+    let e = env();
+    let stamp = e.create();
+    e.mutate();
+    let out = e.run(&[
+        "restore",
+        &stamp,
+        "--confirm-service-stopped",
+        "--no-pre-snapshot",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["pre_restore_snapshot"], Value::Null);
+    assert_eq!(
+        json(&e.run(&["list", "--json"])).as_array().unwrap().len(),
+        1
+    );
+    assert!(!e.memories(&e.db).contains(&"MUTATION".to_owned()));
+}
+
+#[test]
+fn disaster_recovery_with_only_the_backup_dir() {
+    let e = env();
+    let baseline = e.memories(&e.db);
+    let stamp = e.create();
+    fs::remove_dir_all(e.db.parent().unwrap()).unwrap();
+    let out = e.run_env(
+        &["restore", &stamp, "--confirm-service-stopped", "--json"],
+        &[("ATOCORE_BACKUP_DIR", e.backups.as_os_str())],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(
+        v["pre_restore_snapshot"],
+        Value::Null,
+        "nothing live existed"
+    );
+    assert!(
+        stderr(&out).contains(e.db.to_str().unwrap()),
+        "prints the recorded path"
+    );
+    assert_eq!(e.memories(&e.db), baseline);
+    assert!(e.registry.exists());
+}
+
+#[test]
+fn drill_restores_in_scratch_and_appends_to_the_log() {
+    let e = env();
+    let stamp = e.create();
+    e.mutate();
+    let before = e.live_bytes();
+    for _ in 0..2 {
+        let out = e.run(&["drill", "--json"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let v = json(&out);
+        assert_eq!(v["stamp"], stamp.as_str());
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["components"], serde_json::json!(["sqlite", "registry"]));
+    }
+    assert_eq!(
+        e.live_bytes(),
+        before,
+        "a drill never touches the live store"
+    );
+    let log = fs::read_to_string(e.backups.join("drills.jsonl")).unwrap();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines
+        .iter()
+        .all(|l| l["ok"] == true && l["stamp"] == stamp.as_str()));
+    let leftovers: Vec<_> = fs::read_dir(&e.backups)
+        .unwrap()
+        .map(|x| x.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".drill"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // A damaged snapshot fails the drill with exit 1, and the failure is logged too.
+    let reg = e
+        .snapshot_dir(&stamp)
+        .join("registry")
+        .join("project-registry.json");
+    fs::write(&reg, b"{}").unwrap();
+    let out = e.run(&["drill", &stamp, "--json"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(json(&out)["ok"], false);
+    let log = fs::read_to_string(e.backups.join("drills.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 3);
+}
+
+#[test]
+fn drill_sample_runs_on_nothing_configured() {
+    let e = env();
+    let out = e.run_env(&["drill", "--sample", "--json"], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["ok"], true);
+    let dir = PathBuf::from(v["sample"]["dir"].as_str().unwrap());
+    assert!(dir.join("backups").join("drills.jsonl").exists());
+    assert!(v["sample"]["memories_live_now"].as_i64() > v["sample"]["memories_at_backup"].as_i64());
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_input_gets_a_message_and_exit_2() {
+    let e = env();
+    let stamp = e.create();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["validate".into(), "20200101T000000Z".into()],
+            "no snapshot 20200101T000000Z",
+        ),
+        (
+            vec!["validate".into(), "../../etc".into()],
+            "not a snapshot stamp",
+        ),
+        (
+            vec![
+                "restore".into(),
+                "2026/0409T012345Z".into(),
+                "--confirm-service-stopped".into(),
+            ],
+            "not a snapshot stamp",
+        ),
+        (vec!["restore".into(), "..".into()], "not a snapshot stamp"),
+        (
+            vec![
+                "list".into(),
+                "--backup-dir".into(),
+                "/nonexistent/backups".into(),
+            ],
+            "/nonexistent/backups does not exist",
+        ),
+        (
+            vec![
+                "create".into(),
+                "--db".into(),
+                e.tmp.path().to_str().unwrap().into(),
+            ],
+            "is a folder",
+        ),
+        (
+            vec![
+                "create".into(),
+                "--registry".into(),
+                e.db.parent().unwrap().to_str().unwrap().into(),
+            ],
+            "is a folder",
+        ),
+        (
+            vec![
+                "restore".into(),
+                stamp.clone(),
+                "--confirm-service-stopped".into(),
+                "--db".into(),
+                e.tmp.path().to_str().unwrap().into(),
+            ],
+            "is a folder",
+        ),
+        (
+            vec![
+                "drill".into(),
+                "--backup-dir".into(),
+                e.tmp.path().join("empty").to_str().unwrap().into(),
+            ],
+            "does not exist",
+        ),
+        (vec!["frobnicate".into()], "unrecognized subcommand"),
+    ];
+    let before = e.live_bytes();
+    for (args, want) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = e.run(&args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(e.live_bytes(), before);
+    let out = e.run_env(&["list"], &[]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("ATOCORE_BACKUP_DIR"));
+}
+
+#[test]
+fn hostile_or_broken_manifests_are_invalid_not_a_crash() {
+    let e = env();
+    let stamp = e.create();
+    let mpath = e.snapshot_dir(&stamp).join("backup-metadata.json");
+    let good = fs::read_to_string(&mpath).unwrap();
+    let outside = e.tmp.path().join("outside-marker");
+    let cases = [
+        ("not JSON".to_owned(), "not valid JSON"),
+        (good[..good.len() / 2].to_owned(), "not valid JSON"),
+        (
+            good.replace("\"format_version\": 1", "\"format_version\": 7"),
+            "format_version 7",
+        ),
+        (
+            good.replace(
+                "\"sqlite/atocore.db\"",
+                &format!("{:?}", outside.to_str().unwrap()),
+            ),
+            "unsafe file path",
+        ),
+        (
+            good.replace(
+                "\"sqlite/atocore.db\"",
+                "\"sqlite/../../../outside-marker\"",
+            ),
+            "unsafe file path",
+        ),
+        (
+            good.replace("\"registry", "\"mystery"),
+            "component 'mystery', which this build of atocore-backup does not know",
+        ),
+    ];
+    let before = e.live_bytes();
+    for (text, want) in cases {
+        fs::write(&mpath, &text).unwrap();
+        let out = e.run(&["validate", &stamp, "--json"]);
+        assert_eq!(code(&out), 1, "{want}: {}", stderr(&out));
+        let v = json(&out);
+        assert_eq!(v["valid"], false);
+        assert!(v["errors"].to_string().contains(want), "{want}: {v}");
+        let out = e.run(&["restore", &stamp, "--confirm-service-stopped"]);
+        assert_eq!(code(&out), 1, "{want}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{want}: {}", stderr(&out));
+        assert_eq!(e.live_bytes(), before);
+        assert!(!outside.exists());
+    }
+}
+
+#[test]
+fn leftover_temporary_folders_are_reported_never_listed_and_cleaned() {
+    let e = env();
+    let stamp = e.create();
+    let leftover = e.backups.join("snapshots").join(".20260101T000000Z.tmp");
+    fs::create_dir(&leftover).unwrap();
+    fs::write(leftover.join("backup-metadata.json"), b"{}").unwrap();
+    let out = e.run(&["list", "--json"]);
+    assert_eq!(code(&out), 0);
+    let rows = json(&out);
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["stamp"], stamp.as_str());
+    assert!(
+        stderr(&out).contains(".20260101T000000Z.tmp"),
+        "{}",
+        stderr(&out)
+    );
+    let out = e.run(&["cleanup", "--json"]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(json(&out)["removed"].as_array().unwrap().len(), 1);
+    assert!(!leftover.exists());
+    assert!(e.snapshot_dir(&stamp).exists());
+    assert!(!e.run(&["list"]).stderr.windows(4).any(|w| w == b".tmp"));
+}
+
+#[test]
+fn restore_to_a_folder_needs_no_confirmation_and_never_overwrites() {
+    let e = env();
+    let baseline = e.memories(&e.db);
+    let stamp = e.create();
+    e.mutate();
+    let before = e.live_bytes();
+    let into = e.tmp.path().join("copy");
+    let out = e.run(&["restore", &stamp, "--to", into.to_str().unwrap(), "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["pre_restore_snapshot"], Value::Null);
+    assert_eq!(e.memories(&into.join("atocore.db")), baseline);
+    assert_eq!(e.live_bytes(), before);
+    let copy = backup_dir_bytes(&into);
+    let out = e.run(&["restore", &stamp, "--to", into.to_str().unwrap()]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("already exists"));
+    assert_eq!(backup_dir_bytes(&into), copy);
+}
