@@ -196,7 +196,15 @@ fn create_list_validate_json_keys_and_exit_codes() {
     );
     assert_eq!(v["stamp"], stamp);
 
-    // Human output too, global options after the subcommand.
+    // Global options before the subcommand work as well as after it.
+    let out = e.run(&[
+        "--json",
+        "--backup-dir",
+        e.backups.to_str().unwrap(),
+        "list",
+    ]);
+    assert_eq!(json(&out).as_array().unwrap().len(), 2);
+    // Human output.
     let out = e.run(&["list"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(stamp));
 }
@@ -371,6 +379,38 @@ fn disaster_recovery_with_only_the_backup_dir() {
     );
     assert_eq!(e.memories(&e.db), baseline);
     assert!(e.registry.exists());
+}
+
+#[test]
+fn pre_restore_snapshot_covers_only_what_exists_live() {
+    let e = env();
+    let baseline = e.memories(&e.db);
+    let stamp = e.create();
+    fs::remove_file(&e.db).unwrap();
+    fs::write(&e.registry, br#"{"projects":[{"id":"edited"}]}"#).unwrap();
+    let out = e.run(&["restore", &stamp, "--confirm-service-stopped", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let pre = json(&out)["pre_restore_snapshot"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let m: Value = serde_json::from_slice(
+        &fs::read(e.snapshot_dir(&pre).join("backup-metadata.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m["kind"], "pre-restore");
+    let ids: Vec<_> = m["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].clone())
+        .collect();
+    assert_eq!(ids, [Value::from("registry")]);
+    assert_eq!(
+        fs::read(e.snapshot_dir(&pre).join("registry/project-registry.json")).unwrap(),
+        br#"{"projects":[{"id":"edited"}]}"#
+    );
+    assert_eq!(e.memories(&e.db), baseline);
 }
 
 #[test]
