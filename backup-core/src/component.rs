@@ -23,8 +23,9 @@ pub type Facts = serde_json::Map<String, serde_json::Value>;
 ///   them is changed again. Symlinks and special files are not allowed.
 /// - [`validate`](Component::validate) and [`verify`](Component::verify) never write: not in the
 ///   snapshot (which is read-only once finalized, so no sidecar files either) and not at the
-///   target. Core has already checked every listed file's size and SHA-256 before `validate`
-///   is called, and no unlisted file exists.
+///   target. `validate` runs after core's checks of sizes, SHA-256 and unlisted files, even
+///   when those failed: it must cope with missing, truncated or altered files (report them as
+///   problems, never panic, never load anything whose header it has not checked).
 /// - [`restore`](Component::restore) reads only through [`SnapshotFiles`] (whose copies are
 ///   checked against the manifest as they stream) and must leave `target` either wholly as it
 ///   was or wholly as the snapshot says at every instant: new content is prepared under a

@@ -10,23 +10,15 @@
 //! `-shm` and `-journal`, rename the new file over it, fsync the folder.
 
 use std::ffi::OsString;
-use std::fs::File;
-use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::thread::sleep;
-use std::time::Duration;
 
 use backup_core::{fsio, Component, Error, Facts, Problem, Result, SnapshotFiles, Staging};
-use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, OpenFlags};
+
+pub mod db;
+use db::{db_facts, header, integrity, journal_mode, open_existing, open_immutable, pragma_i64};
 
 /// Component id, folder name and manifest key.
 pub const ID: &str = "sqlite";
-
-/// How long a backup step may keep meeting a busy source before the snapshot fails.
-const BUSY_RETRIES: u32 = 600;
-const BUSY_PAUSE: Duration = Duration::from_millis(50);
 
 /// Journal modes a restore will put back.
 const RESTORABLE_MODES: [&str; 4] = ["wal", "delete", "truncate", "persist"];
@@ -70,7 +62,7 @@ impl From<SqliteError> for Error {
     }
 }
 
-fn sql<T>(r: rusqlite::Result<T>, path: &Path, what: &'static str) -> Result<T> {
+pub(crate) fn sql<T>(r: rusqlite::Result<T>, path: &Path, what: &'static str) -> Result<T> {
     r.map_err(|source| {
         SqliteError::Sql {
             path: path.to_path_buf(),
@@ -109,111 +101,6 @@ impl SqliteComponent {
     }
 }
 
-/// Open an existing database for reading and writing, never creating one.
-fn open_existing(path: &Path) -> Result<Connection> {
-    let conn = sql(
-        Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        ),
-        path,
-        "open the database",
-    )?;
-    sql(
-        conn.busy_timeout(Duration::from_secs(30)),
-        path,
-        "set a busy timeout",
-    )?;
-    Ok(conn)
-}
-
-/// Open a snapshot file so that nothing is ever written beside it: read-only and immutable
-/// (no locks, no journal, no `-wal`/`-shm`).
-fn open_immutable(path: &Path) -> Result<Connection> {
-    let mut uri = String::from("file:");
-    for &b in path.as_os_str().as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            uri.push(b as char);
-        } else {
-            uri.push_str(&format!("%{b:02X}"));
-        }
-    }
-    uri.push_str("?immutable=1");
-    sql(
-        Connection::open_with_flags(
-            &uri,
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-                | OpenFlags::SQLITE_OPEN_URI
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        ),
-        path,
-        "open the snapshot read-only",
-    )
-}
-
-/// `PRAGMA integrity_check`, all rows joined; `"ok"` when healthy.
-fn integrity(conn: &Connection, path: &Path) -> Result<String> {
-    let mut stmt = sql(
-        conn.prepare("PRAGMA integrity_check"),
-        path,
-        "check integrity",
-    )?;
-    let rows = sql(
-        stmt.query_map([], |r| r.get::<_, String>(0)),
-        path,
-        "check integrity",
-    )?;
-    let mut lines = Vec::new();
-    for r in rows {
-        lines.push(sql(r, path, "check integrity")?);
-    }
-    Ok(lines.join("; "))
-}
-
-fn pragma_i64(conn: &Connection, path: &Path, name: &str) -> Result<i64> {
-    sql(
-        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)),
-        path,
-        "read database facts",
-    )
-}
-
-/// The cheap facts worth recording: page size and count, free pages, user and schema version.
-fn db_facts(conn: &Connection, path: &Path, facts: &mut Facts) -> Result<()> {
-    for name in [
-        "page_size",
-        "page_count",
-        "freelist_count",
-        "user_version",
-        "schema_version",
-    ] {
-        facts.insert(name.into(), pragma_i64(conn, path, name)?.into());
-    }
-    Ok(())
-}
-
-fn journal_mode(conn: &Connection, path: &Path, set: Option<&str>) -> Result<String> {
-    let q = match set {
-        Some(m) => format!("PRAGMA journal_mode={m}"),
-        None => "PRAGMA journal_mode".to_owned(),
-    };
-    sql(
-        conn.query_row(&q, [], |r| r.get::<_, String>(0)),
-        path,
-        "set the journal mode",
-    )
-    .map(|m| m.to_ascii_lowercase())
-}
-
-/// The first 100 bytes of a database file.
-fn header(path: &Path) -> Result<[u8; 100]> {
-    let mut h = [0u8; 100];
-    File::open(path)
-        .and_then(|mut f| f.read_exact(&mut h))
-        .map_err(|e| Error::io("read the header of", path, e))?;
-    Ok(h)
-}
-
 fn db_file_name(live: &Path) -> Result<String> {
     live.file_name()
         .and_then(|n| n.to_str())
@@ -246,32 +133,7 @@ impl Component for SqliteComponent {
         let dest = out.dir().join(&name);
         let src = open_existing(live)?;
         let source_mode = journal_mode(&src, live, None)?;
-        let mut dst = sql(Connection::open(&dest), &dest, "create the snapshot file")?;
-        {
-            let backup = sql(Backup::new(&src, &mut dst), live, "start the backup")?;
-            let mut busy = 0;
-            // One step of all pages: a write by another connection between steps would
-            // restart a stepwise backup, possibly forever, under a busy writer.
-            loop {
-                match sql(backup.step(-1), live, "copy the database")? {
-                    StepResult::Done => break,
-                    StepResult::More => {}
-                    StepResult::Busy | StepResult::Locked => {
-                        busy += 1;
-                        if busy > BUSY_RETRIES {
-                            return Err(SqliteError::Busy {
-                                path: live.to_path_buf(),
-                                seconds: u64::from(BUSY_RETRIES) * BUSY_PAUSE.as_millis() as u64
-                                    / 1000,
-                            }
-                            .into());
-                        }
-                        sleep(BUSY_PAUSE);
-                    }
-                    _ => sleep(BUSY_PAUSE),
-                }
-            }
-        }
+        let dst = db::backup_to(&src, live, &dest)?;
         drop(src);
         // Rollback-journal mode: opening the snapshot later creates no -wal/-shm.
         let mode = journal_mode(&dst, &dest, Some("DELETE"))?;

@@ -1,0 +1,158 @@
+//! SQLite building blocks shared with other components that hold a SQLite file (Chroma's
+//! `chroma.sqlite3`): opening without side effects, one-step online backup, integrity check.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::thread::sleep;
+use std::time::Duration;
+
+use backup_core::{Error, Facts, Result};
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::{sql, SqliteError};
+
+/// How long a backup step may keep meeting a busy source before the snapshot fails.
+const BUSY_RETRIES: u32 = 600;
+const BUSY_PAUSE: Duration = Duration::from_millis(50);
+
+/// Copy the database behind `src` (at `live`) into a new file `dest` with the online backup
+/// API: every page in one step, so a writer in another process cannot restart it and the copy
+/// is one committed point in time. Returns the open destination connection.
+///
+/// # Errors
+/// SQLite errors naming the file; [`SqliteError::Busy`] when the source stayed locked.
+pub fn backup_to(src: &Connection, live: &Path, dest: &Path) -> Result<Connection> {
+    let mut dst = sql(Connection::open(dest), dest, "create the snapshot file")?;
+    {
+        let backup = sql(Backup::new(src, &mut dst), live, "start the backup")?;
+        let mut busy = 0;
+        // One step of all pages: a write by another connection between steps would
+        // restart a stepwise backup, possibly forever, under a busy writer.
+        loop {
+            match sql(backup.step(-1), live, "copy the database")? {
+                StepResult::Done => break,
+                StepResult::More => {}
+                _ => {
+                    busy += 1;
+                    if busy > BUSY_RETRIES {
+                        return Err(SqliteError::Busy {
+                            path: live.to_path_buf(),
+                            seconds: u64::from(BUSY_RETRIES) * BUSY_PAUSE.as_millis() as u64 / 1000,
+                        }
+                        .into());
+                    }
+                    sleep(BUSY_PAUSE);
+                }
+            }
+        }
+    }
+    Ok(dst)
+}
+
+/// Open an existing database for reading and writing, never creating one.
+pub fn open_existing(path: &Path) -> Result<Connection> {
+    let conn = sql(
+        Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ),
+        path,
+        "open the database",
+    )?;
+    sql(
+        conn.busy_timeout(Duration::from_secs(30)),
+        path,
+        "set a busy timeout",
+    )?;
+    Ok(conn)
+}
+
+/// Open a snapshot file so that nothing is ever written beside it: read-only and immutable
+/// (no locks, no journal, no `-wal`/`-shm`).
+pub fn open_immutable(path: &Path) -> Result<Connection> {
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    sql(
+        Connection::open_with_flags(
+            &uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ),
+        path,
+        "open the snapshot read-only",
+    )
+}
+
+/// `PRAGMA integrity_check`, all rows joined; `"ok"` when healthy.
+pub fn integrity(conn: &Connection, path: &Path) -> Result<String> {
+    let mut stmt = sql(
+        conn.prepare("PRAGMA integrity_check"),
+        path,
+        "check integrity",
+    )?;
+    let rows = sql(
+        stmt.query_map([], |r| r.get::<_, String>(0)),
+        path,
+        "check integrity",
+    )?;
+    let mut lines = Vec::new();
+    for r in rows {
+        lines.push(sql(r, path, "check integrity")?);
+    }
+    Ok(lines.join("; "))
+}
+
+pub fn pragma_i64(conn: &Connection, path: &Path, name: &str) -> Result<i64> {
+    sql(
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)),
+        path,
+        "read database facts",
+    )
+}
+
+/// The cheap facts worth recording: page size and count, free pages, user and schema version.
+pub fn db_facts(conn: &Connection, path: &Path, facts: &mut Facts) -> Result<()> {
+    for name in [
+        "page_size",
+        "page_count",
+        "freelist_count",
+        "user_version",
+        "schema_version",
+    ] {
+        facts.insert(name.into(), pragma_i64(conn, path, name)?.into());
+    }
+    Ok(())
+}
+
+pub fn journal_mode(conn: &Connection, path: &Path, set: Option<&str>) -> Result<String> {
+    let q = match set {
+        Some(m) => format!("PRAGMA journal_mode={m}"),
+        None => "PRAGMA journal_mode".to_owned(),
+    };
+    sql(
+        conn.query_row(&q, [], |r| r.get::<_, String>(0)),
+        path,
+        "set the journal mode",
+    )
+    .map(|m| m.to_ascii_lowercase())
+}
+
+/// The first 100 bytes of a database file.
+pub fn header(path: &Path) -> Result<[u8; 100]> {
+    let mut h = [0u8; 100];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut h))
+        .map_err(|e| Error::io("read the header of", path, e))?;
+    Ok(h)
+}
