@@ -1,1 +1,526 @@
+//! The Chroma component: a Chroma persist folder (`chroma.sqlite3` plus one HNSW folder per
+//! collection), captured consistently and checked offline.
+//!
+//! Snapshot: under the service's exclusive-ingestion lock (an advisory `flock` on
+//! `<persist dir>/../.ingestion.lock` unless configured otherwise), copy `chroma.sqlite3`
+//! through SQLite's online backup API, then every other file; record each vector segment's
+//! queue position and every file's size and mtime before and after, and start again (up to a
+//! bound) when anything moved. A snapshot that validates is never torn.
+//!
+//! Validate and verify: [`check::check_store`], which never opens the store with chromadb.
+//! Restore: build the folder beside the live one, fsync, move the live one aside, rename the
+//! new one in, fsync the parent, then remove the old one.
 
+mod catalog;
+mod check;
+mod hnsw;
+mod lock;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use backup_core::{fsio, Component, Error, Facts, Problem, Result, SnapshotFiles, Staging};
+use serde_json::{json, Value};
+
+pub use catalog::Catalog;
+pub use check::check_store;
+
+/// Component id, folder name and manifest key.
+pub const ID: &str = "chroma";
+/// File name of the ingestion lock, beside the persist folder by default.
+pub const DEFAULT_LOCK_NAME: &str = ".ingestion.lock";
+
+/// What can go wrong in this component.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChromaError {
+    /// The store kept changing through every attempt.
+    #[error(
+        "{}: the store kept changing during {attempts} copy attempts ({what}); hold the \
+         ingestion lock while writing, or stop the writers, and try again",
+        path.display()
+    )]
+    KeptChanging {
+        /// The persist folder.
+        path: PathBuf,
+        /// How many attempts were made.
+        attempts: u32,
+        /// What moved on the last attempt.
+        what: String,
+    },
+    /// The ingestion lock stayed held by another process.
+    #[error("{}: the ingestion lock is held by another process and was not released within {seconds} s", path.display())]
+    LockBusy {
+        /// The lock file.
+        path: PathBuf,
+        /// How long we waited.
+        seconds: u64,
+    },
+    /// Something about the folder is not as it must be.
+    #[error("{}: {problem}", path.display())]
+    Bad {
+        /// The path concerned.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl From<ChromaError> for Error {
+    fn from(e: ChromaError) -> Self {
+        Error::component(ID, e)
+    }
+}
+
+fn bad(path: &Path, problem: impl Into<String>) -> Error {
+    ChromaError::Bad {
+        path: path.to_path_buf(),
+        problem: problem.into(),
+    }
+    .into()
+}
+
+/// The Chroma component.
+#[derive(Debug, Clone)]
+pub struct ChromaComponent {
+    ingestion_lock: Option<PathBuf>,
+    lock_wait: Duration,
+    attempts: u32,
+}
+
+impl Default for ChromaComponent {
+    fn default() -> Self {
+        ChromaComponent {
+            ingestion_lock: None,
+            lock_wait: Duration::from_secs(60),
+            attempts: 5,
+        }
+    }
+}
+
+impl ChromaComponent {
+    /// The component, with the ingestion lock at `lock` (None: beside the persist folder).
+    pub fn new(lock: Option<PathBuf>) -> Self {
+        ChromaComponent {
+            ingestion_lock: lock,
+            ..Self::default()
+        }
+    }
+
+    /// How many times a snapshot copies the store before giving up on a store that keeps
+    /// changing (at least 1).
+    pub fn with_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts.max(1);
+        self
+    }
+
+    /// How long to wait for the ingestion lock.
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// The lock file used for the store at `live`.
+    pub fn lock_path(&self, live: &Path) -> PathBuf {
+        self.ingestion_lock
+            .clone()
+            .unwrap_or_else(|| fsio::parent_of(live).join(DEFAULT_LOCK_NAME))
+    }
+}
+
+/// Size and mtime of each file, by `/`-path: what change detection compares.
+type FileStates = BTreeMap<String, (u64, SystemTime)>;
+
+/// Every file below `dir` (not `chroma.sqlite3` and its sidecars at the top), as `/`-paths,
+/// with size and mtime; symlinks and special files listed separately and never followed.
+fn walk(dir: &Path) -> Result<(FileStates, Vec<String>)> {
+    let mut files = BTreeMap::new();
+    let mut skipped = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), String::new())];
+    while let Some((d, rel)) = stack.pop() {
+        let entries = fs::read_dir(&d).map_err(|e| Error::io("read folder", &d, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("read folder", &d, e))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                skipped.push(format!("{rel}{}", entry.file_name().to_string_lossy()));
+                continue;
+            };
+            let r = format!("{rel}{name}");
+            let meta = match fs::symlink_metadata(entry.path()) {
+                Ok(m) => m,
+                // Vanished between listing and looking: the change check will notice.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("inspect", entry.path(), e)),
+            };
+            if meta.is_dir() {
+                stack.push((entry.path(), format!("{r}/")));
+            } else if meta.is_file() {
+                if rel.is_empty() && catalog::is_sqlite_file(&name) {
+                    continue;
+                }
+                let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                files.insert(r, (meta.len(), mtime));
+            } else {
+                skipped.push(r);
+            }
+        }
+    }
+    Ok((files, skipped))
+}
+
+/// Queue positions of the vector segments, read from the live `chroma.sqlite3`.
+fn live_positions(live: &Path) -> Result<BTreeMap<String, Option<i64>>> {
+    let db = live.join("chroma.sqlite3");
+    let conn = rusqlite::Connection::open_with_flags(
+        &db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| bad(&db, format!("cannot open: {e}")))?;
+    conn.busy_timeout(Duration::from_secs(30))
+        .map_err(|e| bad(&db, e.to_string()))?;
+    Catalog::read(&conn)
+        .map(|c| c.vector_positions())
+        .map_err(|m| bad(&db, m))
+}
+
+fn collection_facts(cat: &Catalog, counts: &[(String, u64, bool)]) -> Value {
+    cat.collections
+        .iter()
+        .map(|c| {
+            let (count, pickle) = counts
+                .iter()
+                .find(|(id, _, _)| *id == c.id)
+                .map(|(_, n, p)| (Some(*n), *p))
+                .unwrap_or((None, false));
+            json!({
+                "id": c.id,
+                "name": c.name,
+                "dimension": c.dimension,
+                "segment_dir": c.vector_segment,
+                "element_count": count,
+                "has_pickle": pickle,
+                "vector_max_seq_id": c.vector_max_seq_id,
+                "metadata_max_seq_id": c.metadata_max_seq_id,
+                "pending_queue_rows": c.pending_queue_rows,
+            })
+        })
+        .collect()
+}
+
+/// Compare what a check found with what the manifest recorded.
+fn compare_recorded(facts: &Facts, found: &Value, prefix: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let (Some(rec), Some(now)) = (
+        facts.get("collections").and_then(Value::as_array),
+        found.as_array(),
+    ) else {
+        return problems;
+    };
+    for r in rec {
+        let id = r["id"].as_str().unwrap_or_default();
+        let name = r["name"].as_str().unwrap_or_default();
+        match now.iter().find(|n| n["id"] == r["id"]) {
+            None => problems.push(Problem::new(
+                format!("{prefix}chroma.sqlite3"),
+                format!("collection '{name}' ({id}) recorded in the manifest is not in the store"),
+            )),
+            Some(n) => {
+                for key in [
+                    "segment_dir",
+                    "element_count",
+                    "vector_max_seq_id",
+                    "dimension",
+                ] {
+                    if n[key] != r[key] {
+                        problems.push(Problem::new(
+                            format!("{prefix}{}", r["segment_dir"].as_str().unwrap_or_default()),
+                            format!(
+                                "collection '{name}' ({id}): {key} is {}, the manifest recorded {}",
+                                n[key], r[key]
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if now.len() > rec.len() {
+        problems.push(Problem::new(
+            format!("{prefix}chroma.sqlite3"),
+            format!(
+                "holds {} collections, the manifest recorded {}",
+                now.len(),
+                rec.len()
+            ),
+        ));
+    }
+    problems
+}
+
+impl Component for ChromaComponent {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn exists(&self, live: &Path) -> Result<bool> {
+        match fsio::kind_of(live)? {
+            None => Ok(false),
+            Some(t) if t.is_dir() => {
+                if live.join("chroma.sqlite3").is_file() {
+                    Ok(true)
+                } else {
+                    Err(Error::BadPath {
+                        path: live.to_path_buf(),
+                        problem: "is a folder without chroma.sqlite3, not a Chroma persist folder"
+                            .into(),
+                    })
+                }
+            }
+            Some(_) => Err(Error::BadPath {
+                path: live.to_path_buf(),
+                problem: "is a file, not a Chroma persist folder".into(),
+            }),
+        }
+    }
+
+    fn snapshot(&self, live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
+        let lock_path = self.lock_path(live);
+        let _lock = lock::Exclusive::acquire(&lock_path, self.lock_wait)?;
+        let mut last_change = String::new();
+        for attempt in 1..=self.attempts {
+            if attempt > 1 {
+                out.reset()?;
+                std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
+            }
+            let before_pos = live_positions(live)?;
+            let (before_files, skipped) = walk(live)?;
+            // 1. chroma.sqlite3 through the backup API: one consistent point in time.
+            let dest = out.dir().join("chroma.sqlite3");
+            let src = backup_sqlite::db::open_existing(&live.join("chroma.sqlite3"))?;
+            let dst = backup_sqlite::db::backup_to(&src, &live.join("chroma.sqlite3"), &dest)?;
+            drop(src);
+            let mode = backup_sqlite::db::journal_mode(&dst, &dest, Some("DELETE"))?;
+            if mode != "delete" {
+                return Err(bad(&dest, format!("journal mode stayed {mode}")));
+            }
+            let mut sqlite = Facts::new();
+            backup_sqlite::db::db_facts(&dst, &dest, &mut sqlite)?;
+            drop(dst);
+            // 2. Every other file, hashed while copied.
+            let mut vanished = false;
+            for rel in before_files.keys() {
+                match out.copy_in(&live.join(rel), rel) {
+                    Ok(_) => {}
+                    Err(Error::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        vanished = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            // 3. Did anything move while we copied?
+            let (after_files, _) = walk(live)?;
+            let after_pos = live_positions(live)?;
+            let copied = {
+                let conn = catalog::open(&out.dir())?;
+                Catalog::read(&conn).map_err(|m| bad(&dest, m))?
+            };
+            let copied_pos = copied.vector_positions();
+            last_change = if vanished {
+                "a file vanished while it was copied".into()
+            } else if before_files != after_files {
+                let changed: Vec<&String> = before_files
+                    .keys()
+                    .chain(after_files.keys())
+                    .filter(|k| before_files.get(*k) != after_files.get(*k))
+                    .take(3)
+                    .collect();
+                format!("files changed: {changed:?}")
+            } else if before_pos != after_pos || copied_pos != before_pos {
+                "a vector segment synced".into()
+            } else {
+                String::new()
+            };
+            if !last_change.is_empty() {
+                continue;
+            }
+            // Consistent: describe it.
+            let checked = check::check_store(&out.dir(), "");
+            let rels: Vec<String> = before_files.keys().cloned().collect();
+            let orphans = check::orphans(&copied, &rels);
+            let mut facts = Facts::new();
+            facts.insert(
+                "folder".into(),
+                live.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("chroma")
+                    .into(),
+            );
+            facts.insert("sqlite".into(), Value::Object(sqlite));
+            facts.insert(
+                "schema".into(),
+                json!({
+                    "migrations": copied.migrations,
+                    "seq_id_encoding": copied.seq_id_encoding,
+                }),
+            );
+            facts.insert(
+                "collections".into(),
+                collection_facts(&copied, &checked.element_counts),
+            );
+            facts.insert("orphans".into(), json!(orphans));
+            facts.insert("skipped".into(), json!(skipped));
+            facts.insert("attempts".into(), attempt.into());
+            facts.insert("ingestion_lock".into(), json!(lock_path));
+            facts.insert(
+                "consistency_problems".into(),
+                json!(checked
+                    .problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()),
+            );
+            if !checked.problems.is_empty() && out.kind() == backup_core::Kind::Regular {
+                return Err(bad(
+                    live,
+                    format!(
+                        "the live store fails its own consistency checks, so no snapshot was \
+                         made: {}",
+                        checked
+                            .problems
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                ));
+            }
+            return Ok(facts);
+        }
+        Err(ChromaError::KeptChanging {
+            path: live.to_path_buf(),
+            attempts: self.attempts,
+            what: last_change,
+        }
+        .into())
+    }
+
+    fn validate(&self, snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
+        let dir = snap.component_dir();
+        let checked = check::check_store(&dir, "chroma/");
+        let recorded_broken = snap
+            .facts()
+            .get("consistency_problems")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        let mut problems = if recorded_broken {
+            // A pre-restore snapshot of a damaged live store: kept as it was, flagged at capture.
+            Vec::new()
+        } else {
+            checked.problems
+        };
+        if let Some(cat) = &checked.catalog {
+            let found = collection_facts(cat, &checked.element_counts);
+            problems.extend(compare_recorded(snap.facts(), &found, "chroma/"));
+        }
+        // Name the collection behind every damaged segment file core found.
+        if let Some(recorded) = snap.facts().get("collections").and_then(Value::as_array) {
+            for path in snap.damaged() {
+                let seg = path
+                    .strip_prefix("chroma/")
+                    .and_then(|r| r.split('/').next());
+                if let Some(c) = recorded.iter().find(|c| c["segment_dir"].as_str() == seg) {
+                    problems.push(Problem::new(
+                        path.clone(),
+                        format!(
+                            "collection '{}' ({}): this file of its vector segment is damaged",
+                            c["name"].as_str().unwrap_or_default(),
+                            c["id"].as_str().unwrap_or_default()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(problems)
+    }
+
+    fn restore(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
+        let parent = fsio::parent_of(target);
+        fsio::create_private_dir_all(parent)?;
+        let new = fsio::sibling_temp(target, "restore")?;
+        let old = fsio::sibling_temp(target, "old")?;
+        if fsio::kind_of(&new)?.is_some() {
+            fs::remove_dir_all(&new).map_err(|e| Error::io("remove leftover", &new, e))?;
+        }
+        fsio::create_private_dir(&new)?;
+        let prefix = format!("{ID}/");
+        let mut dirs = vec![new.clone()];
+        for entry in snap.files() {
+            let rel = entry
+                .path
+                .strip_prefix(&prefix)
+                .ok_or_else(|| bad(target, format!("{} is outside the component", entry.path)))?;
+            let dst = new.join(rel);
+            let dst_parent = fsio::parent_of(&dst).to_path_buf();
+            if !dst_parent.exists() {
+                fsio::create_private_dir_all(&dst_parent)?;
+                dirs.push(dst_parent);
+            }
+            snap.copy_out(entry, &dst)?;
+        }
+        for d in dirs.iter().rev() {
+            fsio::fsync_dir(d)?;
+        }
+        // The switch: live aside, new in, parent fsynced; the old folder goes only after.
+        let had_live = fsio::kind_of(target)?.is_some();
+        if had_live {
+            if fsio::kind_of(&old)?.is_some() {
+                fs::remove_dir_all(&old).map_err(|e| Error::io("remove leftover", &old, e))?;
+            }
+            fs::rename(target, &old).map_err(|e| Error::io("move aside", target, e))?;
+        }
+        if let Err(e) = fsio::replace(&new, target) {
+            if had_live {
+                let _ = fs::rename(&old, target);
+            }
+            return Err(e);
+        }
+        if had_live {
+            fs::remove_dir_all(&old).map_err(|e| Error::io("remove the old folder", &old, e))?;
+            fsio::fsync_dir(parent)?;
+        }
+        let mut facts = Facts::new();
+        facts.insert("replaced_existing".into(), had_live.into());
+        Ok(facts)
+    }
+
+    fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
+        let label = format!("{}/", target.display());
+        let checked = check::check_store(target, &label);
+        let mut problems = checked.problems;
+        if let Some(cat) = &checked.catalog {
+            let found = collection_facts(cat, &checked.element_counts);
+            problems.extend(compare_recorded(snap.facts(), &found, &label));
+        }
+        let prefix = format!("{ID}/");
+        for entry in snap.files() {
+            let Some(rel) = entry.path.strip_prefix(&prefix) else {
+                continue;
+            };
+            let p = target.join(rel);
+            match fsio::hash_file(&p) {
+                Ok(d) if d.sha256 == entry.sha256 && d.size == entry.size => {}
+                Ok(_) => problems.push(Problem::new(
+                    p.to_string_lossy(),
+                    "differs from the snapshot after restore",
+                )),
+                Err(e) => problems.push(Problem::new(p.to_string_lossy(), e.to_string())),
+            }
+        }
+        Ok(problems)
+    }
+}

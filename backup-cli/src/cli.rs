@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Back up, validate and restore the AtoCore runtime store: the SQLite database and the
-/// project registry.
+/// Back up, validate and restore the AtoCore runtime store: the SQLite database, the project
+/// registry and the Chroma vector store.
 #[derive(Debug, Parser)]
 #[command(name = "atocore-backup", version, about, max_term_width = 100)]
 pub struct Cli {
@@ -29,9 +29,18 @@ pub struct Global {
         value_name = "FILE"
     )]
     pub registry: Option<PathBuf>,
-    /// The live Chroma persist folder (not yet backed up by this version).
+    /// The live Chroma persist folder.
     #[arg(long, env = "ATOCORE_CHROMA_PATH", global = true, value_name = "DIR")]
     pub chroma: Option<PathBuf>,
+    /// The service's exclusive-ingestion lock file, held while Chroma is copied
+    /// [default: <chroma dir>/../.ingestion.lock].
+    #[arg(
+        long,
+        env = "ATOCORE_INGESTION_LOCK",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub ingestion_lock: Option<PathBuf>,
     /// Where snapshots are kept (`<backup-dir>/snapshots/<stamp>/`).
     #[arg(long, env = "ATOCORE_BACKUP_DIR", global = true, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
@@ -42,8 +51,12 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Take a snapshot of the live database and registry.
-    Create,
+    /// Take a snapshot of the live database, registry and Chroma folder.
+    Create {
+        /// Do not capture Chroma even when a Chroma path is configured.
+        #[arg(long)]
+        no_chroma: bool,
+    },
     /// List snapshots, newest first.
     List,
     /// Check a snapshot: manifest, checksums, unlisted files, each component's own checks.
@@ -72,6 +85,9 @@ pub struct RestoreArgs {
     /// Restore into this folder instead of over the live files (nothing there may exist yet).
     #[arg(long, value_name = "DIR")]
     pub to: Option<PathBuf>,
+    /// Leave the live Chroma folder alone even when the snapshot holds one.
+    #[arg(long)]
+    pub no_chroma: bool,
 }
 
 #[derive(Debug, Args)]

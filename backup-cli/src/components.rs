@@ -3,10 +3,15 @@
 
 use backup_core::Component;
 
+use crate::cli::Global;
+
 /// The known components, in the order `create` captures them.
-pub fn known_components() -> Vec<Box<dyn Component>> {
+pub fn known_components(opts: &Global) -> Vec<Box<dyn Component>> {
     vec![
         Box::new(backup_sqlite::SqliteComponent),
         Box::new(backup_registry::RegistryComponent),
+        Box::new(backup_chroma::ChromaComponent::new(
+            opts.ingestion_lock.clone(),
+        )),
     ]
 }

@@ -134,11 +134,27 @@ impl<'a> Staging<'a> {
     }
 }
 
+impl Staging<'_> {
+    /// Throw away everything written so far, to start the capture again (a component that
+    /// detected a change in the live store while copying).
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn reset(&mut self) -> Result<()> {
+        let dir = self.dir();
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io("remove", &dir, e))?;
+        fsio::create_private_dir(&dir)?;
+        self.hashed.clear();
+        Ok(())
+    }
+}
+
 /// Read access to one component's part of a finalized snapshot.
 pub struct SnapshotFiles<'a> {
     root: &'a Path,
     record: &'a ComponentRecord,
     source: Option<&'a str>,
+    damaged: Vec<String>,
 }
 
 impl<'a> SnapshotFiles<'a> {
@@ -151,12 +167,29 @@ impl<'a> SnapshotFiles<'a> {
             root,
             record,
             source,
+            damaged: Vec::new(),
         }
+    }
+
+    pub(crate) fn with_damaged(mut self, damaged: Vec<String>) -> Self {
+        self.damaged = damaged;
+        self
+    }
+
+    /// Manifest paths of this component's files that failed core's checks (missing, wrong
+    /// size or SHA-256), so `validate` can say what the damage means.
+    pub fn damaged(&self) -> &[String] {
+        &self.damaged
     }
 
     /// The manifest record: files and facts.
     pub fn record(&self) -> &ComponentRecord {
         self.record
+    }
+
+    /// The component's folder inside the snapshot, for reading only.
+    pub fn component_dir(&self) -> PathBuf {
+        self.root.join(&self.record.id)
     }
 
     /// The component's facts.

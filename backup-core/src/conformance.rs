@@ -102,6 +102,7 @@ impl Setup {
                 targets,
                 confirm_service_stopped: confirm,
                 pre_restore_snapshot: pre,
+                skip: Default::default(),
             },
         )
     }
@@ -228,14 +229,14 @@ pub fn damaged_files_are_caught(c: Box<dyn Component>, fx: &dyn Fixture) {
     for f in files {
         let p = &dir.join(&f.path);
         let original = fs::read(p).unwrap();
-        let mut damage: Vec<(&str, Harm<'_>)> = vec![
-            (
+        let mut damage: Vec<(&str, Harm<'_>)> =
+            vec![("deleted", Box::new(|| fs::remove_file(p).unwrap()))];
+        // An empty file can be neither truncated nor flipped.
+        if !original.is_empty() {
+            damage.push((
                 "truncated",
                 Box::new(|| fs::write(p, &original[..original.len() / 2]).unwrap()),
-            ),
-            ("deleted", Box::new(|| fs::remove_file(p).unwrap())),
-        ];
-        if !original.is_empty() {
+            ));
             for offset in [0, original.len() as u64 / 2, original.len() as u64 - 1] {
                 damage.push(("flipped", Box::new(move || flip_byte(p, offset))));
             }

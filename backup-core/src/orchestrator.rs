@@ -75,6 +75,8 @@ pub struct RestoreOptions {
     pub confirm_service_stopped: bool,
     /// Take the pre-restore safety snapshot of the live state first (live restores only).
     pub pre_restore_snapshot: bool,
+    /// Component ids to leave alone even when the snapshot holds them.
+    pub skip: BTreeSet<String>,
 }
 
 /// What happened to one component during a restore.
@@ -287,9 +289,11 @@ impl<'a> Orchestrator<'a> {
                     None
                 }
             };
+            let before = problems.len();
             for f in &record.files {
                 check_file(dir, f, &mut problems);
             }
+            let damaged: Vec<String> = problems[before..].iter().map(|p| p.path.clone()).collect();
             if record.present {
                 let listed: BTreeSet<&str> = record.files.iter().map(|f| f.path.as_str()).collect();
                 find_unlisted(dir, &dir.join(&record.id), &listed, &mut problems);
@@ -301,7 +305,8 @@ impl<'a> Orchestrator<'a> {
                     dir,
                     record,
                     manifest.sources.get(&record.id).map(|s| s.as_str()),
-                );
+                )
+                .with_damaged(damaged);
                 match comp.validate(&snap) {
                     Ok(p) => problems.extend(p),
                     Err(e) => problems.push(Problem::new(
@@ -363,6 +368,9 @@ impl<'a> Orchestrator<'a> {
         let mut plan = Vec::new();
         for record in &manifest.components {
             let comp = self.component(&record.id)?;
+            if opts.skip.contains(&record.id) {
+                continue;
+            }
             let recorded = manifest.sources.get(&record.id).map(PathBuf::from);
             let (target, from_manifest) = match (&opts.targets, recorded) {
                 (Targets::Live(given), recorded) => match (given.get(&record.id), recorded) {
@@ -512,6 +520,7 @@ impl<'a> Orchestrator<'a> {
                 targets: Targets::Into(scratch.join("restored")),
                 confirm_service_stopped: false,
                 pre_restore_snapshot: false,
+                skip: BTreeSet::new(),
             };
             match self.restore(stamp, &opts) {
                 Ok(r) => {

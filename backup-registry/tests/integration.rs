@@ -59,6 +59,7 @@ fn missing_registry_is_recorded_absent_and_restore_leaves_live_alone() {
                 targets: backup_core::Targets::Live(Default::default()),
                 confirm_service_stopped: true,
                 pre_restore_snapshot: true,
+                skip: Default::default(),
             },
         )
         .unwrap();

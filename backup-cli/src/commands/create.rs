@@ -7,9 +7,8 @@ use serde_json::json;
 use super::{human_size, Ctx, OUTPUT_FORMAT_VERSION};
 use crate::exit_codes;
 
-pub fn run(ctx: &Ctx) -> Result<u8> {
-    ctx.warn_chroma_ignored();
-    let sources = ctx.sources();
+pub fn run(ctx: &Ctx, no_chroma: bool) -> Result<u8> {
+    let sources = ctx.sources(!no_chroma);
     if ctx.global.db.is_none() {
         bail!("no database to back up: pass --db FILE or set ATOCORE_DB_PATH");
     }

@@ -4,7 +4,7 @@ use anyhow::Result;
 use backup_core::Orchestrator;
 use serde_json::json;
 
-use super::{human_size, Ctx};
+use super::{human_size, where_stores_stood, Ctx};
 use crate::exit_codes;
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
@@ -29,6 +29,7 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
                     "components": m.components.iter().filter(|c| c.present).map(|c| &c.id).collect::<Vec<_>>(),
                     "format_version": m.format_version,
                     "tool_version": m.tool_version,
+                    "captured": where_stores_stood(m),
                 }),
                 Err(e) => json!({ "stamp": stamp.as_str(), "error": e.to_string() }),
             })

@@ -10,8 +10,9 @@ mod validate;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, Result};
-use backup_core::{Component, FolderStore, Source, Stamp};
+use backup_core::{Component, FolderStore, Manifest, Source, Stamp};
 use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::cli::{Cli, Command, Global};
 
@@ -37,7 +38,7 @@ impl Ctx {
     }
 
     /// The live stores configured now, by component id.
-    pub fn sources(&self) -> Vec<Source> {
+    pub fn sources(&self, with_chroma: bool) -> Vec<Source> {
         let mut out = Vec::new();
         if let Some(p) = &self.global.db {
             out.push(Source {
@@ -51,16 +52,13 @@ impl Ctx {
                 path: p.clone(),
             });
         }
-        out
-    }
-
-    pub fn warn_chroma_ignored(&self) {
-        if let Some(p) = &self.global.chroma {
-            eprintln!(
-                "warning: this version does not back up Chroma yet; {} is ignored",
-                p.display()
-            );
+        if let (Some(p), true) = (&self.global.chroma, with_chroma) {
+            out.push(Source {
+                id: backup_chroma::ID.into(),
+                path: p.clone(),
+            });
         }
+        out
     }
 
     /// Print `value` as JSON on stdout.
@@ -68,6 +66,65 @@ impl Ctx {
         println!("{}", serde_json::to_string_pretty(value)?);
         Ok(())
     }
+}
+
+/// Where each store stood when captured: the cross-store facts `list` and `validate` show
+/// (SQLite page count and versions, each Chroma collection's queue position). SQLite's
+/// `data_version` is not among them: it is per connection, so not comparable across processes.
+pub fn where_stores_stood(m: &Manifest) -> Value {
+    let mut out = serde_json::Map::new();
+    for c in m.components.iter().filter(|c| c.present) {
+        let f = &c.facts;
+        let v = match c.id.as_str() {
+            backup_sqlite::ID => json!({
+                "page_count": f.get("page_count"),
+                "user_version": f.get("user_version"),
+                "schema_version": f.get("schema_version"),
+            }),
+            backup_chroma::ID => {
+                let cols: serde_json::Map<String, Value> = f
+                    .get("collections")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|col| {
+                        (
+                            col["name"].as_str().unwrap_or_default().to_owned(),
+                            json!({
+                                "vector_max_seq_id": col["vector_max_seq_id"],
+                                "pending_queue_rows": col["pending_queue_rows"],
+                                "element_count": col["element_count"],
+                            }),
+                        )
+                    })
+                    .collect();
+                json!({ "collections": cols })
+            }
+            _ => continue,
+        };
+        out.insert(c.id.clone(), v);
+    }
+    Value::Object(out)
+}
+
+/// One line of human text for [`where_stores_stood`].
+pub fn stood_line(stood: &Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(s) = stood.get("sqlite") {
+        parts.push(format!("sqlite {} pages", s["page_count"]));
+    }
+    if let Some(cols) = stood
+        .get("chroma")
+        .and_then(|c| c["collections"].as_object())
+    {
+        for (name, c) in cols {
+            match c["vector_max_seq_id"].as_i64() {
+                Some(seq) => parts.push(format!("chroma '{name}' indexed to seq {seq}")),
+                None => parts.push(format!("chroma '{name}' not indexed yet")),
+            }
+        }
+    }
+    parts.join(", ")
 }
 
 /// Parse a stamp argument before it becomes a path.
@@ -93,11 +150,11 @@ pub fn human_size(n: u64) -> String {
 
 pub fn run(cli: Cli) -> Result<u8> {
     let ctx = Ctx {
+        known: crate::components::known_components(&cli.global),
         global: cli.global,
-        known: crate::components::known_components(),
     };
     match cli.command {
-        Command::Create => create::run(&ctx),
+        Command::Create { no_chroma } => create::run(&ctx, no_chroma),
         Command::List => list::run(&ctx),
         Command::Validate { stamp } => validate::run(&ctx, &stamp),
         Command::Restore(args) => restore::run(&ctx, &args),

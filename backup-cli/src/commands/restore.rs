@@ -1,6 +1,6 @@
 //! `restore STAMP`: over the live store behind the confirmation gate, or `--to DIR`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 use backup_core::{Orchestrator, RestoreOptions, RestoreReport, Targets};
@@ -12,11 +12,10 @@ use crate::exit_codes;
 
 pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<u8> {
     let stamp = stamp(&args.stamp)?;
-    ctx.warn_chroma_ignored();
     let targets = match &args.to {
         Some(dir) => Targets::Into(dir.clone()),
         None => Targets::Live(
-            ctx.sources()
+            ctx.sources(true)
                 .into_iter()
                 .map(|s| (s.id, s.path))
                 .collect::<BTreeMap<_, _>>(),
@@ -29,6 +28,11 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<u8> {
             targets,
             confirm_service_stopped: args.confirm_service_stopped,
             pre_restore_snapshot: !args.no_pre_snapshot,
+            skip: if args.no_chroma {
+                BTreeSet::from([backup_chroma::ID.to_owned()])
+            } else {
+                BTreeSet::new()
+            },
         },
     )?;
     print(ctx, &report)?;
@@ -68,7 +72,7 @@ fn print(ctx: &Ctx, report: &RestoreReport) -> Result<()> {
             "pre_restore_snapshot": report.pre_restore_snapshot,
             "db_restored": restored(report, backup_sqlite::ID),
             "registry_restored": restored(report, backup_registry::ID),
-            "chroma_restored": false,
+            "chroma_restored": restored(report, backup_chroma::ID),
             "restored_integrity_ok": report.verified(),
             "components": report.components,
         }));

@@ -4,22 +4,29 @@ use anyhow::Result;
 use backup_core::Orchestrator;
 use serde_json::json;
 
-use super::{stamp, Ctx, OUTPUT_FORMAT_VERSION};
+use super::{stamp, stood_line, where_stores_stood, Ctx, OUTPUT_FORMAT_VERSION};
 use crate::exit_codes;
 
 pub fn run(ctx: &Ctx, stamp_arg: &str) -> Result<u8> {
     let stamp = stamp(stamp_arg)?;
     let store = ctx.store()?;
     let v = Orchestrator::new(&store, &ctx.known).validate(&stamp)?;
+    let stood = v
+        .manifest
+        .as_ref()
+        .map(where_stores_stood)
+        .unwrap_or_default();
     if ctx.global.json {
         ctx.print_json(&json!({
             "format_version": OUTPUT_FORMAT_VERSION,
             "stamp": v.stamp,
             "valid": v.is_valid(),
             "errors": v.problems,
+            "captured": stood,
         }))?;
     } else if v.is_valid() {
         println!("snapshot {} is valid", v.stamp);
+        println!("captured: {}", stood_line(&stood));
     } else {
         println!("snapshot {} is INVALID:", v.stamp);
     }
