@@ -185,6 +185,15 @@ fn live_positions(live: &Path) -> Result<BTreeMap<String, Option<i64>>> {
         .map_err(|m| bad(&db, m))
 }
 
+/// A pre-restore snapshot of a live store that already failed the consistency checks keeps
+/// it as it was; its recorded findings are expected, not news.
+fn captured_damaged(snap: &SnapshotFiles<'_>) -> bool {
+    snap.facts()
+        .get("consistency_problems")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+}
+
 fn collection_facts(cat: &Catalog, counts: &[(String, u64, bool)]) -> Value {
     cat.collections
         .iter()
@@ -412,12 +421,7 @@ impl Component for ChromaComponent {
     fn validate(&self, snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
         let dir = snap.component_dir();
         let checked = check::check_store(&dir, "chroma/");
-        let recorded_broken = snap
-            .facts()
-            .get("consistency_problems")
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty());
-        let mut problems = if recorded_broken {
+        let mut problems = if captured_damaged(snap) {
             // A pre-restore snapshot of a damaged live store: kept as it was, flagged at capture.
             Vec::new()
         } else {
@@ -495,13 +499,27 @@ impl Component for ChromaComponent {
         }
         let mut facts = Facts::new();
         facts.insert("replaced_existing".into(), had_live.into());
+        if captured_damaged(snap) {
+            facts.insert(
+                "warnings".into(),
+                json!([
+                    "this snapshot was taken of a Chroma store that already failed its \
+                        consistency checks; it is restored exactly as it was"
+                ]),
+            );
+        }
         Ok(facts)
     }
 
     fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
         let label = format!("{}/", target.display());
         let checked = check::check_store(target, &label);
-        let mut problems = checked.problems;
+        // A store captured damaged comes back exactly as damaged: then only the bytes count.
+        let mut problems = if captured_damaged(snap) {
+            Vec::new()
+        } else {
+            checked.problems
+        };
         if let Some(cat) = &checked.catalog {
             let found = collection_facts(cat, &checked.element_counts);
             problems.extend(compare_recorded(snap.facts(), &found, &label));

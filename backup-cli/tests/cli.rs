@@ -645,3 +645,181 @@ fn restore_to_a_folder_needs_no_confirmation_and_never_overwrites() {
     assert!(stderr(&out).contains("already exists"));
     assert_eq!(backup_dir_bytes(&into), copy);
 }
+
+fn chroma_fixture(e: &Env) -> PathBuf {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/chroma/1.5.9/store");
+    let to = e.db.parent().unwrap().join("chroma");
+    copy_tree(&from, &to);
+    to
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for x in fs::read_dir(from).unwrap() {
+        let x = x.unwrap();
+        if x.file_type().unwrap().is_dir() {
+            copy_tree(&x.path(), &to.join(x.file_name()));
+        } else {
+            fs::copy(x.path(), to.join(x.file_name())).unwrap();
+        }
+    }
+}
+
+/// What a Chroma folder holds: the SHA-256 of every file, except chroma.sqlite3, which the
+/// backup API copies page by page (same content, not the same bytes): its rows instead.
+fn tree(dir: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    for x in fs::read_dir(dir).unwrap() {
+        let p = x.unwrap().path();
+        let rel = p.strip_prefix(dir).unwrap().to_path_buf();
+        if p.is_dir() {
+            for (k, v) in tree(&p) {
+                out.insert(rel.join(k), v);
+            }
+        } else if rel == Path::new("chroma.sqlite3") {
+            out.insert(rel, rows_digest(&p));
+        } else {
+            out.insert(rel, backup_core::fsio::hash_file(&p).unwrap().sha256);
+        }
+    }
+    out
+}
+
+fn rows_digest(db: &Path) -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let c = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut h = DefaultHasher::new();
+    let tables: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for t in tables {
+        let mut stmt = c
+            .prepare(&format!("SELECT * FROM \"{t}\" ORDER BY 1"))
+            .unwrap();
+        let n = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(r) = rows.next().unwrap() {
+            for i in 0..n {
+                format!("{:?}", r.get_ref(i).unwrap()).hash(&mut h);
+            }
+        }
+        t.hash(&mut h);
+    }
+    format!("rows:{:016x}", h.finish())
+}
+
+fn same(a: &BTreeMap<PathBuf, String>, b: &BTreeMap<PathBuf, String>) -> Vec<String> {
+    a.keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| k.display().to_string())
+        .collect()
+}
+
+#[test]
+fn chroma_is_captured_restored_and_skippable() {
+    let e = env();
+    let chroma = chroma_fixture(&e);
+    let c = chroma.to_str().unwrap();
+    let original = tree(&chroma);
+    let out = e.run(&["create", "--chroma", c, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    let stamp = v["stamp"].as_str().unwrap().to_owned();
+    let ids: Vec<_> = v["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].clone())
+        .collect();
+    assert_eq!(ids, ["sqlite", "registry", "chroma"]);
+    let list = json(&e.run(&["list", "--json"]));
+    assert_eq!(
+        list[0]["captured"]["chroma"]["collections"]["papers"]["element_count"],
+        1000
+    );
+    // --no-chroma at create: not captured.
+    let out = e.run(&["create", "--chroma", c, "--no-chroma", "--json"]);
+    let ids: Vec<_> = json(&out)["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].clone())
+        .collect();
+    assert_eq!(ids, ["sqlite", "registry"]);
+    // Damage the live folder; --no-chroma at restore leaves it alone.
+    let seg = fs::read_dir(&chroma)
+        .unwrap()
+        .map(|x| x.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    fs::remove_dir_all(&seg).unwrap();
+    let damaged = tree(&chroma);
+    let out = e.run(&[
+        "restore",
+        &stamp,
+        "--chroma",
+        c,
+        "--confirm-service-stopped",
+        "--no-chroma",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["chroma_restored"], false);
+    assert_eq!(same(&tree(&chroma), &damaged), Vec::<String>::new());
+    // Without it every Chroma file comes back byte for byte (the database row for row), and the safety snapshot holds the damage.
+    let out = e.run(&[
+        "restore",
+        &stamp,
+        "--chroma",
+        c,
+        "--confirm-service-stopped",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["chroma_restored"], true);
+    assert_eq!(v["restored_integrity_ok"], true);
+    assert_eq!(same(&tree(&chroma), &original), Vec::<String>::new());
+    let pre = v["pre_restore_snapshot"].as_str().unwrap();
+    let into = e.tmp.path().join("pre");
+    let out = e.run(&["restore", pre, "--to", into.to_str().unwrap(), "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        same(&tree(&into.join("chroma")), &damaged),
+        Vec::<String>::new()
+    );
+    // A Chroma path that is a file is refused with its name.
+    let out = e.run(&["create", "--chroma", e.db.to_str().unwrap()]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("not a Chroma persist folder"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn chroma_ingestion_lock_path_is_configurable() {
+    let e = env();
+    let chroma = chroma_fixture(&e);
+    let lock = e.tmp.path().join("service.lock");
+    let out = e.run(&[
+        "create",
+        "--chroma",
+        chroma.to_str().unwrap(),
+        "--ingestion-lock",
+        lock.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(lock.exists());
+    assert!(!chroma.parent().unwrap().join(".ingestion.lock").exists());
+    let v = json(&out);
+    let facts = &v["components"][2]["facts"];
+    assert_eq!(facts["ingestion_lock"], lock.to_str().unwrap());
+}
