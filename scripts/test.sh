@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test, including the end-to-end ones against the real chromadb package, which it
+# installs (once) into a virtual environment under target/. Extra arguments go to cargo test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="target/chroma-venv"
+want="1.5.9"
+if ! "$venv/bin/python" -c "import chromadb, sys; sys.exit(chromadb.__version__ != '$want')" 2>/dev/null; then
+    echo "installing chromadb $want into $venv" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "chromadb==$want"
+fi
+
+export ATOCORE_TEST_PYTHON="$PWD/$venv/bin/python"
+export ANONYMIZED_TELEMETRY=False
+cargo test --workspace --locked --features backup-cli/interop "$@"
