@@ -110,7 +110,10 @@ fn chromadb_reads_back_exactly_what_was_backed_up() {
     chroma_tool(&["mutate", h.chroma.to_str().unwrap()]);
     let mutated = describe(&h.chroma, h.tmp.path(), "mutated");
     assert_ne!(mutated["collections"], original["collections"]);
-    assert!(mutated["collections"].get("archive").is_none(), "archive dropped");
+    assert!(
+        mutated["collections"].get("archive").is_none(),
+        "archive dropped"
+    );
     let v = h.ok_json(&["restore", &stamp, "--confirm-service-stopped", "--json"]);
     assert_eq!(v["chroma_restored"], true);
     assert_eq!(v["restored_integrity_ok"], true);
@@ -145,7 +148,12 @@ fn start_writer(h: &Host, seconds: &str, lock: &str) -> std::process::Child {
 fn check_snapshots_readable(h: &Host, stamps: &[String]) {
     for (i, stamp) in stamps.iter().enumerate() {
         let v = h.run(&["validate", stamp, "--json"]);
-        assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stdout));
+        assert_eq!(
+            v.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&v.stdout)
+        );
         let into = h.tmp.path().join(format!("restored-{i}"));
         h.ok_json(&["restore", stamp, "--to", into.to_str().unwrap(), "--json"]);
         let view = describe(&into.join("chroma"), h.tmp.path(), &format!("r{i}"));
@@ -181,9 +189,16 @@ fn create_under_a_chromadb_writer_that_takes_the_ingestion_lock() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["captured"]["chroma"]["collections"]["papers"]["pending_queue_rows"].as_i64().unwrap())
+        .map(|s| {
+            s["captured"]["chroma"]["collections"]["papers"]["pending_queue_rows"]
+                .as_i64()
+                .unwrap()
+        })
         .collect();
-    assert!(counts.iter().any(|c| *c > 303), "the writer's records were captured: {counts:?}");
+    assert!(
+        counts.iter().any(|c| *c > 303),
+        "the writer's records were captured: {counts:?}"
+    );
 }
 
 #[test]
@@ -206,7 +221,10 @@ fn create_under_a_writer_that_ignores_the_lock_is_consistent_or_fails_clearly() 
                 assert!(err.contains("kept changing"), "{err}");
                 refused += 1;
             }
-            other => panic!("create exited {other:?}: {}", String::from_utf8_lossy(&out.stderr)),
+            other => panic!(
+                "create exited {other:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
         }
     }
     writer.wait().unwrap();
@@ -217,7 +235,11 @@ fn create_under_a_writer_that_ignores_the_lock_is_consistent_or_fails_clearly() 
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["captured"]["chroma"]["collections"]["papers"]["pending_queue_rows"].as_i64().unwrap())
+        .map(|s| {
+            s["captured"]["chroma"]["collections"]["papers"]["pending_queue_rows"]
+                .as_i64()
+                .unwrap()
+        })
         .collect();
     assert!(
         queued.len() == stamps.len(),
