@@ -194,6 +194,23 @@ fn captured_damaged(snap: &SnapshotFiles<'_>) -> bool {
         .is_some_and(|a| !a.is_empty())
 }
 
+/// The deep check of the Chroma folder `dir` (a snapshot's copy or a restored folder) plus a
+/// comparison with what the manifest recorded. A store captured damaged is expected to be
+/// damaged in the same way: then only the comparison counts (and the bytes, elsewhere).
+fn deep_problems(snap: &SnapshotFiles<'_>, dir: &Path, label: &str) -> Vec<Problem> {
+    let checked = check::check_store(dir, label);
+    let mut problems = if captured_damaged(snap) {
+        Vec::new()
+    } else {
+        checked.problems
+    };
+    if let Some(cat) = &checked.catalog {
+        let found = collection_facts(cat, &checked.element_counts);
+        problems.extend(compare_recorded(snap.facts(), &found, label));
+    }
+    problems
+}
+
 fn collection_facts(cat: &Catalog, counts: &[(String, u64, bool)]) -> Value {
     cat.collections
         .iter()
@@ -419,18 +436,7 @@ impl Component for ChromaComponent {
     }
 
     fn validate(&self, snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
-        let dir = snap.component_dir();
-        let checked = check::check_store(&dir, "chroma/");
-        let mut problems = if captured_damaged(snap) {
-            // A pre-restore snapshot of a damaged live store: kept as it was, flagged at capture.
-            Vec::new()
-        } else {
-            checked.problems
-        };
-        if let Some(cat) = &checked.catalog {
-            let found = collection_facts(cat, &checked.element_counts);
-            problems.extend(compare_recorded(snap.facts(), &found, "chroma/"));
-        }
+        let mut problems = deep_problems(snap, &snap.component_dir(), "chroma/");
         // Name the collection behind every damaged segment file core found.
         if let Some(recorded) = snap.facts().get("collections").and_then(Value::as_array) {
             for path in snap.damaged() {
@@ -512,31 +518,11 @@ impl Component for ChromaComponent {
     }
 
     fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
-        let label = format!("{}/", target.display());
-        let checked = check::check_store(target, &label);
-        // A store captured damaged comes back exactly as damaged: then only the bytes count.
-        let mut problems = if captured_damaged(snap) {
-            Vec::new()
-        } else {
-            checked.problems
-        };
-        if let Some(cat) = &checked.catalog {
-            let found = collection_facts(cat, &checked.element_counts);
-            problems.extend(compare_recorded(snap.facts(), &found, &label));
-        }
+        let mut problems = deep_problems(snap, target, &format!("{}/", target.display()));
         let prefix = format!("{ID}/");
         for entry in snap.files() {
-            let Some(rel) = entry.path.strip_prefix(&prefix) else {
-                continue;
-            };
-            let p = target.join(rel);
-            match fsio::hash_file(&p) {
-                Ok(d) if d.sha256 == entry.sha256 && d.size == entry.size => {}
-                Ok(_) => problems.push(Problem::new(
-                    p.to_string_lossy(),
-                    "differs from the snapshot after restore",
-                )),
-                Err(e) => problems.push(Problem::new(p.to_string_lossy(), e.to_string())),
+            if let Some(rel) = entry.path.strip_prefix(&prefix) {
+                problems.extend(snap.compare_restored(entry, &target.join(rel)));
             }
         }
         Ok(problems)

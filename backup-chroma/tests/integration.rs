@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use backup_chroma::ChromaComponent;
-use backup_core::conformance::{Fixture, Setup};
+use backup_core::conformance::{copy_tree, Fixture, Setup};
 use backup_core::{
     fsio, Component, FolderStore, Kind, Manifest, Orchestrator, Source, MANIFEST_NAME,
 };
@@ -21,19 +21,6 @@ fn fixture(version: &str) -> PathBuf {
         .join("../tests/fixtures/chroma")
         .join(version)
         .join("store")
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dst);
-        } else {
-            fs::copy(e.path(), &dst).unwrap();
-        }
-    }
 }
 
 /// A real Chroma folder, and a change that keeps it consistent: a collection renamed and a

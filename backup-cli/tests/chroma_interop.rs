@@ -13,6 +13,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+use backup_core::conformance::copy_tree;
+
 fn python() -> PathBuf {
     let p = std::env::var_os("ATOCORE_TEST_PYTHON").unwrap_or_else(|| {
         panic!(
@@ -151,18 +153,6 @@ fn committed_fixtures_restore_to_what_chromadb_recorded() {
         assert_eq!(expected["chromadb"], version);
         let got = describe(&into.join("chroma"), h.tmp.path(), version);
         assert_eq!(got["collections"], expected["collections"], "{version}");
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for x in fs::read_dir(from).unwrap() {
-        let x = x.unwrap();
-        if x.file_type().unwrap().is_dir() {
-            copy_tree(&x.path(), &to.join(x.file_name()));
-        } else {
-            fs::copy(x.path(), to.join(x.file_name())).unwrap();
-        }
     }
 }
 

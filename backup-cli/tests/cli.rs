@@ -9,6 +9,8 @@ use std::process::{Command, Output};
 use rusqlite::Connection;
 use serde_json::Value;
 
+use backup_core::conformance::copy_tree;
+
 struct Env {
     tmp: tempfile::TempDir,
     db: PathBuf,
@@ -651,18 +653,6 @@ fn chroma_fixture(e: &Env) -> PathBuf {
     let to = e.db.parent().unwrap().join("chroma");
     copy_tree(&from, &to);
     to
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for x in fs::read_dir(from).unwrap() {
-        let x = x.unwrap();
-        if x.file_type().unwrap().is_dir() {
-            copy_tree(&x.path(), &to.join(x.file_name()));
-        } else {
-            fs::copy(x.path(), to.join(x.file_name())).unwrap();
-        }
-    }
 }
 
 /// What a Chroma folder holds: the SHA-256 of every file, except chroma.sqlite3, which the

@@ -218,6 +218,20 @@ impl<'a> SnapshotFiles<'a> {
         self.root.join(&entry.path)
     }
 
+    /// Check that `restored` holds exactly the bytes of `entry` (size and SHA-256, streamed);
+    /// the problem names `restored` when it does not.
+    pub fn compare_restored(&self, entry: &FileEntry, restored: &Path) -> Option<Problem> {
+        let name = restored.to_string_lossy();
+        match fsio::hash_file(restored) {
+            Ok(d) if d.size == entry.size && d.sha256 == entry.sha256 => None,
+            Ok(_) => Some(Problem::new(
+                name,
+                "differs from the snapshot after restore",
+            )),
+            Err(e) => Some(Problem::new(name, e.to_string())),
+        }
+    }
+
     /// Stream an entry's bytes to `dst` (created or truncated, mode 0600, fsynced), checking
     /// size and SHA-256 against the manifest on the way. On a mismatch `dst` is removed.
     ///

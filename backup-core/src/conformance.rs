@@ -130,6 +130,20 @@ pub fn tree_bytes(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
+/// Copy a folder tree (files and folders only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for e in fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let dst = to.join(e.file_name());
+        if e.file_type().expect("file type").is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            fs::copy(e.path(), &dst).expect("copy");
+        }
+    }
+}
+
 /// Flip all eight bits of the byte at `offset` (a constant overwrite would miss 1 time in 256).
 pub fn flip_byte(path: &Path, offset: u64) {
     let mut bytes = fs::read(path).expect("read");

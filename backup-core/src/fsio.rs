@@ -246,6 +246,22 @@ pub fn remove_file_if_exists(path: &Path) -> Result<bool> {
     }
 }
 
+/// For a component whose live store is one file: whether it exists; a folder in its place
+/// is [`Error::BadPath`] saying it is not `what` (e.g. "a SQLite database file").
+///
+/// # Errors
+/// [`Error::BadPath`], [`Error::Io`].
+pub fn live_file_exists(live: &Path, what: &str) -> Result<bool> {
+    match kind_of(live)? {
+        None => Ok(false),
+        Some(t) if t.is_dir() => Err(Error::BadPath {
+            path: live.to_path_buf(),
+            problem: format!("is a folder, not {what}"),
+        }),
+        Some(_) => Ok(true),
+    }
+}
+
 /// What is at `path`, without following a symlink at the end.
 ///
 /// # Errors

@@ -76,15 +76,13 @@ impl Component for NotesFolder {
     }
 
     fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
-        let mut problems = Vec::new();
-        for f in snap.files() {
-            let p = target.join(f.path.strip_prefix("notes/").unwrap());
-            match fsio::hash_file(&p) {
-                Ok(d) if d.sha256 == f.sha256 => {}
-                _ => problems.push(Problem::new(p.to_string_lossy(), "differs")),
-            }
-        }
-        Ok(problems)
+        Ok(snap
+            .files()
+            .iter()
+            .filter_map(|f| {
+                snap.compare_restored(f, &target.join(f.path.strip_prefix("notes/").unwrap()))
+            })
+            .collect())
     }
 }
 

@@ -65,14 +65,7 @@ impl Component for RegistryComponent {
     }
 
     fn exists(&self, live: &Path) -> Result<bool> {
-        match fsio::kind_of(live)? {
-            None => Ok(false),
-            Some(t) if t.is_dir() => Err(Error::BadPath {
-                path: live.to_path_buf(),
-                problem: "is a folder, not a registry JSON file".into(),
-            }),
-            Some(_) => Ok(true),
-        }
+        fsio::live_file_exists(live, "a registry JSON file")
     }
 
     fn optional(&self) -> bool {
@@ -135,16 +128,10 @@ impl Component for RegistryComponent {
     }
 
     fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
-        let mut problems = Vec::new();
-        for entry in snap.files() {
-            let d = fsio::hash_file(target)?;
-            if d.sha256 != entry.sha256 || d.size != entry.size {
-                problems.push(Problem::new(
-                    target.to_string_lossy(),
-                    "differs from the snapshot's registry after restore",
-                ));
-            }
-        }
-        Ok(problems)
+        Ok(snap
+            .files()
+            .iter()
+            .filter_map(|entry| snap.compare_restored(entry, target))
+            .collect())
     }
 }

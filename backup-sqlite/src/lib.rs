@@ -118,14 +118,7 @@ impl Component for SqliteComponent {
     }
 
     fn exists(&self, live: &Path) -> Result<bool> {
-        match fsio::kind_of(live)? {
-            None => Ok(false),
-            Some(t) if t.is_dir() => Err(Error::BadPath {
-                path: live.to_path_buf(),
-                problem: "is a folder, not a SQLite database file".into(),
-            }),
-            Some(_) => Ok(true),
-        }
+        fsio::live_file_exists(live, "a SQLite database file")
     }
 
     fn snapshot(&self, live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
