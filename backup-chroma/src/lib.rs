@@ -435,6 +435,10 @@ impl Component for ChromaComponent {
         .into())
     }
 
+    fn held_files(&self, target: &Path) -> Vec<PathBuf> {
+        vec![target.join("chroma.sqlite3")]
+    }
+
     fn validate(&self, snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
         let mut problems = deep_problems(snap, &snap.component_dir(), "chroma/");
         // Name the collection behind every damaged segment file core found.
@@ -485,13 +489,17 @@ impl Component for ChromaComponent {
         for d in dirs.iter().rev() {
             fsio::fsync_dir(d)?;
         }
+        backup_core::failpoint("chroma.new-folder-built");
         // The switch: live aside, new in, parent fsynced; the old folder goes only after.
+        // An `old` folder left by an interrupted switch is the state a journal recorded as
+        // not yet switched: the pre-restore snapshot holds it.
         let had_live = fsio::kind_of(target)?.is_some();
         if had_live {
             if fsio::kind_of(&old)?.is_some() {
                 fs::remove_dir_all(&old).map_err(|e| Error::io("remove leftover", &old, e))?;
             }
             fs::rename(target, &old).map_err(|e| Error::io("move aside", target, e))?;
+            backup_core::failpoint("chroma.live-moved-aside");
         }
         if let Err(e) = fsio::replace(&new, target) {
             if had_live {
@@ -499,7 +507,8 @@ impl Component for ChromaComponent {
             }
             return Err(e);
         }
-        if had_live {
+        backup_core::failpoint("chroma.new-folder-in-place");
+        if fsio::kind_of(&old)?.is_some() {
             fs::remove_dir_all(&old).map_err(|e| Error::io("remove the old folder", &old, e))?;
             fsio::fsync_dir(parent)?;
         }

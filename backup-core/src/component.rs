@@ -67,6 +67,13 @@ pub trait Component {
     /// Any failure; `target` is then as it was before the switch, or already switched wholly.
     fn restore(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts>;
 
+    /// The files a running service would hold open in the store at `target`: if another
+    /// process has one of them open, the service is not stopped and a restore over `target`
+    /// is refused.
+    fn held_files(&self, target: &Path) -> Vec<PathBuf> {
+        vec![target.to_path_buf()]
+    }
+
     /// Check that `target` now holds what the snapshot holds, and is healthy.
     ///
     /// # Errors

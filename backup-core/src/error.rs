@@ -146,6 +146,48 @@ pub enum Error {
         /// What validation found.
         problems: Vec<Problem>,
     },
+    /// Another run holds a lock this operation needs.
+    #[error("{} is held by {holder}; wait for it, or retry with a longer --lock-timeout", path.display())]
+    LockHeld {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it.
+        holder: String,
+    },
+    /// An earlier restore did not finish; only resume, rollback, list, validate and status run.
+    #[error(
+        "an unfinished restore of snapshot {stamp} is recorded in {}: finish it first with \
+         `restore --resume` (to the snapshot) or `restore --rollback` (to the state before it), \
+         both with --confirm-service-stopped",
+        path.display()
+    )]
+    UnfinishedRestore {
+        /// The journal file.
+        path: PathBuf,
+        /// The snapshot it was restoring.
+        stamp: String,
+    },
+    /// No unfinished restore to resume or roll back.
+    #[error("there is no unfinished restore in {}", dir.display())]
+    NoUnfinishedRestore {
+        /// The backup dir.
+        dir: PathBuf,
+    },
+    /// A rollback was asked after a restore that took no pre-restore snapshot.
+    #[error(
+        "the unfinished restore of {stamp} was run with --no-pre-snapshot: there is nothing to \
+         roll back to; use `restore --resume`"
+    )]
+    NothingToRollBack {
+        /// The snapshot it was restoring.
+        stamp: String,
+    },
+    /// Other processes hold the live store open: the service is not stopped.
+    #[error("refusing to restore: the live store is open in other processes, so the service is not stopped (nothing was changed): {}", holders.join("; "))]
+    StoreInUse {
+        /// Each holder: pid, command line and file.
+        holders: Vec<String>,
+    },
     /// A component could not do its work.
     #[error("{id}: {source}")]
     Component {

@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::component::{Component, Facts, SnapshotFiles, Staging};
 use crate::error::{Error, IoContext, Result};
 use crate::fsio;
+use crate::journal::{Journal, Phase, Step};
 use crate::manifest::{ComponentRecord, FileEntry, Kind, Manifest, FORMAT_VERSION, MANIFEST_NAME};
 use crate::stamp::{rfc3339, Stamp};
 use crate::store::SnapshotStore;
@@ -140,6 +141,63 @@ pub struct DrillReport {
     pub problems: Vec<Problem>,
 }
 
+/// One component of a restore, resolved before anything is written.
+struct Planned<'m, 'a> {
+    comp: &'a dyn Component,
+    record: &'m ComponentRecord,
+    target: PathBuf,
+    from_manifest: bool,
+    exists: bool,
+}
+
+/// Restore options that put back exactly `steps`' components at their targets: every other
+/// component of the snapshot is skipped.
+fn journal_options(steps: &[Step], manifest: &Manifest) -> RestoreOptions {
+    RestoreOptions {
+        targets: Targets::Live(
+            steps
+                .iter()
+                .map(|s| (s.id.clone(), s.target.clone()))
+                .collect(),
+        ),
+        confirm_service_stopped: true,
+        pre_restore_snapshot: false,
+        skip: manifest
+            .components
+            .iter()
+            .filter(|c| !steps.iter().any(|s| s.id == c.id))
+            .map(|c| c.id.clone())
+            .collect(),
+    }
+}
+
+/// Refuse while other processes hold a live target open (the service is running).
+fn refuse_if_in_use(plan: &[Planned<'_, '_>]) -> Result<()> {
+    let files: Vec<PathBuf> = plan
+        .iter()
+        .filter(|p| p.record.present)
+        .flat_map(|p| p.comp.held_files(&p.target))
+        .collect();
+    let scan = crate::procs::scan(&files);
+    if scan.holders.is_empty() {
+        return Ok(());
+    }
+    Err(Error::StoreInUse {
+        holders: scan
+            .holders
+            .iter()
+            .map(|h| {
+                format!(
+                    "pid {} ({}) has {} open",
+                    h.pid,
+                    h.command,
+                    h.path.display()
+                )
+            })
+            .collect(),
+    })
+}
+
 /// The engine. `known` is every component this build knows; the binary builds that list in
 /// one function, so adding a component is one line there.
 pub struct Orchestrator<'a> {
@@ -153,7 +211,7 @@ impl<'a> Orchestrator<'a> {
         Orchestrator { store, known }
     }
 
-    fn component(&self, id: &str) -> Result<&dyn Component> {
+    fn component(&self, id: &str) -> Result<&'a dyn Component> {
         self.known
             .iter()
             .find(|c| c.id() == id)
@@ -166,6 +224,9 @@ impl<'a> Orchestrator<'a> {
     /// # Errors
     /// Whatever stopped it; nothing is left behind that `list` would show.
     pub fn create(&self, sources: &[Source], kind: Kind) -> Result<Manifest> {
+        if kind == Kind::Regular {
+            Journal::refuse_if_unfinished(self.store.location())?;
+        }
         // Resolve everything before the first byte is written.
         let mut plan = Vec::new();
         for s in sources {
@@ -207,6 +268,7 @@ impl<'a> Orchestrator<'a> {
                     let mut staging = Staging::new(&pending.dir, comp.id(), kind);
                     record.facts = comp.snapshot(path, &mut staging)?;
                     record.files = seal_component_dir(&pending.dir, &dir, &staging.hashed)?;
+                    crate::failpoint(&format!("create.after-{}", comp.id()));
                 }
                 manifest.components.push(record);
             }
@@ -341,18 +403,93 @@ impl<'a> Orchestrator<'a> {
         Ok((out, listing.leftovers))
     }
 
-    /// Restore snapshot `stamp`: refuse without confirmation (live targets), validate and
-    /// refuse on any problem, take the pre-restore safety snapshot, restore each component in
-    /// manifest order, then verify each at its target.
+    /// Restore snapshot `stamp`: refuse without confirmation (live targets), refuse while an
+    /// earlier restore is unfinished, validate and refuse on any problem, refuse while other
+    /// processes hold the live store open, take the pre-restore safety snapshot, write the
+    /// journal, restore each component in manifest order (journaling each switch), verify,
+    /// and remove the journal.
     ///
     /// # Errors
-    /// [`Error::NotConfirmed`], [`Error::InvalidSnapshot`], [`Error::TargetExists`] and bad
-    /// paths before anything is touched; any failure of a component's restore after.
+    /// [`Error::NotConfirmed`], [`Error::UnfinishedRestore`], [`Error::InvalidSnapshot`],
+    /// [`Error::StoreInUse`], [`Error::TargetExists`] and bad paths before anything is touched;
+    /// any failure of a component's restore after (the journal then says what was switched).
     pub fn restore(&self, stamp: &Stamp, opts: &RestoreOptions) -> Result<RestoreReport> {
         let live = matches!(opts.targets, Targets::Live(_));
         if live && !opts.confirm_service_stopped {
             return Err(Error::NotConfirmed);
         }
+        if live {
+            Journal::refuse_if_unfinished(self.store.location())?;
+        }
+        self.restore_with(stamp, opts, None)
+    }
+
+    /// Finish an unfinished restore by rolling forward to the snapshot its journal names.
+    ///
+    /// # Errors
+    /// [`Error::NoUnfinishedRestore`], [`Error::NotConfirmed`], and those of [`Self::restore`].
+    pub fn resume(&self, confirm_service_stopped: bool) -> Result<RestoreReport> {
+        let journal = self.unfinished()?;
+        if !confirm_service_stopped {
+            return Err(Error::NotConfirmed);
+        }
+        let stamp = Stamp::parse(&journal.stamp)?;
+        let manifest = Manifest::read(&self.store.open(&stamp)?.join(MANIFEST_NAME))?;
+        let opts = journal_options(&journal.steps, &manifest);
+        self.restore_with(&stamp, &opts, Some(journal))
+    }
+
+    /// Finish an unfinished restore by returning to the pre-restore snapshot its journal names.
+    /// Components that did not exist before the restore (absent from that snapshot) are left
+    /// as they are now.
+    ///
+    /// # Errors
+    /// [`Error::NoUnfinishedRestore`], [`Error::NotConfirmed`], [`Error::NothingToRollBack`],
+    /// and those of [`Self::restore`].
+    pub fn rollback(&self, confirm_service_stopped: bool) -> Result<RestoreReport> {
+        let journal = self.unfinished()?;
+        if !confirm_service_stopped {
+            return Err(Error::NotConfirmed);
+        }
+        let Some(pre) = journal.pre_restore_snapshot.clone() else {
+            return Err(Error::NothingToRollBack {
+                stamp: journal.stamp,
+            });
+        };
+        let stamp = Stamp::parse(&pre)?;
+        let pre_dir = self.store.open(&stamp)?;
+        let pre_manifest = Manifest::read(&pre_dir.join(MANIFEST_NAME))?;
+        let steps: Vec<Step> = journal
+            .steps
+            .iter()
+            .filter(|s| pre_manifest.component(&s.id).is_some_and(|c| c.present))
+            .map(|s| Step {
+                switched: false,
+                ..s.clone()
+            })
+            .collect();
+        let opts = journal_options(&steps, &pre_manifest);
+        let rollback = Journal::new(Phase::Rollback, &pre, Some(pre.clone()), steps);
+        self.restore_with(&stamp, &opts, Some(rollback))
+    }
+
+    /// The unfinished restore's journal.
+    ///
+    /// # Errors
+    /// [`Error::NoUnfinishedRestore`] when there is none.
+    pub fn unfinished(&self) -> Result<Journal> {
+        Journal::read(self.store.location())?.ok_or_else(|| Error::NoUnfinishedRestore {
+            dir: self.store.location().to_path_buf(),
+        })
+    }
+
+    fn restore_with(
+        &self,
+        stamp: &Stamp,
+        opts: &RestoreOptions,
+        journal: Option<Journal>,
+    ) -> Result<RestoreReport> {
+        let live = matches!(opts.targets, Targets::Live(_));
         let dir = self.store.open(stamp)?;
         let validation = self.validate_dir(&dir, stamp);
         let manifest = match (validation.manifest, validation.problems.is_empty()) {
@@ -364,7 +501,116 @@ impl<'a> Orchestrator<'a> {
                 })
             }
         };
-        // Resolve and check every target before anything is written.
+        let plan = self.plan(&dir, &manifest, opts)?;
+        if let Targets::Into(into) = &opts.targets {
+            fsio::create_private_dir_all(into)?;
+        }
+        if live {
+            refuse_if_in_use(&plan)?;
+        }
+        let (pre_restore_snapshot, mut journal) = match journal {
+            Some(j) => (j.pre_restore_snapshot.clone(), Some(j)),
+            None if live => {
+                let pre = if opts.pre_restore_snapshot {
+                    self.pre_restore_snapshot(&plan)?
+                } else {
+                    None
+                };
+                let steps = plan
+                    .iter()
+                    .filter(|p| p.record.present)
+                    .map(|p| Step {
+                        id: p.record.id.clone(),
+                        target: p.target.clone(),
+                        switched: false,
+                    })
+                    .collect();
+                (
+                    pre.clone(),
+                    Some(Journal::new(Phase::Restore, stamp.as_str(), pre, steps)),
+                )
+            }
+            None => (None, None),
+        };
+        let journal_dir = self.store.location();
+        if let Some(j) = journal.as_mut() {
+            j.write(journal_dir)?;
+            crate::failpoint("restore.journal-written");
+        }
+        let mut outcomes = Vec::new();
+        for p in &plan {
+            let snap = SnapshotFiles::new(
+                &dir,
+                p.record,
+                manifest.sources.get(&p.record.id).map(|s| s.as_str()),
+            );
+            let facts = if p.record.present {
+                crate::failpoint(&format!("restore.before-{}", p.record.id));
+                match p.comp.restore(&snap, &p.target) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        if let Some(j) = &journal {
+                            if j.steps.iter().all(|s| !s.switched) && j.phase == Phase::Restore {
+                                // Nothing was switched: the live store is as it was.
+                                Journal::remove(journal_dir)?;
+                            }
+                        }
+                        return Err(e);
+                    }
+                }
+            } else {
+                Facts::new()
+            };
+            if let Some(j) = journal.as_mut() {
+                if let Some(step) = j.steps.iter_mut().find(|s| s.id == p.record.id) {
+                    step.switched = true;
+                    j.write(journal_dir)?;
+                }
+            }
+            crate::failpoint(&format!("restore.after-{}", p.record.id));
+            outcomes.push(ComponentOutcome {
+                id: p.record.id.clone(),
+                target: p.target.clone(),
+                target_from_manifest: p.from_manifest,
+                restored: p.record.present,
+                facts,
+                problems: Vec::new(),
+            });
+        }
+        for (p, outcome) in plan.iter().zip(&mut outcomes) {
+            if p.record.present {
+                let snap = SnapshotFiles::new(
+                    &dir,
+                    p.record,
+                    manifest.sources.get(&p.record.id).map(|s| s.as_str()),
+                );
+                outcome.problems = p.comp.verify(&snap, &p.target).unwrap_or_else(|e| {
+                    vec![Problem::new(
+                        p.target.to_string_lossy(),
+                        format!("could not be verified: {e}"),
+                    )]
+                });
+            }
+        }
+        if journal.is_some() {
+            crate::failpoint("restore.before-journal-removal");
+            Journal::remove(journal_dir)?;
+        }
+        Ok(RestoreReport {
+            stamp: stamp.to_string(),
+            pre_restore_snapshot,
+            components: outcomes,
+        })
+    }
+
+    /// Resolve and check every target before anything is written.
+    fn plan<'m>(
+        &self,
+        dir: &Path,
+        manifest: &'m Manifest,
+        opts: &RestoreOptions,
+    ) -> Result<Vec<Planned<'m, 'a>>> {
+        let live = matches!(opts.targets, Targets::Live(_));
         let mut plan = Vec::new();
         for record in &manifest.components {
             let comp = self.component(&record.id)?;
@@ -376,15 +622,13 @@ impl<'a> Orchestrator<'a> {
                 (Targets::Live(given), recorded) => match (given.get(&record.id), recorded) {
                     (Some(p), _) => (p.clone(), false),
                     (None, Some(r)) if r.is_absolute() => (r, true),
-                    (None, r) => {
-                        return Err(Error::BadPath {
-                            path: r.unwrap_or_default(),
-                            problem: format!(
+                    (None, r) => return Err(Error::BadPath {
+                        path: r.unwrap_or_default(),
+                        problem: format!(
                             "no live path given for {} and the manifest records no absolute one",
                             record.id
                         ),
-                        })
-                    }
+                    }),
                 },
                 (Targets::Into(into), Some(r)) => {
                     let name = match r.file_name() {
@@ -410,69 +654,33 @@ impl<'a> Orchestrator<'a> {
             if !live && exists {
                 return Err(Error::TargetExists { path: target });
             }
-            plan.push((comp, record, target, from_manifest, exists));
-        }
-        if let Targets::Into(into) = &opts.targets {
-            fsio::create_private_dir_all(into)?;
-        }
-        let pre_restore_snapshot = if live && opts.pre_restore_snapshot {
-            let sources: Vec<Source> = plan
-                .iter()
-                .filter(|(_, record, _, _, exists)| *exists && record.present)
-                .map(|(comp, _, target, _, _)| Source {
-                    id: comp.id().to_owned(),
-                    path: target.clone(),
-                })
-                .collect();
-            if sources.is_empty() {
-                None
-            } else {
-                Some(self.create(&sources, Kind::PreRestore)?.stamp)
-            }
-        } else {
-            None
-        };
-        let mut outcomes = Vec::new();
-        for (comp, record, target, from_manifest, _) in &plan {
-            let snap = SnapshotFiles::new(
-                &dir,
+            plan.push(Planned {
+                comp,
                 record,
-                manifest.sources.get(&record.id).map(|s| s.as_str()),
-            );
-            let facts = if record.present {
-                comp.restore(&snap, target)?
-            } else {
-                Facts::new()
-            };
-            outcomes.push(ComponentOutcome {
-                id: record.id.clone(),
-                target: target.clone(),
-                target_from_manifest: *from_manifest,
-                restored: record.present,
-                facts,
-                problems: Vec::new(),
+                target,
+                from_manifest,
+                exists,
             });
         }
-        for ((comp, record, target, _, _), outcome) in plan.iter().zip(&mut outcomes) {
-            if record.present {
-                let snap = SnapshotFiles::new(
-                    &dir,
-                    record,
-                    manifest.sources.get(&record.id).map(|s| s.as_str()),
-                );
-                outcome.problems = comp.verify(&snap, target).unwrap_or_else(|e| {
-                    vec![Problem::new(
-                        target.to_string_lossy(),
-                        format!("could not be verified: {e}"),
-                    )]
-                });
-            }
+        Ok(plan)
+    }
+
+    /// The safety snapshot of whichever live components exist (None when none does).
+    fn pre_restore_snapshot(&self, plan: &[Planned<'_, '_>]) -> Result<Option<String>> {
+        let sources: Vec<Source> = plan
+            .iter()
+            .filter(|p| p.exists && p.record.present)
+            .map(|p| Source {
+                id: p.comp.id().to_owned(),
+                path: p.target.clone(),
+            })
+            .collect();
+        if sources.is_empty() {
+            return Ok(None);
         }
-        Ok(RestoreReport {
-            stamp: stamp.to_string(),
-            pre_restore_snapshot,
-            components: outcomes,
-        })
+        let m = self.create(&sources, Kind::PreRestore)?;
+        crate::failpoint("restore.pre-snapshot-taken");
+        Ok(Some(m.stamp))
     }
 
     /// The newest snapshot of kind `regular`.
@@ -499,6 +707,7 @@ impl<'a> Orchestrator<'a> {
     /// Only when the drill could not run (unknown stamp, unwritable folder); a snapshot that
     /// fails is a report with `ok: false`.
     pub fn drill(&self, stamp: &Stamp, scratch_parent: &Path) -> Result<DrillReport> {
+        Journal::refuse_if_unfinished(self.store.location())?;
         let started_at = rfc3339(SystemTime::now());
         let t0 = Instant::now();
         let validation = self.validate(stamp)?;

@@ -153,6 +153,7 @@ impl SnapshotStore for FolderStore {
     fn commit(&self, pending: Pending) -> Result<Stamp> {
         let final_dir = self.snapshots_dir().join(pending.stamp.as_str());
         fsio::fsync_dir(&pending.dir)?;
+        crate::failpoint("create.before-commit");
         if fsio::kind_of(&final_dir)?.is_some() {
             return Err(Error::BadPath {
                 path: final_dir,
@@ -161,6 +162,7 @@ impl SnapshotStore for FolderStore {
         }
         fs::rename(&pending.dir, &final_dir).ctx("rename into place", &final_dir)?;
         fsio::fsync_dir(&self.snapshots_dir())?;
+        crate::failpoint("create.committed");
         Ok(pending.stamp)
     }
 

@@ -157,6 +157,11 @@ impl Component for SqliteComponent {
         Ok(facts)
     }
 
+    fn held_files(&self, target: &Path) -> Vec<PathBuf> {
+        let [wal, shm, _] = sidecars(target);
+        vec![target.to_path_buf(), wal, shm]
+    }
+
     fn validate(&self, snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
         let facts = snap.facts();
         let Some(entry) = fact_str(facts, "file").and_then(|n| snap.entry(n)) else {
@@ -230,6 +235,7 @@ impl Component for SqliteComponent {
             fsio::remove_file_if_exists(&s)?;
         }
         fsio::fsync_file(&tmp)?;
+        backup_core::failpoint("sqlite.copy-ready");
         out.insert("journal_mode".into(), mode.into());
         // 3. Checkpoint the live database so its -wal holds nothing the file lacks.
         let mut checkpointed = false;
@@ -252,6 +258,7 @@ impl Component for SqliteComponent {
             }
         }
         out.insert("checkpointed".into(), checkpointed.into());
+        backup_core::failpoint("sqlite.checkpointed");
         // 4. Remove every sidecar of the old file: a stale -wal paired with the new file
         //    would corrupt it. A file vanishing between check and unlink is fine.
         let mut removed = Vec::new();
@@ -261,8 +268,10 @@ impl Component for SqliteComponent {
             }
         }
         out.insert("removed_sidecars".into(), removed.into());
+        backup_core::failpoint("sqlite.sidecars-removed");
         // 5. The switch: one rename, then the folder fsync.
         fsio::replace(&tmp, target)?;
+        backup_core::failpoint("sqlite.switched");
         out.insert(
             "warnings".into(),
             warnings.into_iter().map(serde_json::Value::from).collect(),
