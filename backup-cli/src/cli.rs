@@ -47,6 +47,9 @@ pub struct Global {
     /// Print results as JSON on stdout (messages still go to stderr).
     #[arg(long, global = true)]
     pub json: bool,
+    /// How long to wait for another run's lock on the backup dir or live store before giving up.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
+    pub lock_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,12 +73,21 @@ pub enum Command {
     Drill(DrillArgs),
     /// Remove temporary folders left by interrupted runs.
     Cleanup,
+    /// Show unfinished restores, leftovers and locks.
+    Status,
 }
 
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["stamp", "resume", "rollback"]))]
 pub struct RestoreArgs {
     /// The snapshot stamp (YYYYMMDDTHHMMSSZ).
-    pub stamp: String,
+    pub stamp: Option<String>,
+    /// Finish an unfinished restore by rolling forward to the snapshot its journal names.
+    #[arg(long, conflicts_with_all = ["stamp", "rollback", "to", "no_pre_snapshot", "no_chroma"])]
+    pub resume: bool,
+    /// Finish an unfinished restore by returning to the pre-restore snapshot its journal names.
+    #[arg(long, conflicts_with_all = ["stamp", "to", "no_pre_snapshot", "no_chroma"])]
+    pub rollback: bool,
     /// Confirm the service is stopped; required to restore over live files.
     #[arg(long)]
     pub confirm_service_stopped: bool,

@@ -7,7 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
@@ -15,6 +15,7 @@ use crate::component::{Component, Facts, SnapshotFiles, Staging};
 use crate::error::{Error, IoContext, Result};
 use crate::fsio;
 use crate::journal::{Journal, Phase, Step};
+use crate::lock::OperationLocks;
 use crate::manifest::{ComponentRecord, FileEntry, Kind, Manifest, FORMAT_VERSION, MANIFEST_NAME};
 use crate::stamp::{rfc3339, Stamp};
 use crate::store::SnapshotStore;
@@ -141,6 +142,9 @@ pub struct DrillReport {
     pub problems: Vec<Problem>,
 }
 
+/// The components of a snapshot to take, each with its live path and whether it exists.
+type CapturePlan<'a> = Vec<(&'a dyn Component, PathBuf, bool)>;
+
 /// One component of a restore, resolved before anything is written.
 struct Planned<'m, 'a> {
     comp: &'a dyn Component,
@@ -203,12 +207,27 @@ fn refuse_if_in_use(plan: &[Planned<'_, '_>]) -> Result<()> {
 pub struct Orchestrator<'a> {
     store: &'a dyn SnapshotStore,
     known: &'a [Box<dyn Component>],
+    lock_timeout: Duration,
 }
 
 impl<'a> Orchestrator<'a> {
     /// An orchestrator over `store` knowing the components in `known`.
     pub fn new(store: &'a dyn SnapshotStore, known: &'a [Box<dyn Component>]) -> Self {
-        Orchestrator { store, known }
+        Orchestrator {
+            store,
+            known,
+            lock_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// How long create and restore wait for another run's lock on a live store.
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    fn lock_live(&self, paths: &[PathBuf], command: &str) -> Result<OperationLocks> {
+        OperationLocks::acquire(None, paths, command, self.lock_timeout)
     }
 
     fn component(&self, id: &str) -> Result<&'a dyn Component> {
@@ -224,10 +243,15 @@ impl<'a> Orchestrator<'a> {
     /// # Errors
     /// Whatever stopped it; nothing is left behind that `list` would show.
     pub fn create(&self, sources: &[Source], kind: Kind) -> Result<Manifest> {
-        if kind == Kind::Regular {
-            Journal::refuse_if_unfinished(self.store.location())?;
-        }
-        // Resolve everything before the first byte is written.
+        Journal::refuse_if_unfinished(self.store.location())?;
+        let plan = self.capture_plan(sources, kind)?;
+        let paths: Vec<PathBuf> = plan.iter().map(|(_, p, _)| p.clone()).collect();
+        let _locks = self.lock_live(&paths, "create")?;
+        self.capture(&plan, kind)
+    }
+
+    /// Resolve and check every source before anything is written (or locked).
+    fn capture_plan(&self, sources: &[Source], kind: Kind) -> Result<CapturePlan<'a>> {
         let mut plan = Vec::new();
         for s in sources {
             let comp = self.component(&s.id)?;
@@ -241,6 +265,11 @@ impl<'a> Orchestrator<'a> {
             }
             plan.push((comp, path, present));
         }
+        Ok(plan)
+    }
+
+    /// Take the snapshot `plan` describes; the caller holds the live stores' locks.
+    fn capture(&self, plan: &CapturePlan<'a>, kind: Kind) -> Result<Manifest> {
         let pending = self.store.begin()?;
         let result = (|| {
             let mut manifest = Manifest {
@@ -252,7 +281,7 @@ impl<'a> Orchestrator<'a> {
                 sources: BTreeMap::new(),
                 components: Vec::new(),
             };
-            for (comp, path, present) in &plan {
+            for (comp, path, present) in plan {
                 manifest
                     .sources
                     .insert(comp.id().to_owned(), path.to_string_lossy().into_owned());
@@ -505,9 +534,13 @@ impl<'a> Orchestrator<'a> {
         if let Targets::Into(into) = &opts.targets {
             fsio::create_private_dir_all(into)?;
         }
-        if live {
+        let _locks = if live {
             refuse_if_in_use(&plan)?;
-        }
+            let targets: Vec<PathBuf> = plan.iter().map(|p| p.target.clone()).collect();
+            Some(self.lock_live(&targets, "restore")?)
+        } else {
+            None
+        };
         let (pre_restore_snapshot, mut journal) = match journal {
             Some(j) => (j.pre_restore_snapshot.clone(), Some(j)),
             None if live => {
@@ -622,13 +655,15 @@ impl<'a> Orchestrator<'a> {
                 (Targets::Live(given), recorded) => match (given.get(&record.id), recorded) {
                     (Some(p), _) => (p.clone(), false),
                     (None, Some(r)) if r.is_absolute() => (r, true),
-                    (None, r) => return Err(Error::BadPath {
-                        path: r.unwrap_or_default(),
-                        problem: format!(
+                    (None, r) => {
+                        return Err(Error::BadPath {
+                            path: r.unwrap_or_default(),
+                            problem: format!(
                             "no live path given for {} and the manifest records no absolute one",
                             record.id
                         ),
-                    }),
+                        })
+                    }
                 },
                 (Targets::Into(into), Some(r)) => {
                     let name = match r.file_name() {
@@ -678,7 +713,8 @@ impl<'a> Orchestrator<'a> {
         if sources.is_empty() {
             return Ok(None);
         }
-        let m = self.create(&sources, Kind::PreRestore)?;
+        let plan = self.capture_plan(&sources, Kind::PreRestore)?;
+        let m = self.capture(&plan, Kind::PreRestore)?;
         crate::failpoint("restore.pre-snapshot-taken");
         Ok(Some(m.stamp))
     }

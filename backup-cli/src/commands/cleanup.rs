@@ -8,6 +8,7 @@ use super::{Ctx, OUTPUT_FORMAT_VERSION};
 use crate::exit_codes;
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
+    let _lock = ctx.lock("cleanup")?;
     let removed = ctx.store()?.remove_leftovers()?;
     if ctx.global.json {
         ctx.print_json(&json!({

@@ -1,7 +1,7 @@
 //! `create`: take a regular snapshot.
 
 use anyhow::{bail, Context, Result};
-use backup_core::{Kind, Orchestrator};
+use backup_core::Kind;
 use serde_json::json;
 
 use super::{human_size, Ctx, OUTPUT_FORMAT_VERSION};
@@ -14,7 +14,12 @@ pub fn run(ctx: &Ctx, no_chroma: bool) -> Result<u8> {
     }
     let store = ctx.store()?;
     let backup_root = ctx.backup_dir()?;
-    let m = Orchestrator::new(&store, &ctx.known)
+    if !backup_root.exists() {
+        backup_core::fsio::create_private_dir_all(&backup_root)?;
+    }
+    let _lock = ctx.lock("create")?;
+    let m = ctx
+        .orchestrator(&store)
         .create(&sources, Kind::Regular)
         .context("create failed, no snapshot was written")?;
     let dir = backup_root.join("snapshots").join(&m.stamp);

@@ -1,7 +1,7 @@
 //! `drill [STAMP] [--sample]`: the non-destructive restore drill.
 
 use anyhow::{Context, Result};
-use backup_core::{DrillReport, FolderStore, Kind, Orchestrator, Source, DRILL_LOG};
+use backup_core::{DrillReport, FolderStore, Kind, Source, DRILL_LOG};
 use serde_json::json;
 
 use super::{stamp, Ctx, OUTPUT_FORMAT_VERSION};
@@ -15,11 +15,12 @@ pub fn run(ctx: &Ctx, args: &DrillArgs) -> Result<u8> {
     }
     let backup_dir = ctx.backup_dir()?;
     let store = FolderStore::new(&backup_dir);
-    let o = Orchestrator::new(&store, &ctx.known);
+    let o = ctx.orchestrator(&store);
     let stamp = match &args.stamp {
         Some(s) => stamp(s)?,
         None => o.newest_regular()?,
     };
+    let _lock = ctx.lock("drill")?;
     let report = o.drill(&stamp, &backup_dir)?;
     print(ctx, &report, &backup_dir.join(DRILL_LOG), None)?;
     Ok(code(&report))
@@ -43,7 +44,7 @@ fn run_sample(ctx: &Ctx) -> Result<u8> {
     let s = sample::build(&scratch.join("live"))?;
     let backup_dir = scratch.join("backups");
     let store = FolderStore::new(&backup_dir);
-    let o = Orchestrator::new(&store, &ctx.known);
+    let o = ctx.orchestrator(&store);
     let m = o.create(
         &[
             Source {

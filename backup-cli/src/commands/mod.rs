@@ -5,12 +5,16 @@ mod create;
 mod drill;
 mod list;
 mod restore;
+mod status;
 mod validate;
 
 use std::path::PathBuf;
 
 use anyhow::{anyhow, Result};
-use backup_core::{Component, FolderStore, Manifest, Source, Stamp};
+use std::time::Duration;
+
+use backup_core::lock::OperationLocks;
+use backup_core::{Component, FolderStore, Manifest, Orchestrator, Source, Stamp};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -35,6 +39,31 @@ impl Ctx {
 
     pub fn store(&self) -> Result<FolderStore> {
         Ok(FolderStore::new(self.backup_dir()?))
+    }
+
+    /// The lock timeout asked for.
+    pub fn lock_timeout(&self) -> Duration {
+        Duration::from_secs(self.global.lock_timeout)
+    }
+
+    /// An orchestrator over this backup dir; it locks each live store it writes or reads.
+    pub fn orchestrator<'a>(&'a self, store: &'a FolderStore) -> Orchestrator<'a> {
+        Orchestrator::new(store, &self.known).with_lock_timeout(self.lock_timeout())
+    }
+
+    /// Take the backup dir's lock for an operation that writes there. A backup dir that does
+    /// not exist has nothing to guard (the operation itself then says it is missing).
+    pub fn lock(&self, command: &str) -> Result<Option<OperationLocks>> {
+        let dir = self.backup_dir()?;
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        Ok(Some(OperationLocks::acquire(
+            Some(&dir),
+            &[],
+            command,
+            self.lock_timeout(),
+        )?))
     }
 
     /// The live stores configured now, by component id.
@@ -160,5 +189,6 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Restore(args) => restore::run(&ctx, &args),
         Command::Drill(args) => drill::run(&ctx, &args),
         Command::Cleanup => cleanup::run(&ctx),
+        Command::Status => status::run(&ctx),
     }
 }

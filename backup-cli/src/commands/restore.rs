@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
-use backup_core::{Orchestrator, RestoreOptions, RestoreReport, Targets};
+use backup_core::{RestoreOptions, RestoreReport, Targets};
 use serde_json::json;
 
 use super::{stamp, Ctx, OUTPUT_FORMAT_VERSION};
@@ -11,30 +11,40 @@ use crate::cli::RestoreArgs;
 use crate::exit_codes;
 
 pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<u8> {
-    let stamp = stamp(&args.stamp)?;
-    let targets = match &args.to {
-        Some(dir) => Targets::Into(dir.clone()),
-        None => Targets::Live(
-            ctx.sources(true)
-                .into_iter()
-                .map(|s| (s.id, s.path))
-                .collect::<BTreeMap<_, _>>(),
-        ),
-    };
     let store = ctx.store()?;
-    let report = Orchestrator::new(&store, &ctx.known).restore(
-        &stamp,
-        &RestoreOptions {
-            targets,
-            confirm_service_stopped: args.confirm_service_stopped,
-            pre_restore_snapshot: !args.no_pre_snapshot,
-            skip: if args.no_chroma {
-                BTreeSet::from([backup_chroma::ID.to_owned()])
-            } else {
-                BTreeSet::new()
+    let o = ctx.orchestrator(&store);
+    let _lock = ctx.lock("restore")?;
+    let report = if args.resume || args.rollback {
+        if args.resume {
+            o.resume(args.confirm_service_stopped)?
+        } else {
+            o.rollback(args.confirm_service_stopped)?
+        }
+    } else {
+        let stamp = stamp(args.stamp.as_deref().unwrap_or_default())?;
+        let targets = match &args.to {
+            Some(dir) => Targets::Into(dir.clone()),
+            None => Targets::Live(
+                ctx.sources(true)
+                    .into_iter()
+                    .map(|s| (s.id, s.path))
+                    .collect::<BTreeMap<_, _>>(),
+            ),
+        };
+        o.restore(
+            &stamp,
+            &RestoreOptions {
+                targets,
+                confirm_service_stopped: args.confirm_service_stopped,
+                pre_restore_snapshot: !args.no_pre_snapshot,
+                skip: if args.no_chroma {
+                    BTreeSet::from([backup_chroma::ID.to_owned()])
+                } else {
+                    BTreeSet::new()
+                },
             },
-        },
-    )?;
+        )?
+    };
     print(ctx, &report)?;
     Ok(if report.verified() {
         exit_codes::OK
