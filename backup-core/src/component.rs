@@ -142,6 +142,18 @@ impl<'a> Staging<'a> {
 }
 
 impl Staging<'_> {
+    /// Throw away one file written so far (`rel` as for [`Staging::copy_in`]); a file that
+    /// is not there is fine.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn discard(&mut self, rel: &str) -> Result<()> {
+        let path = self.dir().join(rel);
+        fsio::remove_file_if_exists(&path)?;
+        self.hashed.remove(&format!("{}/{}", self.id, rel));
+        Ok(())
+    }
+
     /// Throw away everything written so far, to start the capture again (a component that
     /// detected a change in the live store while copying).
     ///

@@ -12,7 +12,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use backup_core::{fsio, Component, Error, Facts, Problem, Result, SnapshotFiles, Staging};
+use backup_core::{fsio, Component, Error, Facts, Kind, Problem, Result, SnapshotFiles, Staging};
 
 pub mod db;
 use db::{db_facts, header, integrity, journal_mode, open_existing, open_immutable, pragma_i64};
@@ -83,7 +83,7 @@ fn bad(path: &Path, problem: impl Into<String>) -> Error {
 
 /// The live database's sidecar files: `-wal`, `-shm`, `-journal`.
 pub fn sidecars(db: &Path) -> [PathBuf; 3] {
-    ["-wal", "-shm", "-journal"].map(|s| {
+    SIDECAR_SUFFIXES.map(|s| {
         let mut p = OsString::from(db.as_os_str());
         p.push(s);
         PathBuf::from(p)
@@ -122,39 +122,46 @@ impl Component for SqliteComponent {
     }
 
     fn snapshot(&self, live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
+        if out.kind() == Kind::Regular {
+            return consistent_copy(live, out);
+        }
+        // A restore is most needed when the live database is damaged: its safety snapshot
+        // then keeps the raw files as they were, marked unverified. Opening a database can
+        // rewrite or drop a sidecar (a bad -wal is discarded), so the sidecars are copied
+        // raw first and dropped again when the consistent copy succeeds.
         let name = db_file_name(live)?;
-        let dest = out.dir().join(&name);
-        let src = open_existing(live)?;
-        let source_mode = journal_mode(&src, live, None)?;
-        let dst = db::backup_to(&src, live, &dest)?;
-        drop(src);
-        // Rollback-journal mode: opening the snapshot later creates no -wal/-shm.
-        let mode = journal_mode(&dst, &dest, Some("DELETE"))?;
-        if mode != "delete" {
-            return Err(bad(&dest, format!("journal mode stayed {mode}")));
-        }
-        let mut facts = Facts::new();
-        facts.insert("file".into(), name.into());
-        facts.insert("source_journal_mode".into(), source_mode.into());
-        facts.insert("sqlite_version".into(), rusqlite::version().into());
-        db_facts(&dst, &dest, &mut facts)?;
-        let check = integrity(&dst, &dest)?;
-        facts.insert("integrity_check".into(), check.clone().into());
-        sql(dst.close().map_err(|(_, e)| e), &dest, "close the snapshot")?;
-        if check != "ok" {
-            return Err(bad(
-                live,
-                format!(
-                    "the copy fails integrity_check ({check}); the live database may be damaged"
-                ),
-            ));
-        }
-        for s in sidecars(&dest) {
-            if fsio::kind_of(&s)?.is_some() {
-                return Err(bad(&s, "was left beside the snapshot"));
+        let mut raw_sides = Vec::new();
+        for (side, suffix) in sidecars(live).iter().zip(SIDECAR_SUFFIXES) {
+            if fsio::kind_of(side)?.is_some() {
+                let rel = format!("{RAW_DIR}/{name}{suffix}");
+                out.copy_in(side, &rel)?;
+                raw_sides.push(rel);
             }
         }
-        Ok(facts)
+        match consistent_copy(live, out) {
+            Ok(facts) => {
+                for rel in &raw_sides {
+                    out.discard(rel)?;
+                }
+                remove_empty_dir(&out.dir().join(RAW_DIR))?;
+                Ok(facts)
+            }
+            Err(e) => {
+                for p in std::iter::once(name.clone())
+                    .chain(SIDECAR_SUFFIXES.iter().map(|s| format!("{name}{s}")))
+                {
+                    out.discard(&p)?;
+                }
+                out.copy_in(live, &format!("{RAW_DIR}/{name}"))?;
+                let mut facts = Facts::new();
+                facts.insert("file".into(), name.into());
+                facts.insert("raw".into(), true.into());
+                facts.insert("verified".into(), false.into());
+                facts.insert("reason".into(), e.to_string().into());
+                facts.insert("sqlite_version".into(), rusqlite::version().into());
+                Ok(facts)
+            }
+        }
     }
 
     fn held_files(&self, target: &Path) -> Vec<PathBuf> {
@@ -163,149 +170,271 @@ impl Component for SqliteComponent {
     }
 
     fn validate(&self, snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
-        let facts = snap.facts();
-        let Some(entry) = fact_str(facts, "file").and_then(|n| snap.entry(n)) else {
-            return Ok(vec![Problem::new(
-                ID,
-                "the manifest names no database file for this component",
-            )]);
-        };
-        let path = snap.local_path(entry);
-        let mut problems = Vec::new();
-        let h = header(&path)?;
-        if &h[..16] != b"SQLite format 3\0" {
-            problems.push(Problem::new(&entry.path, "is not a SQLite database file"));
-            return Ok(problems);
+        if is_raw(snap) {
+            // Raw bytes of a damaged database: the checksums (core) are all there is to check.
+            return Ok(Vec::new());
         }
-        if h[18] != 1 || h[19] != 1 {
-            problems.push(Problem::new(
-                &entry.path,
-                "is not in rollback-journal mode, so opening it would create sidecar files",
-            ));
-        }
-        let conn = open_immutable(&path)?;
-        match integrity(&conn, &path) {
-            Ok(c) if c == "ok" => {}
-            Ok(c) => problems.push(Problem::new(&entry.path, format!("integrity_check: {c}"))),
-            Err(e) => problems.push(Problem::new(&entry.path, format!("integrity_check: {e}"))),
-        }
-        for key in ["page_size", "page_count", "user_version"] {
-            let want = facts.get(key).and_then(|v| v.as_i64());
-            let got = pragma_i64(&conn, &path, key).ok();
-            if want != got {
-                problems.push(Problem::new(
-                    &entry.path,
-                    format!("{key} is {got:?}, the manifest says {want:?}"),
-                ));
-            }
-        }
-        Ok(problems)
+        validate_consistent(snap)
     }
 
     fn restore(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
-        let facts = snap.facts();
-        let entry = fact_str(facts, "file")
-            .and_then(|n| snap.entry(n))
-            .ok_or_else(|| bad(target, "the snapshot names no database file"))?;
-        let parent = fsio::parent_of(target);
-        fsio::create_private_dir_all(parent)?;
-        let tmp = fsio::sibling_temp(target, "restore")?;
-        for p in std::iter::once(tmp.clone()).chain(sidecars(&tmp)) {
-            fsio::remove_file_if_exists(&p)?;
+        if is_raw(snap) {
+            return restore_raw(snap, target);
         }
-        let mut out = Facts::new();
-        let mut warnings: Vec<String> = Vec::new();
-        // 1. The new file, complete and checked, under a temporary name beside the target.
-        snap.copy_out(entry, &tmp)?;
-        // 2. Give it back the journal mode the live database had.
-        let mode = fact_str(facts, "source_journal_mode").unwrap_or("delete");
-        if mode != "delete" && RESTORABLE_MODES.contains(&mode) {
-            let conn = open_existing(&tmp)?;
-            let got = journal_mode(&conn, &tmp, Some(mode))?;
-            sql(conn.close().map_err(|(_, e)| e), &tmp, "close")?;
-            if got != mode {
-                warnings.push(format!("journal mode {mode} could not be set, it is {got}"));
-            }
-        } else if mode != "delete" {
-            warnings.push(format!(
-                "journal mode {mode} is not restored; the file uses delete"
-            ));
-        }
-        for s in sidecars(&tmp) {
-            fsio::remove_file_if_exists(&s)?;
-        }
-        fsio::fsync_file(&tmp)?;
-        backup_core::failpoint("sqlite.copy-ready");
-        out.insert("journal_mode".into(), mode.into());
-        // 3. Checkpoint the live database so its -wal holds nothing the file lacks.
-        let mut checkpointed = false;
-        if self.exists(target)? {
-            let outcome = open_existing(target).and_then(|c| {
-                sql(
-                    c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                        r.get::<_, i64>(0)
-                    }),
-                    target,
-                    "checkpoint",
-                )
-            });
-            match outcome {
-                Ok(0) => checkpointed = true,
-                Ok(_) => warnings.push(
-                    "the live database's checkpoint was blocked by another connection".into(),
-                ),
-                Err(e) => warnings.push(format!("the live database was not checkpointed: {e}")),
-            }
-        }
-        out.insert("checkpointed".into(), checkpointed.into());
-        backup_core::failpoint("sqlite.checkpointed");
-        // 4. Remove every sidecar of the old file: a stale -wal paired with the new file
-        //    would corrupt it. A file vanishing between check and unlink is fine.
-        let mut removed = Vec::new();
-        for s in sidecars(target) {
-            if fsio::remove_file_if_exists(&s)? {
-                removed.push(serde_json::Value::from(s.to_string_lossy().into_owned()));
-            }
-        }
-        out.insert("removed_sidecars".into(), removed.into());
-        backup_core::failpoint("sqlite.sidecars-removed");
-        // 5. The switch: one rename, then the folder fsync.
-        fsio::replace(&tmp, target)?;
-        backup_core::failpoint("sqlite.switched");
-        out.insert(
-            "warnings".into(),
-            warnings.into_iter().map(serde_json::Value::from).collect(),
-        );
-        Ok(out)
+        restore_consistent(snap, target)
     }
 
     fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
-        let facts = snap.facts();
-        let where_ = target.to_string_lossy().into_owned();
-        let conn = open_existing(target)?;
-        let mut problems = Vec::new();
-        let check = integrity(&conn, target)?;
-        if check != "ok" {
-            problems.push(Problem::new(&where_, format!("integrity_check: {check}")));
+        if is_raw(snap) {
+            let name = fact_str(snap.facts(), "file").unwrap_or_default();
+            return Ok(snap
+                .files()
+                .iter()
+                .filter_map(|e| {
+                    let suffix = e.path.rsplit('/').next()?.strip_prefix(name)?;
+                    let mut p = OsString::from(target.as_os_str());
+                    p.push(suffix);
+                    snap.compare_restored(e, Path::new(&p))
+                })
+                .collect());
         }
-        for key in ["page_size", "page_count", "user_version"] {
-            let want = facts.get(key).and_then(|v| v.as_i64());
-            let got = pragma_i64(&conn, target, key).ok();
-            if want != got {
-                problems.push(Problem::new(
-                    &where_,
-                    format!("{key} is {got:?}, the snapshot has {want:?}"),
-                ));
-            }
+        verify_consistent(snap, target)
+    }
+}
+
+fn is_raw(snap: &SnapshotFiles<'_>) -> bool {
+    snap.facts().get("raw") == Some(&true.into())
+}
+
+/// Folder of a raw (unverified) capture inside the component's folder.
+const RAW_DIR: &str = "raw";
+const SIDECAR_SUFFIXES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+fn remove_empty_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("remove", dir, e)),
+    }
+}
+
+/// Put raw files back as they were captured: the database by rename, then each sidecar.
+fn restore_raw(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
+    let name = fact_str(snap.facts(), "file")
+        .unwrap_or_default()
+        .to_owned();
+    fsio::create_private_dir_all(fsio::parent_of(target))?;
+    let mut db = None;
+    let mut sides = Vec::new();
+    for e in snap.files() {
+        let file = e.path.rsplit('/').next().unwrap_or_default();
+        match file.strip_prefix(name.as_str()) {
+            Some("") => db = Some(e),
+            Some(suffix) => sides.push((e, suffix.to_owned())),
+            None => {}
         }
-        let want_mode = fact_str(facts, "source_journal_mode").unwrap_or("delete");
-        let got_mode = journal_mode(&conn, target, None)?;
-        if RESTORABLE_MODES.contains(&want_mode) && got_mode != want_mode {
+    }
+    let db = db.ok_or_else(|| bad(target, "the snapshot names no database file"))?;
+    let tmp = fsio::sibling_temp(target, "restore")?;
+    snap.copy_out(db, &tmp)?;
+    for s in sidecars(target) {
+        fsio::remove_file_if_exists(&s)?;
+    }
+    fsio::replace(&tmp, target)?;
+    for (e, suffix) in sides {
+        let mut p = OsString::from(target.as_os_str());
+        p.push(&suffix);
+        let side = PathBuf::from(p);
+        let tmp = fsio::sibling_temp(&side, "restore")?;
+        snap.copy_out(e, &tmp)?;
+        fsio::replace(&tmp, &side)?;
+    }
+    let mut facts = Facts::new();
+    facts.insert(
+        "warnings".into(),
+        serde_json::json!([
+            "restored the raw, unverified files of a damaged database as they were"
+        ]),
+    );
+    Ok(facts)
+}
+
+fn consistent_copy(live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
+    let name = db_file_name(live)?;
+    let dest = out.dir().join(&name);
+    let src = open_existing(live)?;
+    let source_mode = journal_mode(&src, live, None)?;
+    let dst = db::backup_to(&src, live, &dest)?;
+    drop(src);
+    // Rollback-journal mode: opening the snapshot later creates no -wal/-shm.
+    let mode = journal_mode(&dst, &dest, Some("DELETE"))?;
+    if mode != "delete" {
+        return Err(bad(&dest, format!("journal mode stayed {mode}")));
+    }
+    let mut facts = Facts::new();
+    facts.insert("file".into(), name.into());
+    facts.insert("source_journal_mode".into(), source_mode.into());
+    facts.insert("sqlite_version".into(), rusqlite::version().into());
+    db_facts(&dst, &dest, &mut facts)?;
+    let check = integrity(&dst, &dest)?;
+    facts.insert("integrity_check".into(), check.clone().into());
+    sql(dst.close().map_err(|(_, e)| e), &dest, "close the snapshot")?;
+    if check != "ok" {
+        return Err(bad(
+            live,
+            format!("the copy fails integrity_check ({check}); the live database may be damaged"),
+        ));
+    }
+    for s in sidecars(&dest) {
+        if fsio::kind_of(&s)?.is_some() {
+            return Err(bad(&s, "was left beside the snapshot"));
+        }
+    }
+    Ok(facts)
+}
+
+fn validate_consistent(snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
+    let facts = snap.facts();
+    let Some(entry) = fact_str(facts, "file").and_then(|n| snap.entry(n)) else {
+        return Ok(vec![Problem::new(
+            ID,
+            "the manifest names no database file for this component",
+        )]);
+    };
+    let path = snap.local_path(entry);
+    let mut problems = Vec::new();
+    let h = header(&path)?;
+    if &h[..16] != b"SQLite format 3\0" {
+        problems.push(Problem::new(&entry.path, "is not a SQLite database file"));
+        return Ok(problems);
+    }
+    if h[18] != 1 || h[19] != 1 {
+        problems.push(Problem::new(
+            &entry.path,
+            "is not in rollback-journal mode, so opening it would create sidecar files",
+        ));
+    }
+    let conn = open_immutable(&path)?;
+    match integrity(&conn, &path) {
+        Ok(c) if c == "ok" => {}
+        Ok(c) => problems.push(Problem::new(&entry.path, format!("integrity_check: {c}"))),
+        Err(e) => problems.push(Problem::new(&entry.path, format!("integrity_check: {e}"))),
+    }
+    for key in ["page_size", "page_count", "user_version"] {
+        let want = facts.get(key).and_then(|v| v.as_i64());
+        let got = pragma_i64(&conn, &path, key).ok();
+        if want != got {
             problems.push(Problem::new(
-                &where_,
-                format!("journal mode is {got_mode}, the live database had {want_mode}"),
+                &entry.path,
+                format!("{key} is {got:?}, the manifest says {want:?}"),
             ));
         }
-        Ok(problems)
     }
+    Ok(problems)
+}
+
+fn restore_consistent(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
+    let facts = snap.facts();
+    let entry = fact_str(facts, "file")
+        .and_then(|n| snap.entry(n))
+        .ok_or_else(|| bad(target, "the snapshot names no database file"))?;
+    let parent = fsio::parent_of(target);
+    fsio::create_private_dir_all(parent)?;
+    let tmp = fsio::sibling_temp(target, "restore")?;
+    for p in std::iter::once(tmp.clone()).chain(sidecars(&tmp)) {
+        fsio::remove_file_if_exists(&p)?;
+    }
+    let mut out = Facts::new();
+    let mut warnings: Vec<String> = Vec::new();
+    // 1. The new file, complete and checked, under a temporary name beside the target.
+    snap.copy_out(entry, &tmp)?;
+    // 2. Give it back the journal mode the live database had.
+    let mode = fact_str(facts, "source_journal_mode").unwrap_or("delete");
+    if mode != "delete" && RESTORABLE_MODES.contains(&mode) {
+        let conn = open_existing(&tmp)?;
+        let got = journal_mode(&conn, &tmp, Some(mode))?;
+        sql(conn.close().map_err(|(_, e)| e), &tmp, "close")?;
+        if got != mode {
+            warnings.push(format!("journal mode {mode} could not be set, it is {got}"));
+        }
+    } else if mode != "delete" {
+        warnings.push(format!(
+            "journal mode {mode} is not restored; the file uses delete"
+        ));
+    }
+    for s in sidecars(&tmp) {
+        fsio::remove_file_if_exists(&s)?;
+    }
+    fsio::fsync_file(&tmp)?;
+    backup_core::failpoint("sqlite.copy-ready");
+    out.insert("journal_mode".into(), mode.into());
+    // 3. Checkpoint the live database so its -wal holds nothing the file lacks.
+    let mut checkpointed = false;
+    if fsio::live_file_exists(target, "a SQLite database file")? {
+        let outcome = open_existing(target).and_then(|c| {
+            sql(
+                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    r.get::<_, i64>(0)
+                }),
+                target,
+                "checkpoint",
+            )
+        });
+        match outcome {
+            Ok(0) => checkpointed = true,
+            Ok(_) => warnings
+                .push("the live database's checkpoint was blocked by another connection".into()),
+            Err(e) => warnings.push(format!("the live database was not checkpointed: {e}")),
+        }
+    }
+    out.insert("checkpointed".into(), checkpointed.into());
+    backup_core::failpoint("sqlite.checkpointed");
+    // 4. Remove every sidecar of the old file: a stale -wal paired with the new file
+    //    would corrupt it. A file vanishing between check and unlink is fine.
+    let mut removed = Vec::new();
+    for s in sidecars(target) {
+        if fsio::remove_file_if_exists(&s)? {
+            removed.push(serde_json::Value::from(s.to_string_lossy().into_owned()));
+        }
+    }
+    out.insert("removed_sidecars".into(), removed.into());
+    backup_core::failpoint("sqlite.sidecars-removed");
+    // 5. The switch: one rename, then the folder fsync.
+    fsio::replace(&tmp, target)?;
+    backup_core::failpoint("sqlite.switched");
+    out.insert(
+        "warnings".into(),
+        warnings.into_iter().map(serde_json::Value::from).collect(),
+    );
+    Ok(out)
+}
+
+fn verify_consistent(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
+    let facts = snap.facts();
+    let where_ = target.to_string_lossy().into_owned();
+    let conn = open_existing(target)?;
+    let mut problems = Vec::new();
+    let check = integrity(&conn, target)?;
+    if check != "ok" {
+        problems.push(Problem::new(&where_, format!("integrity_check: {check}")));
+    }
+    for key in ["page_size", "page_count", "user_version"] {
+        let want = facts.get(key).and_then(|v| v.as_i64());
+        let got = pragma_i64(&conn, target, key).ok();
+        if want != got {
+            problems.push(Problem::new(
+                &where_,
+                format!("{key} is {got:?}, the snapshot has {want:?}"),
+            ));
+        }
+    }
+    let want_mode = fact_str(facts, "source_journal_mode").unwrap_or("delete");
+    let got_mode = journal_mode(&conn, target, None)?;
+    if RESTORABLE_MODES.contains(&want_mode) && got_mode != want_mode {
+        problems.push(Problem::new(
+            &where_,
+            format!("journal mode is {got_mode}, the live database had {want_mode}"),
+        ));
+    }
+    Ok(problems)
 }

@@ -244,3 +244,54 @@ fn restore_with_target_given_differs_from_recorded_source() {
     .unwrap();
     assert_eq!(MemoryDb.content(&other), original);
 }
+
+#[test]
+fn restore_over_a_corrupt_live_database_keeps_its_raw_files_in_the_safety_snapshot() {
+    for damage in ["pages", "not-a-database"] {
+        let s = setup();
+        let original = MemoryDb.content(&s.live);
+        let m = s.create();
+        let mut bytes = fs::read(&s.live).unwrap();
+        match damage {
+            "pages" => bytes[4096 * 3..4096 * 9].fill(0xAB),
+            _ => bytes = b"this was a database until someone overwrote it".repeat(500),
+        }
+        fs::write(&s.live, &bytes).unwrap();
+        let wal = sidecars(&s.live)[0].clone();
+        fs::write(&wal, b"garbage that is not a WAL").unwrap();
+        let report = s.restore(&m, s.live_targets(), true, true).unwrap();
+        assert!(report.verified(), "{damage}: {:?}", report.components);
+        assert_eq!(MemoryDb.content(&s.live), original, "{damage}");
+        let pre = report
+            .pre_restore_snapshot
+            .expect("a safety snapshot, even of a damaged db");
+        let pre_dir = s.backup_dir.join("snapshots").join(&pre);
+        let pre_m = backup_core::Manifest::read(&pre_dir.join(backup_core::MANIFEST_NAME)).unwrap();
+        let facts = &pre_m.component("sqlite").unwrap().facts;
+        assert_eq!(
+            (facts["raw"].clone(), facts["verified"].clone()),
+            (true.into(), false.into())
+        );
+        assert_eq!(
+            fs::read(pre_dir.join("sqlite/raw/atocore.db")).unwrap(),
+            bytes,
+            "{damage}"
+        );
+        assert_eq!(
+            fs::read(pre_dir.join("sqlite/raw/atocore.db-wal")).unwrap(),
+            b"garbage that is not a WAL"
+        );
+        assert_eq!(s.problems(&pre_m), Vec::<String>::new(), "{damage}");
+        // Restoring the safety snapshot elsewhere gives back the damaged files exactly.
+        let into = s.tmp.path().join(format!("back-{damage}"));
+        let r = s
+            .restore(&pre_m, Targets::Into(into.clone()), false, false)
+            .unwrap();
+        assert!(r.verified(), "{:?}", r.components);
+        assert_eq!(fs::read(into.join("atocore.db")).unwrap(), bytes);
+        assert_eq!(
+            fs::read(into.join("atocore.db-wal")).unwrap(),
+            b"garbage that is not a WAL"
+        );
+    }
+}
