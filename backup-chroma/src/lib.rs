@@ -211,6 +211,27 @@ fn deep_problems(snap: &SnapshotFiles<'_>, dir: &Path, label: &str) -> Vec<Probl
     problems
 }
 
+fn exchange_unsupported(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::Unsupported | std::io::ErrorKind::InvalidInput
+    )
+}
+
+/// The fallback switch: live aside, new in, parent fsynced.
+fn switch_by_two_renames(new: &Path, old: &Path, target: &Path) -> Result<()> {
+    if fsio::kind_of(old)?.is_some() {
+        fs::remove_dir_all(old).map_err(|e| Error::io("remove leftover", old, e))?;
+    }
+    fs::rename(target, old).map_err(|e| Error::io("move aside", target, e))?;
+    backup_core::failpoint("chroma.live-moved-aside");
+    if let Err(e) = fsio::replace(new, target) {
+        let _ = fs::rename(old, target);
+        return Err(e);
+    }
+    Ok(())
+}
+
 fn collection_facts(cat: &Catalog, counts: &[(String, u64, bool)]) -> Value {
     cat.collections
         .iter()
@@ -490,24 +511,28 @@ impl Component for ChromaComponent {
             fsio::fsync_dir(d)?;
         }
         backup_core::failpoint("chroma.new-folder-built");
-        // The switch: live aside, new in, parent fsynced; the old folder goes only after.
-        // An `old` folder left by an interrupted switch is the state a journal recorded as
-        // not yet switched: the pre-restore snapshot holds it.
+        // The switch. With a live folder: exchange it with the new one in one atomic step
+        // (the live path never goes missing), then remove the old one, now at the temporary
+        // name. Without one (or where the file system cannot exchange): rename in.
         let had_live = fsio::kind_of(target)?.is_some();
         if had_live {
-            if fsio::kind_of(&old)?.is_some() {
-                fs::remove_dir_all(&old).map_err(|e| Error::io("remove leftover", &old, e))?;
+            match fsio::exchange(&new, target) {
+                Ok(()) => {
+                    backup_core::failpoint("chroma.exchanged");
+                    fs::remove_dir_all(&new)
+                        .map_err(|e| Error::io("remove the old folder", &new, e))?;
+                    fsio::fsync_dir(parent)?;
+                }
+                Err(Error::Io { source, .. }) if exchange_unsupported(&source) => {
+                    switch_by_two_renames(&new, &old, target)?;
+                }
+                Err(e) => return Err(e),
             }
-            fs::rename(target, &old).map_err(|e| Error::io("move aside", target, e))?;
-            backup_core::failpoint("chroma.live-moved-aside");
+        } else {
+            fsio::replace(&new, target)?;
         }
-        if let Err(e) = fsio::replace(&new, target) {
-            if had_live {
-                let _ = fs::rename(&old, target);
-            }
-            return Err(e);
-        }
-        backup_core::failpoint("chroma.new-folder-in-place");
+        // An `old` folder left by an interrupted two-rename switch is the state the journal
+        // recorded as not switched; the pre-restore snapshot holds it.
         if fsio::kind_of(&old)?.is_some() {
             fs::remove_dir_all(&old).map_err(|e| Error::io("remove the old folder", &old, e))?;
             fsio::fsync_dir(parent)?;

@@ -96,13 +96,17 @@ pub fn copy_hashed(src: &Path, dst: &Path, overwrite: bool) -> Result<Digested> 
         };
         pump(&mut input, Some(&mut w))
     };
-    let digest = match (digest, write_err) {
-        (_, Some(e)) => return Err(Error::io("write", dst, e)),
-        (Err(e), None) => return Err(Error::io("read", src, e)),
-        (Ok(d), None) => d,
+    let result = match (digest, write_err) {
+        (_, Some(e)) => Err(Error::io("write", dst, e)),
+        (Err(e), None) => Err(Error::io("read", src, e)),
+        (Ok(d), None) => out.sync_all().ctx("fsync", dst).map(|()| d),
     };
-    out.sync_all().ctx("fsync", dst)?;
-    Ok(digest)
+    if result.is_err() {
+        // A partial copy (a full disk, a read error) must not stay behind.
+        drop(out);
+        let _ = fs::remove_file(dst);
+    }
+    result
 }
 
 /// A writer that remembers its own error, so a copy can tell a read failure from a write one.
@@ -212,6 +216,30 @@ pub fn replace(tmp: &Path, target: &Path) -> Result<()> {
         )
     })?;
     fsync_dir(parent_of(target))
+}
+
+/// Swap two paths atomically (Linux `renameat2(RENAME_EXCHANGE)`), then fsync their folder:
+/// a reader sees either the old pair or the swapped pair, never a missing path. Both must
+/// exist and sit on one file system.
+///
+/// # Errors
+/// [`Error::Io`]; `Unsupported`-kind errors mean the file system cannot exchange (the caller
+/// may fall back to two renames).
+pub fn exchange(a: &Path, b: &Path) -> Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|e| {
+        let e = io::Error::from(e);
+        Error::io(
+            "exchange",
+            b,
+            io::Error::new(e.kind(), format!("with {}: {e}", a.display())),
+        )
+    })?;
+    fsync_dir(parent_of(b))?;
+    if parent_of(a) != parent_of(b) {
+        fsync_dir(parent_of(a))?;
+    }
+    Ok(())
 }
 
 /// Write `bytes` to `target` through a temporary name, fsync, rename and folder fsync.

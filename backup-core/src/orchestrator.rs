@@ -107,6 +107,8 @@ pub struct RestoreReport {
     pub pre_restore_snapshot: Option<String>,
     /// Per component, in manifest order.
     pub components: Vec<ComponentOutcome>,
+    /// The check for other processes holding the live store open (live restores only).
+    pub open_file_check: Option<crate::procs::Scan>,
 }
 
 impl RestoreReport {
@@ -175,8 +177,9 @@ fn journal_options(steps: &[Step], manifest: &Manifest) -> RestoreOptions {
     }
 }
 
-/// Refuse while other processes hold a live target open (the service is running).
-fn refuse_if_in_use(plan: &[Planned<'_, '_>]) -> Result<()> {
+/// Refuse while other processes hold a live target open (the service is running); return
+/// the scan, which says how many processes could not be inspected.
+fn refuse_if_in_use(plan: &[Planned<'_, '_>]) -> Result<crate::procs::Scan> {
     let files: Vec<PathBuf> = plan
         .iter()
         .filter(|p| p.record.present)
@@ -184,7 +187,7 @@ fn refuse_if_in_use(plan: &[Planned<'_, '_>]) -> Result<()> {
         .collect();
     let scan = crate::procs::scan(&files);
     if scan.holders.is_empty() {
-        return Ok(());
+        return Ok(scan);
     }
     Err(Error::StoreInUse {
         holders: scan
@@ -534,8 +537,9 @@ impl<'a> Orchestrator<'a> {
         if let Targets::Into(into) = &opts.targets {
             fsio::create_private_dir_all(into)?;
         }
+        let mut open_file_check = None;
         let _locks = if live {
-            refuse_if_in_use(&plan)?;
+            open_file_check = Some(refuse_if_in_use(&plan)?);
             let targets: Vec<PathBuf> = plan.iter().map(|p| p.target.clone()).collect();
             Some(self.lock_live(&targets, "restore")?)
         } else {
@@ -633,6 +637,7 @@ impl<'a> Orchestrator<'a> {
             stamp: stamp.to_string(),
             pre_restore_snapshot,
             components: outcomes,
+            open_file_check,
         })
     }
 

@@ -58,6 +58,18 @@ fn restored(report: &RestoreReport, id: &str) -> bool {
 }
 
 fn print(ctx: &Ctx, report: &RestoreReport) -> Result<()> {
+    match &report.open_file_check {
+        Some(scan) if !scan.available => eprintln!(
+            "warning: /proc could not be read, so no check was made for processes holding the \
+             live store open; make sure the service is stopped"
+        ),
+        Some(scan) if scan.uninspectable > 0 => eprintln!(
+            "warning: {} processes could not be inspected (other users'); a service running as \
+             another user would not have been seen: run as root or as the service's user",
+            scan.uninspectable
+        ),
+        _ => {}
+    }
     for c in &report.components {
         if c.target_from_manifest {
             eprintln!(
@@ -84,6 +96,7 @@ fn print(ctx: &Ctx, report: &RestoreReport) -> Result<()> {
             "registry_restored": restored(report, backup_registry::ID),
             "chroma_restored": restored(report, backup_chroma::ID),
             "restored_integrity_ok": report.verified(),
+            "open_file_check": report.open_file_check,
             "components": report.components,
         }));
     }

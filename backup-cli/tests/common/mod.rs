@@ -1,0 +1,143 @@
+//! Helpers shared by the binary's test files: a live store in a temporary folder, and runs of
+//! the real `atocore-backup` binary against it.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+pub struct Env {
+    pub tmp: tempfile::TempDir,
+    pub db: PathBuf,
+    pub registry: PathBuf,
+    pub backups: PathBuf,
+}
+
+pub fn env() -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let live = tmp.path().join("data");
+    fs::create_dir(&live).unwrap();
+    let db = live.join("atocore.db");
+    let c = Connection::open(&db).unwrap();
+    c.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         CREATE TABLE memories(id INTEGER PRIMARY KEY, content TEXT);",
+    )
+    .unwrap();
+    for i in 0..500 {
+        c.execute(
+            "INSERT INTO memories(content) VALUES (?1)",
+            [format!("baseline-{i}")],
+        )
+        .unwrap();
+    }
+    drop(c);
+    let registry = live.join("project-registry.json");
+    fs::write(&registry, br#"{"projects":[{"id":"p1"}]}"#).unwrap();
+    Env {
+        backups: tmp.path().join("backups"),
+        tmp,
+        db,
+        registry,
+    }
+}
+
+impl Env {
+    /// Run with the paths given by environment variables, as the service's operators do.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(
+            args,
+            &[
+                ("ATOCORE_DB_PATH", self.db.as_os_str()),
+                ("ATOCORE_PROJECT_REGISTRY_PATH", self.registry.as_os_str()),
+                ("ATOCORE_BACKUP_DIR", self.backups.as_os_str()),
+            ],
+        )
+    }
+
+    pub fn run_env(&self, args: &[&str], vars: &[(&str, &std::ffi::OsStr)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_atocore-backup"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("ATOCORE_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env_remove("RUST_BACKTRACE");
+        cmd.args(args)
+            .envs(vars.iter().copied())
+            .current_dir(self.tmp.path());
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("backtrace"),
+            "{args:?} panicked: {stderr}"
+        );
+        out
+    }
+
+    pub fn create(&self) -> String {
+        let out = self.run(&["create", "--json"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        json(&out)["stamp"].as_str().unwrap().to_owned()
+    }
+
+    pub fn memories(&self, db: &Path) -> Vec<String> {
+        let c = Connection::open(db).unwrap();
+        let mut s = c
+            .prepare("SELECT content FROM memories ORDER BY id")
+            .unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    pub fn mutate(&self) {
+        Connection::open(&self.db)
+            .unwrap()
+            .execute_batch(
+                "INSERT INTO memories(content) VALUES ('MUTATION');
+                 DELETE FROM memories WHERE id = 1;",
+            )
+            .unwrap();
+        fs::write(&self.registry, br#"{"projects":[{"id":"MUTATED"}]}"#).unwrap();
+    }
+
+    pub fn live_bytes(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        backup_dir_bytes(self.db.parent().unwrap())
+    }
+
+    pub fn snapshot_dir(&self, stamp: &str) -> PathBuf {
+        self.backups.join("snapshots").join(stamp)
+    }
+}
+
+pub fn backup_dir_bytes(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| (p.clone(), fs::read(&p).unwrap()))
+        .collect()
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited, not killed")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
