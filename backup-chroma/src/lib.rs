@@ -360,8 +360,8 @@ impl Component for ChromaComponent {
             for rel in before_files.keys() {
                 match out.copy_in(&live.join(rel), rel) {
                     Ok(_) => {}
-                    Err(Error::Io { source, .. })
-                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    Err(Error::Io { cause, .. })
+                        if cause.kind() == std::io::ErrorKind::NotFound =>
                     {
                         vanished = true;
                         break;
@@ -523,7 +523,7 @@ impl Component for ChromaComponent {
                         .map_err(|e| Error::io("remove the old folder", &new, e))?;
                     fsio::fsync_dir(parent)?;
                 }
-                Err(Error::Io { source, .. }) if exchange_unsupported(&source) => {
+                Err(Error::Io { cause, .. }) if exchange_unsupported(&cause) => {
                     switch_by_two_renames(&new, &old, target)?;
                 }
                 Err(e) => return Err(e),

@@ -5,6 +5,8 @@
 //!   a wrong path or a full disk are errors with a message, never `unwrap`.
 //! - Every variant that concerns a file carries its path; the message names the path and the
 //!   problem in words an operator understands, without a backtrace.
+//! - A message includes the underlying error's text once: such a field is named `cause`, not
+//!   `source`, so a printed chain (`{:#}`) does not repeat it.
 //! - Component crates have their own error enums and convert them into [`Error::Component`],
 //!   keeping the component id, so the binary can print one chain.
 //! - Findings of a validation are not errors: they are [`Problem`]s, collected and reported
@@ -51,15 +53,14 @@ impl fmt::Display for Problem {
 #[non_exhaustive]
 pub enum Error {
     /// A file-system call failed.
-    #[error("cannot {op} {}: {source}", path.display())]
+    #[error("cannot {op} {}: {cause}", path.display())]
     Io {
         /// What we tried to do ("open", "rename", ...).
         op: &'static str,
         /// The path concerned.
         path: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: io::Error,
+        /// The operating system's error (part of the message, so not repeated as a source).
+        cause: io::Error,
     },
     /// A stamp argument that is not of the form `YYYYMMDDTHHMMSSZ`.
     #[error(
@@ -189,13 +190,12 @@ pub enum Error {
         holders: Vec<String>,
     },
     /// A component could not do its work.
-    #[error("{id}: {source}")]
+    #[error("{id}: {cause}")]
     Component {
         /// The component id.
         id: String,
-        /// The component's own error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        /// The component's own error (part of the message, so not repeated as a source).
+        cause: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 }
 
@@ -209,22 +209,22 @@ fn join(problems: &[Problem]) -> String {
 
 impl Error {
     /// An I/O error on `path` while doing `op`.
-    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, cause: io::Error) -> Self {
         Error::Io {
             op,
             path: path.into(),
-            source,
+            cause,
         }
     }
 
     /// A component's own error, tagged with its id.
     pub fn component(
         id: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
+        cause: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
         Error::Component {
             id: id.into(),
-            source: Box::new(source),
+            cause: Box::new(cause),
         }
     }
 

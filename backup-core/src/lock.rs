@@ -78,9 +78,18 @@ impl OpLock {
             .open(path)
             .ctx("open the lock", path)?;
         if !wait_exclusive(&file, path, timeout)? {
+            // The holder writes its name just after taking the lock: give it a moment.
+            let mut who = holder(path);
+            for _ in 0..50 {
+                if who.is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+                who = holder(path);
+            }
             return Err(Error::LockHeld {
                 path: path.to_path_buf(),
-                holder: holder(path)
+                holder: who
                     .map(|h| h.to_string())
                     .unwrap_or_else(|| "another process".into()),
             });

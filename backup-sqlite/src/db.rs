@@ -32,7 +32,12 @@ pub fn backup_to(src: &Connection, live: &Path, dest: &Path) -> Result<Connectio
         // One step of all pages: a write by another connection between steps would
         // restart a stepwise backup, possibly forever, under a busy writer.
         loop {
-            match sql(backup.step(-1), live, "copy the database")? {
+            let step = backup.step(-1).map_err(|cause| SqliteError::Sql {
+                path: dest.to_path_buf(),
+                what: "write the copy of the database here",
+                cause,
+            });
+            match step? {
                 StepResult::Done => break,
                 StepResult::More => {}
                 _ => {

@@ -28,15 +28,14 @@ const RESTORABLE_MODES: [&str; 4] = ["wal", "delete", "truncate", "persist"];
 #[non_exhaustive]
 pub enum SqliteError {
     /// SQLite refused an operation.
-    #[error("{}: cannot {what}: {source}", path.display())]
+    #[error("{}: cannot {what}: {cause}", path.display())]
     Sql {
         /// The database file.
         path: PathBuf,
         /// What we were doing.
         what: &'static str,
-        /// SQLite's error.
-        #[source]
-        source: rusqlite::Error,
+        /// SQLite's error (part of the message).
+        cause: rusqlite::Error,
     },
     /// The source stayed busy through every retry.
     #[error("{}: the backup could not read the database for {seconds} s (it stayed locked)", path.display())]
@@ -63,11 +62,11 @@ impl From<SqliteError> for Error {
 }
 
 pub(crate) fn sql<T>(r: rusqlite::Result<T>, path: &Path, what: &'static str) -> Result<T> {
-    r.map_err(|source| {
+    r.map_err(|cause| {
         SqliteError::Sql {
             path: path.to_path_buf(),
             what,
-            source,
+            cause,
         }
         .into()
     })

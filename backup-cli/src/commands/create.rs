@@ -14,9 +14,8 @@ pub fn run(ctx: &Ctx, no_chroma: bool) -> Result<u8> {
     }
     let store = ctx.store()?;
     let backup_root = ctx.backup_dir()?;
-    if !backup_root.exists() {
-        backup_core::fsio::create_private_dir_all(&backup_root)?;
-    }
+    // A backup dir that does not exist yet is made by the create itself, once the live
+    // stores were checked (a create that fails on bad input leaves nothing behind).
     let _lock = ctx.lock("create")?;
     let m = ctx
         .orchestrator(&store)
