@@ -15,4 +15,4 @@ fi
 
 export ATOCORE_TEST_PYTHON="$PWD/$venv/bin/python"
 export ANONYMIZED_TELEMETRY=False
-cargo test --workspace --locked --features backup-cli/interop "$@"
+cargo test --workspace --locked --features backup-cli/interop,backup-cli/failpoints "$@"
