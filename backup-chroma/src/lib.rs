@@ -218,18 +218,28 @@ fn exchange_unsupported(e: &std::io::Error) -> bool {
     )
 }
 
-/// The fallback switch: live aside, new in, parent fsynced.
-fn switch_by_two_renames(new: &Path, old: &Path, target: &Path) -> Result<()> {
+/// The fallback switch where folders cannot be exchanged: live aside, new in, parent fsynced.
+/// Between the two renames the live path is missing; if the second fails and the first cannot
+/// be undone, that is [`Error::SwitchIncomplete`] (the journal then stays).
+fn switch_by_two_renames(new: &Path, old: &Path, target: &Path) -> Result<Option<String>> {
     if fsio::kind_of(old)?.is_some() {
         fs::remove_dir_all(old).map_err(|e| Error::io("remove leftover", old, e))?;
     }
     fs::rename(target, old).map_err(|e| Error::io("move aside", target, e))?;
     backup_core::failpoint("chroma.live-moved-aside");
-    if let Err(e) = fsio::replace(new, target) {
-        let _ = fs::rename(old, target);
-        return Err(e);
+    match fsio::switch_in(new, target) {
+        Ok(w) => Ok(w),
+        Err(e) => match fs::rename(old, target) {
+            Ok(()) => Err(e),
+            Err(back) => Err(Error::SwitchIncomplete {
+                path: target.to_path_buf(),
+                problem: format!(
+                    "{e}; moving the old folder back from {} failed: {back}",
+                    old.display()
+                ),
+            }),
+        },
     }
-    Ok(())
 }
 
 fn collection_facts(cat: &Catalog, counts: &[(String, u64, bool)]) -> Value {
@@ -515,39 +525,51 @@ impl Component for ChromaComponent {
         // (the live path never goes missing), then remove the old one, now at the temporary
         // name. Without one (or where the file system cannot exchange): rename in.
         let had_live = fsio::kind_of(target)?.is_some();
+        let mut warnings = Vec::new();
         if had_live {
             match fsio::exchange(&new, target) {
-                Ok(()) => {
+                Ok(w) => {
                     backup_core::failpoint("chroma.exchanged");
-                    fs::remove_dir_all(&new)
-                        .map_err(|e| Error::io("remove the old folder", &new, e))?;
-                    fsio::fsync_dir(parent)?;
+                    warnings.extend(w);
+                    // Switched: from here on, failures are warnings (a leftover to remove).
+                    if let Err(e) = fs::remove_dir_all(&new) {
+                        warnings.push(format!(
+                            "the old folder {} was not removed: {e}",
+                            new.display()
+                        ));
+                    }
                 }
                 Err(Error::Io { cause, .. }) if exchange_unsupported(&cause) => {
-                    switch_by_two_renames(&new, &old, target)?;
+                    warnings.extend(switch_by_two_renames(&new, &old, target)?);
                 }
                 Err(e) => return Err(e),
             }
         } else {
-            fsio::replace(&new, target)?;
+            warnings.extend(fsio::switch_in(&new, target)?);
         }
         // An `old` folder left by an interrupted two-rename switch is the state the journal
         // recorded as not switched; the pre-restore snapshot holds it.
-        if fsio::kind_of(&old)?.is_some() {
-            fs::remove_dir_all(&old).map_err(|e| Error::io("remove the old folder", &old, e))?;
-            fsio::fsync_dir(parent)?;
+        if fsio::kind_of(&old).ok().flatten().is_some() {
+            if let Err(e) = fs::remove_dir_all(&old) {
+                warnings.push(format!(
+                    "the old folder {} was not removed: {e}",
+                    old.display()
+                ));
+            }
+        }
+        if let Err(e) = fsio::fsync_dir(parent) {
+            warnings.push(e.to_string());
+        }
+        if captured_damaged(snap) {
+            warnings.push(
+                "this snapshot was taken of a Chroma store that already failed its \
+                 consistency checks; it is restored exactly as it was"
+                    .into(),
+            );
         }
         let mut facts = Facts::new();
         facts.insert("replaced_existing".into(), had_live.into());
-        if captured_damaged(snap) {
-            facts.insert(
-                "warnings".into(),
-                json!([
-                    "this snapshot was taken of a Chroma store that already failed its \
-                        consistency checks; it is restored exactly as it was"
-                ]),
-            );
-        }
+        facts.insert("warnings".into(), json!(warnings));
         Ok(facts)
     }
 

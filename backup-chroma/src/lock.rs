@@ -1,20 +1,20 @@
 //! The exclusive-ingestion lock: an advisory `flock` on a lock file that the service takes
 //! (exclusively) around every write to the Chroma store, and that a snapshot takes while it
-//! copies. Released when dropped, and by the kernel when the holder dies.
+//! copies. Released when dropped, and by the kernel when the holder dies. Unlike atocore-backup's
+//! own operation locks, nothing is written into this file: it belongs to the service too.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use backup_core::{Error, Result};
+use backup_core::{lock::wait_exclusive, Error, Result};
 
 use crate::ChromaError;
 
 /// A held lock.
 pub struct Exclusive {
     _file: File,
-    _path: PathBuf,
 }
 
 impl Exclusive {
@@ -28,27 +28,14 @@ impl Exclusive {
             .mode(0o600)
             .open(path)
             .map_err(|e| Error::io("open the ingestion lock", path, e))?;
-        let start = Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => {
-                    return Ok(Exclusive {
-                        _file: file,
-                        _path: path.to_path_buf(),
-                    })
-                }
-                Err(TryLockError::WouldBlock) if start.elapsed() < wait => {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(TryLockError::WouldBlock) => {
-                    return Err(ChromaError::LockBusy {
-                        path: path.to_path_buf(),
-                        seconds: wait.as_secs(),
-                    }
-                    .into())
-                }
-                Err(TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
+        if wait_exclusive(&file, path, wait)? {
+            Ok(Exclusive { _file: file })
+        } else {
+            Err(ChromaError::LockBusy {
+                path: path.to_path_buf(),
+                seconds: wait.as_secs(),
             }
+            .into())
         }
     }
 }

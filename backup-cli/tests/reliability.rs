@@ -40,7 +40,7 @@ fn restore_refuses_while_another_process_holds_the_live_store_open() {
     fs::write(&wal, b"").unwrap();
     for held in [e.db.clone(), wal.clone()] {
         let before = tree_bytes(e.db.parent().unwrap());
-        let mut holder = holder_of(&held);
+        let mut holder = hold_open(&held);
         let out = e.run(&["restore", &stamp, "--confirm-service-stopped", "--json"]);
         let err = stderr(&out);
         assert_eq!(code(&out), 2, "{err}");
@@ -63,10 +63,6 @@ fn restore_refuses_while_another_process_holds_the_live_store_open() {
     let v = json(&out);
     assert_eq!(v["open_file_check"]["available"], true);
     assert_eq!(v["open_file_check"]["holders"], serde_json::json!([]));
-}
-
-fn holder_of(file: &Path) -> std::process::Child {
-    hold_open(file)
 }
 
 #[test]

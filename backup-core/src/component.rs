@@ -64,7 +64,11 @@ pub trait Component {
     /// Put the snapshot's content at `target` and return facts about what was done.
     ///
     /// # Errors
-    /// Any failure; `target` is then as it was before the switch, or already switched wholly.
+    /// An error means `target` was not switched and is as it was: everything that can fail
+    /// happens before the switch (one rename or exchange), and a failure after it (a folder
+    /// fsync, removing the old copy) is a warning in the facts. The one exception is
+    /// [`Error::SwitchIncomplete`], for a switch that could not be made atomic and failed
+    /// half-way.
     fn restore(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts>;
 
     /// The files a running service would hold open in the store at `target`: if another

@@ -189,6 +189,15 @@ pub enum Error {
         /// Each holder: pid, command line and file.
         holders: Vec<String>,
     },
+    /// A restore failed half-way through switching a target: it is neither wholly old nor
+    /// wholly new. The journal stays, so resume or rollback finishes it.
+    #[error("{}: the switch did not complete ({problem}); run `restore --resume` or `restore --rollback`", path.display())]
+    SwitchIncomplete {
+        /// The target.
+        path: PathBuf,
+        /// What failed.
+        problem: String,
+    },
     /// A component could not do its work.
     #[error("{id}: {cause}")]
     Component {

@@ -208,6 +208,19 @@ pub fn parent_of(path: &Path) -> &Path {
 /// # Errors
 /// [`Error::Io`] when the rename or the folder fsync fails; the old `target` is then intact.
 pub fn replace(tmp: &Path, target: &Path) -> Result<()> {
+    match switch_in(tmp, target)? {
+        None => Ok(()),
+        Some(_) => fsync_dir(parent_of(target)),
+    }
+}
+
+/// The switch of a restore: rename `tmp` (written and fsynced) over `target`, then fsync the
+/// folder. `Err` only when the rename failed (so `target` is as it was); a failed folder fsync
+/// after the rename comes back as a warning, since the switch itself already happened.
+///
+/// # Errors
+/// [`Error::Io`] when the rename fails.
+pub fn switch_in(tmp: &Path, target: &Path) -> Result<Option<String>> {
     fs::rename(tmp, target).map_err(|e| {
         Error::io(
             "rename into place",
@@ -215,17 +228,20 @@ pub fn replace(tmp: &Path, target: &Path) -> Result<()> {
             io::Error::new(e.kind(), format!("from {}: {e}", tmp.display())),
         )
     })?;
-    fsync_dir(parent_of(target))
+    Ok(fsync_dir(parent_of(target))
+        .err()
+        .map(|e| format!("switched in, but not made durable: {e}")))
 }
 
 /// Swap two paths atomically (Linux `renameat2(RENAME_EXCHANGE)`), then fsync their folder:
 /// a reader sees either the old pair or the swapped pair, never a missing path. Both must
-/// exist and sit on one file system.
+/// exist and sit on one file system. Like [`switch_in`], a failed fsync after the exchange is
+/// a warning.
 ///
 /// # Errors
-/// [`Error::Io`]; `Unsupported`-kind errors mean the file system cannot exchange (the caller
-/// may fall back to two renames).
-pub fn exchange(a: &Path, b: &Path) -> Result<()> {
+/// [`Error::Io`] when the exchange fails; `Unsupported`-kind errors mean the file system
+/// cannot exchange (the caller may fall back to two renames).
+pub fn exchange(a: &Path, b: &Path) -> Result<Option<String>> {
     use rustix::fs::{renameat_with, RenameFlags, CWD};
     renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|e| {
         let e = io::Error::from(e);
@@ -235,11 +251,13 @@ pub fn exchange(a: &Path, b: &Path) -> Result<()> {
             io::Error::new(e.kind(), format!("with {}: {e}", a.display())),
         )
     })?;
-    fsync_dir(parent_of(b))?;
-    if parent_of(a) != parent_of(b) {
-        fsync_dir(parent_of(a))?;
+    let mut synced = fsync_dir(parent_of(b));
+    if synced.is_ok() && parent_of(a) != parent_of(b) {
+        synced = fsync_dir(parent_of(a));
     }
-    Ok(())
+    Ok(synced
+        .err()
+        .map(|e| format!("switched in, but not made durable: {e}")))
 }
 
 /// Write `bytes` to `target` through a temporary name, fsync, rename and folder fsync.

@@ -545,6 +545,7 @@ impl<'a> Orchestrator<'a> {
         } else {
             None
         };
+        let fresh = journal.is_none();
         let (pre_restore_snapshot, mut journal) = match journal {
             Some(j) => (j.pre_restore_snapshot.clone(), Some(j)),
             None if live => {
@@ -586,11 +587,14 @@ impl<'a> Orchestrator<'a> {
                 match p.comp.restore(&snap, &p.target) {
                     Ok(f) => f,
                     Err(e) => {
-                        if let Some(j) = &journal {
-                            if j.steps.iter().all(|s| !s.switched) && j.phase == Phase::Restore {
-                                // Nothing was switched: the live store is as it was.
-                                Journal::remove(journal_dir)?;
-                            }
+                        let untouched = fresh
+                            && !matches!(e, Error::SwitchIncomplete { .. })
+                            && journal
+                                .as_ref()
+                                .is_some_and(|j| j.steps.iter().all(|s| !s.switched));
+                        if untouched {
+                            // This run switched nothing: the live store is as it was.
+                            Journal::remove(journal_dir)?;
                         }
                         return Err(e);
                     }

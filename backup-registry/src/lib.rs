@@ -123,8 +123,11 @@ impl Component for RegistryComponent {
         fsio::create_private_dir_all(fsio::parent_of(target))?;
         let tmp = fsio::sibling_temp(target, "restore")?;
         snap.copy_out(entry, &tmp)?;
-        fsio::replace(&tmp, target)?;
-        Ok(Facts::new())
+        let mut facts = Facts::new();
+        if let Some(w) = fsio::switch_in(&tmp, target)? {
+            facts.insert("warnings".into(), serde_json::json!([w]));
+        }
+        Ok(facts)
     }
 
     fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {

@@ -217,7 +217,8 @@ fn remove_empty_dir(dir: &Path) -> Result<()> {
     }
 }
 
-/// Put raw files back as they were captured: the database by rename, then each sidecar.
+/// Put raw files back as they were captured: every file is first copied beside its target,
+/// then the sidecars of the old file go, the database is switched in, then its sidecars.
 fn restore_raw(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
     let name = fact_str(snap.facts(), "file")
         .unwrap_or_default()
@@ -229,32 +230,35 @@ fn restore_raw(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
         let file = e.path.rsplit('/').next().unwrap_or_default();
         match file.strip_prefix(name.as_str()) {
             Some("") => db = Some(e),
-            Some(suffix) => sides.push((e, suffix.to_owned())),
+            Some(suffix) => {
+                let mut p = OsString::from(target.as_os_str());
+                p.push(suffix);
+                let side = PathBuf::from(p);
+                sides.push((e, fsio::sibling_temp(&side, "restore")?, side));
+            }
             None => {}
         }
     }
     let db = db.ok_or_else(|| bad(target, "the snapshot names no database file"))?;
     let tmp = fsio::sibling_temp(target, "restore")?;
     snap.copy_out(db, &tmp)?;
+    for (e, side_tmp, _) in &sides {
+        snap.copy_out(e, side_tmp)?;
+    }
     for s in sidecars(target) {
         fsio::remove_file_if_exists(&s)?;
     }
-    fsio::replace(&tmp, target)?;
-    for (e, suffix) in sides {
-        let mut p = OsString::from(target.as_os_str());
-        p.push(&suffix);
-        let side = PathBuf::from(p);
-        let tmp = fsio::sibling_temp(&side, "restore")?;
-        snap.copy_out(e, &tmp)?;
-        fsio::replace(&tmp, &side)?;
+    let mut warnings =
+        vec!["restored the raw, unverified files of a damaged database as they were".to_owned()];
+    warnings.extend(fsio::switch_in(&tmp, target)?);
+    for (_, side_tmp, side) in &sides {
+        match fsio::switch_in(side_tmp, side) {
+            Ok(w) => warnings.extend(w),
+            Err(e) => warnings.push(format!("a sidecar could not be put back: {e}")),
+        }
     }
     let mut facts = Facts::new();
-    facts.insert(
-        "warnings".into(),
-        serde_json::json!([
-            "restored the raw, unverified files of a damaged database as they were"
-        ]),
-    );
+    facts.insert("warnings".into(), serde_json::json!(warnings));
     Ok(facts)
 }
 
@@ -399,7 +403,7 @@ fn restore_consistent(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> 
     out.insert("removed_sidecars".into(), removed.into());
     backup_core::failpoint("sqlite.sidecars-removed");
     // 5. The switch: one rename, then the folder fsync.
-    fsio::replace(&tmp, target)?;
+    warnings.extend(fsio::switch_in(&tmp, target)?);
     backup_core::failpoint("sqlite.switched");
     out.insert(
         "warnings".into(),
