@@ -16,7 +16,7 @@ use backup_core::conformance::copy_tree;
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
-const ROWS: i64 = 36_000; // 4 KiB each: about 150 MB
+const ROWS: i64 = 60_000; // 4 KiB each: about 250 MB
 const BIN: &str = env!("CARGO_BIN_EXE_atocore-backup");
 
 /// What a user would compare: per store, a fingerprint of its content.
@@ -347,19 +347,32 @@ fn restore_killed_anywhere_comes_back_whole() {
         kills += 1;
         check_after_kill(&s, point, i % 2 == 0);
     }
-    let timed = 40;
-    for i in 1..=timed {
+    // Spread over the first 90% of the shortest whole run; a run that happens to finish
+    // sooner is not killed, so more kills follow (earlier in the run) until 50 have landed.
+    let timed = 48u32;
+    let mut attempts = 0u32;
+    while attempts < timed || (kills < 50 && attempts < timed * 2) {
+        attempts += 1;
+        let fraction = if attempts <= timed {
+            0.9 * f64::from(attempts) / f64::from(timed + 1)
+        } else {
+            0.6 * f64::from(attempts - timed) / f64::from(timed + 1)
+        };
         s.reset();
         let child = start_at(
             &s,
             &["restore", &s.stamp, "--confirm-service-stopped"],
             None,
         );
-        std::thread::sleep(whole * i / (timed + 1));
+        std::thread::sleep(whole.mul_f64(fraction));
         if sigkill(child) {
             kills += 1;
         }
-        check_after_kill(&s, &format!("timed kill {i}/{timed}"), i % 2 == 1);
+        check_after_kill(
+            &s,
+            &format!("timed kill {attempts} at {fraction:.2}"),
+            attempts % 2 == 1,
+        );
     }
     eprintln!("{kills} kills over a restore of {whole:?}");
     assert!(kills >= 50, "only {kills} kills landed inside a run");
