@@ -455,7 +455,13 @@ fn an_unfinished_restore_blocks_writes_until_resumed_or_rolled_back() {
     assert_eq!(code(&out), 0);
     assert!(json(&out).is_array());
     assert!(stderr(&out).contains("unfinished restore"));
-    assert_eq!(code(&e.run(&["validate", &stamp])), 0);
+    let out = e.run(&["validate", &stamp]);
+    assert_eq!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("switched: none; not switched: sqlite"),
+        "{}",
+        stderr(&out)
+    );
     let status = json(&e.run(&["status", "--json"]));
     assert_eq!(status["unfinished_restore"]["stamp"], stamp.as_str());
     let out = e.run(&["restore", "--rollback", "--confirm-service-stopped"]);

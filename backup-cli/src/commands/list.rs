@@ -4,23 +4,14 @@ use anyhow::Result;
 use backup_core::Orchestrator;
 use serde_json::json;
 
-use super::{human_size, where_stores_stood, Ctx};
+use super::{human_size, warn_unfinished, where_stores_stood, Ctx};
 use crate::exit_codes;
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
     let store = ctx.store()?;
     let o = Orchestrator::new(&store, &ctx.known);
     let (snapshots, leftovers) = o.list()?;
-    match o.unfinished() {
-        Ok(j) => eprintln!(
-            "warning: an unfinished restore of snapshot {} (started {}) blocks create, restore \
-             and drill: run `restore --resume` or `restore --rollback` with \
-             --confirm-service-stopped (see `status`)",
-            j.stamp, j.started_at
-        ),
-        Err(backup_core::Error::NoUnfinishedRestore { .. }) => {}
-        Err(e) => eprintln!("warning: {e}"),
-    }
+    warn_unfinished(&o);
     for l in &leftovers {
         eprintln!(
             "warning: {} is left over from an interrupted run and is not a snapshot; \

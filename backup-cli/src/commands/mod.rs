@@ -156,6 +156,34 @@ pub fn stood_line(stood: &Value) -> String {
     parts.join(", ")
 }
 
+/// Say on stderr that a restore is unfinished, and which components it already switched.
+pub fn warn_unfinished(o: &Orchestrator<'_>) {
+    match o.unfinished() {
+        Ok(j) => {
+            let (done, todo): (Vec<_>, Vec<_>) = j.steps.iter().partition(|s| s.switched);
+            let names = |v: &[&backup_core::Step]| {
+                let n: Vec<&str> = v.iter().map(|s| s.id.as_str()).collect();
+                if n.is_empty() {
+                    "none".to_owned()
+                } else {
+                    n.join(", ")
+                }
+            };
+            eprintln!(
+                "warning: an unfinished restore of snapshot {} (started {}; switched: {}; not \
+                 switched: {}) blocks create, restore and drill: run `restore --resume` or \
+                 `restore --rollback` with --confirm-service-stopped (see `status`)",
+                j.stamp,
+                j.started_at,
+                names(&done),
+                names(&todo)
+            );
+        }
+        Err(backup_core::Error::NoUnfinishedRestore { .. }) => {}
+        Err(e) => eprintln!("warning: {e}"),
+    }
+}
+
 /// Parse a stamp argument before it becomes a path.
 pub fn stamp(s: &str) -> Result<Stamp> {
     Ok(Stamp::parse(s)?)

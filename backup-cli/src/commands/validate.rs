@@ -4,13 +4,15 @@ use anyhow::Result;
 use backup_core::Orchestrator;
 use serde_json::json;
 
-use super::{stamp, stood_line, where_stores_stood, Ctx, OUTPUT_FORMAT_VERSION};
+use super::{stamp, stood_line, warn_unfinished, where_stores_stood, Ctx, OUTPUT_FORMAT_VERSION};
 use crate::exit_codes;
 
 pub fn run(ctx: &Ctx, stamp_arg: &str) -> Result<u8> {
     let stamp = stamp(stamp_arg)?;
     let store = ctx.store()?;
-    let v = Orchestrator::new(&store, &ctx.known).validate(&stamp)?;
+    let o = Orchestrator::new(&store, &ctx.known);
+    let v = o.validate(&stamp)?;
+    warn_unfinished(&o);
     let stood = v
         .manifest
         .as_ref()
