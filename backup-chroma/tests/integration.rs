@@ -156,6 +156,50 @@ fn both_layouts_snapshot_validate_and_record_their_facts() {
     }
 }
 
+#[test]
+fn stores_with_no_pickle_yet_snapshot_validate_and_restore() {
+    // Every collection below its first sync: all vectors only in the queue.
+    for version in VERSIONS {
+        let tmp = tempfile::tempdir().unwrap();
+        let live = tmp.path().join("chroma");
+        copy_tree(&fixture(version).parent().unwrap().join("small"), &live);
+        let known: Vec<Box<dyn Component>> = vec![Box::new(ChromaComponent::default())];
+        let store = FolderStore::new(tmp.path().join("b"));
+        let o = Orchestrator::new(&store, &known);
+        let m = o
+            .create(
+                &[Source {
+                    id: "chroma".into(),
+                    path: live.clone(),
+                }],
+                Kind::Regular,
+            )
+            .unwrap();
+        let cols = m.component("chroma").unwrap().facts["collections"].clone();
+        assert_eq!(cols.as_array().unwrap().len(), 2, "{version}");
+        for c in cols.as_array().unwrap() {
+            assert_eq!(c["has_pickle"], false, "{version}");
+            assert_eq!(c["element_count"], 0, "{version}");
+            assert!(c["pending_queue_rows"].as_i64().unwrap() > 100, "{version}");
+        }
+        let stamp = backup_core::Stamp::parse(&m.stamp).unwrap();
+        assert!(o.validate(&stamp).unwrap().is_valid(), "{version}");
+        let into = tmp.path().join("restored");
+        let r = o
+            .restore(
+                &stamp,
+                &backup_core::RestoreOptions {
+                    targets: backup_core::Targets::Into(into),
+                    confirm_service_stopped: false,
+                    pre_restore_snapshot: false,
+                    skip: Default::default(),
+                },
+            )
+            .unwrap();
+        assert!(r.verified(), "{version}: {:?}", r.components);
+    }
+}
+
 fn segment_of(m: &Manifest, name: &str) -> String {
     collection(m, name)["segment_dir"]
         .as_str()

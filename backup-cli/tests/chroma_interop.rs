@@ -135,13 +135,18 @@ fn committed_fixtures_restore_to_what_chromadb_recorded() {
     // when they were made. Back each up, restore it elsewhere, and have chromadb 1.5.9 read
     // the restored folder (a 0.6.3 store is migrated in the describing copy, as the service
     // would on upgrade): the same counts, ids, documents, metadata, vectors and query results.
-    for version in ["1.5.9", "0.6.3"] {
+    for (version, store, expected) in [
+        ("1.5.9", "store", "expected.json"),
+        ("1.5.9", "small", "small-expected.json"),
+        ("0.6.3", "store", "expected.json"),
+        ("0.6.3", "small", "small-expected.json"),
+    ] {
         let h = host();
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../tests/fixtures/chroma")
             .join(version);
         fs::remove_dir_all(&h.chroma).unwrap();
-        copy_tree(&fixture.join("store"), &h.chroma);
+        copy_tree(&fixture.join(store), &h.chroma);
         let stamp = h.ok_json(&["create", "--json"])["stamp"]
             .as_str()
             .unwrap()
@@ -149,10 +154,13 @@ fn committed_fixtures_restore_to_what_chromadb_recorded() {
         let into = h.tmp.path().join("restored");
         h.ok_json(&["restore", &stamp, "--to", into.to_str().unwrap(), "--json"]);
         let expected: Value =
-            serde_json::from_slice(&fs::read(fixture.join("expected.json")).unwrap()).unwrap();
+            serde_json::from_slice(&fs::read(fixture.join(expected)).unwrap()).unwrap();
         assert_eq!(expected["chromadb"], version);
         let got = describe(&into.join("chroma"), h.tmp.path(), version);
-        assert_eq!(got["collections"], expected["collections"], "{version}");
+        assert_eq!(
+            got["collections"], expected["collections"],
+            "{version} {store}"
+        );
     }
 }
 

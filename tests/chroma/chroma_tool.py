@@ -3,7 +3,10 @@
 Used to build the committed fixtures (see make_fixtures.sh) and by the end-to-end tests.
 Embeddings are always passed explicitly, so no embedding model is ever downloaded.
 
-    python chroma_tool.py make DIR            build the reference store
+    python chroma_tool.py make DIR            build the reference store (collections below
+                                              and past their first sync)
+    python chroma_tool.py make-small DIR      a store whose collections are all below their
+                                              first sync (no pickle anywhere)
     python chroma_tool.py mutate DIR          add, update, delete, drop a collection
     python chroma_tool.py describe DIR OUT    write what chromadb reads back, as JSON
     python chroma_tool.py write DIR SECONDS LOCK|-   add records for SECONDS, per batch
@@ -54,6 +57,15 @@ def make(path):
     # A second synced collection of the same dimension (a swap of folders must be caught).
     archive = client.create_collection("archive", embedding_function=None)
     add(archive, "a", 0, 1100, 16, rng)
+
+
+def make_small(path):
+    rng = random.Random(20260410)
+    client = chromadb.PersistentClient(path=path)
+    for name, dim, n in [("notes", 8, 300), ("drafts", 16, 120)]:
+        col = client.create_collection(name, embedding_function=None)
+        add(col, name[0], 0, n, dim, rng)
+    client.get_collection("notes", embedding_function=None).delete(ids=["n5", "n6"])
 
 
 def mutate(path):
@@ -132,6 +144,8 @@ if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "make":
         make(sys.argv[2])
+    elif cmd == "make-small":
+        make_small(sys.argv[2])
     elif cmd == "mutate":
         mutate(sys.argv[2])
     elif cmd == "describe":

@@ -14,6 +14,10 @@ for spec in "1.5.9:chromadb==1.5.9" "0.6.3:chromadb==0.6.3 posthog<4"; do
     "$work/venv-$version/bin/pip" install -q $packages
     rm -rf "${out:?}/$version"
     mkdir -p "$out/$version"
-    ANONYMIZED_TELEMETRY=False "$work/venv-$version/bin/python" "$here/chroma_tool.py" make "$out/$version/store"
-    ANONYMIZED_TELEMETRY=False "$work/venv-$version/bin/python" "$here/chroma_tool.py" describe "$out/$version/store" "$out/$version/expected.json"
+    py="$work/venv-$version/bin/python"
+    export ANONYMIZED_TELEMETRY=False
+    "$py" "$here/chroma_tool.py" make "$out/$version/store"
+    "$py" "$here/chroma_tool.py" describe "$out/$version/store" "$out/$version/expected.json"
+    "$py" "$here/chroma_tool.py" make-small "$out/$version/small"
+    "$py" "$here/chroma_tool.py" describe "$out/$version/small" "$out/$version/small-expected.json"
 done
