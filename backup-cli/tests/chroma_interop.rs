@@ -180,6 +180,21 @@ fn start_writer(h: &Host, seconds: &str, lock: &str) -> std::process::Child {
     child
 }
 
+/// For every snapshot listed: how many of the `papers` collection's rows were still queued
+/// when it was captured (the writer's progress, as `list` reports it).
+fn queued_papers(h: &Host) -> Vec<i64> {
+    h.ok_json(&["list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s["captured"]["chroma"]["collections"]["papers"]["pending_queue_rows"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect()
+}
+
 /// Each snapshot taken while the writer ran validates, restores, and chromadb reads it
 /// consistently: every id SQLite lists has its vector, and a query answers.
 fn check_snapshots_readable(h: &Host, stamps: &[String]) {
@@ -221,17 +236,7 @@ fn create_under_a_chromadb_writer_that_takes_the_ingestion_lock() {
     let status = writer.wait().unwrap();
     assert!(status.success());
     check_snapshots_readable(&h, &stamps);
-    let first = h.ok_json(&["list", "--json"]);
-    let counts: Vec<i64> = first
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            s["captured"]["chroma"]["collections"]["papers"]["pending_queue_rows"]
-                .as_i64()
-                .unwrap()
-        })
-        .collect();
+    let counts = queued_papers(&h);
     assert!(
         counts.iter().any(|c| *c > 303),
         "the writer's records were captured: {counts:?}"
@@ -267,17 +272,7 @@ fn create_under_a_writer_that_ignores_the_lock_is_consistent_or_fails_clearly() 
     writer.wait().unwrap();
     eprintln!("{} consistent snapshots, {refused} refused", stamps.len());
     check_snapshots_readable(&h, &stamps);
-    let list = h.ok_json(&["list", "--json"]);
-    let queued: std::collections::BTreeSet<i64> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            s["captured"]["chroma"]["collections"]["papers"]["pending_queue_rows"]
-                .as_i64()
-                .unwrap()
-        })
-        .collect();
+    let queued: std::collections::BTreeSet<i64> = queued_papers(&h).into_iter().collect();
     assert!(
         queued.len() == stamps.len(),
         "every snapshot caught the writer at a different point: {queued:?}"

@@ -1,5 +1,6 @@
 //! Property tests of the manifest parser and the validator, bounded so they run in CI: no
-//! input makes them panic, and no manifest they accept can name a file outside its snapshot.
+//! input makes them panic, no manifest they accept can name a file outside its component's
+//! folder, and no problem the validator reports names a path outside the snapshot.
 //! (The open-ended version is the cargo-fuzz target in fuzz/, run by hand.)
 
 use std::path::{Component as Part, Path};
@@ -73,7 +74,7 @@ proptest! {
     }
 
     #[test]
-    fn validating_any_manifest_never_panics_nor_reads_outside(json in manifest_json()) {
+    fn validating_any_manifest_never_panics_nor_names_a_path_outside(json in manifest_json()) {
         let tmp = tempfile::tempdir().unwrap();
         let snap = tmp.path().join("b/snapshots/20260409T012345Z");
         std::fs::create_dir_all(snap.join("sqlite")).unwrap();

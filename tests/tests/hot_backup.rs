@@ -111,6 +111,13 @@ fn known() -> Vec<Box<dyn Component>> {
     vec![Box::new(backup_sqlite::SqliteComponent)]
 }
 
+fn sqlite_source(db: &Path) -> [Source; 1] {
+    [Source {
+        id: "sqlite".into(),
+        path: db.to_path_buf(),
+    }]
+}
+
 fn snapshot_db(backup_dir: &Path, stamp: &str) -> PathBuf {
     backup_dir
         .join("snapshots")
@@ -132,13 +139,7 @@ fn hot_backup_under_a_writer_process_is_a_committed_state() {
     for _ in 0..3 {
         let before = counter(&db);
         let m = o
-            .create(
-                &[Source {
-                    id: "sqlite".into(),
-                    path: db.clone(),
-                }],
-                Kind::Regular,
-            )
+            .create(&sqlite_source(&db), Kind::Regular)
             .expect("create finishes while the writer keeps writing");
         let right_after = counter(&db);
         assert!(
@@ -174,15 +175,7 @@ fn restore_over_a_killed_writers_wal_keeps_its_commits_in_the_safety_snapshot() 
     let known = known();
     let store = FolderStore::new(tmp.path().join("backups"));
     let o = Orchestrator::new(&store, &known);
-    let m = o
-        .create(
-            &[Source {
-                id: "sqlite".into(),
-                path: db.clone(),
-            }],
-            Kind::Regular,
-        )
-        .unwrap();
+    let m = o.create(&sqlite_source(&db), Kind::Regular).unwrap();
     let mut writer = Writer::start(&db, &["--no-autocheckpoint"]);
     let reported = writer.wait_for(1200);
     writer.kill();
