@@ -181,7 +181,8 @@ fn start_writer(h: &Host, seconds: &str, lock: &str) -> std::process::Child {
 }
 
 /// For every snapshot listed: how many of the `papers` collection's rows were still queued
-/// when it was captured (the writer's progress, as `list` reports it).
+/// when it was captured, as `list` reports it. This rises and falls as chromadb syncs its
+/// queue, so it shows that `list` reports the store's state, not how far the writer got.
 fn queued_papers(h: &Host) -> Vec<i64> {
     h.ok_json(&["list", "--json"])
         .as_array()
@@ -195,9 +196,14 @@ fn queued_papers(h: &Host) -> Vec<i64> {
         .collect()
 }
 
+/// Records in `papers` before the writer starts.
+const PAPERS_BEFORE_WRITER: u64 = 1298;
+
 /// Each snapshot taken while the writer ran validates, restores, and chromadb reads it
-/// consistently: every id SQLite lists has its vector, and a query answers.
-fn check_snapshots_readable(h: &Host, stamps: &[String]) {
+/// consistently: every id SQLite lists has its vector, and a query answers. Returns the
+/// number of `papers` records chromadb reads in each, which only grows as the writer adds.
+fn check_snapshots_readable(h: &Host, stamps: &[String]) -> Vec<u64> {
+    let mut counts = Vec::new();
     for (i, stamp) in stamps.iter().enumerate() {
         let v = h.run(&["validate", stamp, "--json"]);
         assert_eq!(
@@ -210,13 +216,13 @@ fn check_snapshots_readable(h: &Host, stamps: &[String]) {
         h.ok_json(&["restore", stamp, "--to", into.to_str().unwrap(), "--json"]);
         let view = describe(&into.join("chroma"), h.tmp.path(), &format!("r{i}"));
         let papers = &view["collections"]["papers"];
-        assert_eq!(
-            papers["count"].as_u64().unwrap() as usize,
-            papers["ids"].as_array().unwrap().len()
-        );
-        assert!(papers["count"].as_u64().unwrap() >= 1298);
+        let count = papers["count"].as_u64().unwrap();
+        assert_eq!(count as usize, papers["ids"].as_array().unwrap().len());
+        assert!(count >= PAPERS_BEFORE_WRITER);
         assert_eq!(papers["query_ids"].as_array().unwrap().len(), 5);
+        counts.push(count);
     }
+    counts
 }
 
 #[test]
@@ -235,29 +241,35 @@ fn create_under_a_chromadb_writer_that_takes_the_ingestion_lock() {
     }
     let status = writer.wait().unwrap();
     assert!(status.success());
-    check_snapshots_readable(&h, &stamps);
-    let counts = queued_papers(&h);
+    let counts = check_snapshots_readable(&h, &stamps);
     assert!(
-        counts.iter().any(|c| *c > 303),
+        counts.iter().any(|c| *c > PAPERS_BEFORE_WRITER),
         "the writer's records were captured: {counts:?}"
     );
+    assert_eq!(queued_papers(&h).len(), stamps.len());
 }
 
 #[test]
 fn create_under_a_writer_that_ignores_the_lock_is_consistent_or_fails_clearly() {
     let h = host();
-    let mut writer = start_writer(&h, "8", "-");
+    let mut writer = start_writer(&h, "10", "-");
     let mut stamps = Vec::new();
+    // Whether the writer was still running when each snapshot's create returned: only those
+    // snapshots were certainly taken with records arriving before and during them.
+    let mut writing = Vec::new();
     let mut refused = 0;
     for _ in 0..4 {
         let out = h.run(&["create", "--json"]);
         match out.status.code() {
-            Some(0) => stamps.push(
-                serde_json::from_slice::<Value>(&out.stdout).unwrap()["stamp"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            ),
+            Some(0) => {
+                stamps.push(
+                    serde_json::from_slice::<Value>(&out.stdout).unwrap()["stamp"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+                writing.push(writer.try_wait().unwrap().is_none());
+            }
             Some(2) => {
                 let err = String::from_utf8_lossy(&out.stderr);
                 assert!(err.contains("kept changing"), "{err}");
@@ -269,12 +281,21 @@ fn create_under_a_writer_that_ignores_the_lock_is_consistent_or_fails_clearly() 
             ),
         }
     }
-    writer.wait().unwrap();
+    assert!(writer.wait().unwrap().success());
     eprintln!("{} consistent snapshots, {refused} refused", stamps.len());
-    check_snapshots_readable(&h, &stamps);
-    let queued: std::collections::BTreeSet<i64> = queued_papers(&h).into_iter().collect();
+    let counts = check_snapshots_readable(&h, &stamps);
+    let during: Vec<u64> = counts
+        .iter()
+        .zip(&writing)
+        .filter(|(_, w)| **w)
+        .map(|(c, _)| *c)
+        .collect();
     assert!(
-        queued.len() == stamps.len(),
-        "every snapshot caught the writer at a different point: {queued:?}"
+        during.len() >= 2,
+        "at least two snapshots finished while the writer ran: counts {counts:?}, writing {writing:?}"
+    );
+    assert!(
+        during.windows(2).all(|w| w[0] < w[1]),
+        "each snapshot taken under the writer caught it further on: {during:?}"
     );
 }
