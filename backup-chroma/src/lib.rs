@@ -128,6 +128,143 @@ impl ChromaComponent {
             .clone()
             .unwrap_or_else(|| fsio::parent_of(live).join(DEFAULT_LOCK_NAME))
     }
+
+    /// The consistent capture: `chroma.sqlite3` through the backup API, then every other
+    /// file, started again (up to the bound) when anything moved meanwhile.
+    fn capture(&self, live: &Path, out: &mut Staging<'_>, lock_path: &Path) -> Result<Facts> {
+        let rolled_back = roll_back_hot_journal(live)?;
+        let mut last_change = String::new();
+        for attempt in 1..=self.attempts {
+            if attempt > 1 {
+                out.reset()?;
+                std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
+            }
+            let before_pos = live_positions(live)?;
+            let (before_files, skipped) = walk(live)?;
+            // 1. chroma.sqlite3 through the backup API: one consistent point in time.
+            let dest = out.dir().join("chroma.sqlite3");
+            let src = backup_sqlite::db::open_existing(&live.join("chroma.sqlite3"))?;
+            let dst = backup_sqlite::db::backup_to(&src, &live.join("chroma.sqlite3"), &dest)?;
+            drop(src);
+            let mode = backup_sqlite::db::journal_mode(&dst, &dest, Some("DELETE"))?;
+            if mode != "delete" {
+                return Err(bad(&dest, format!("journal mode stayed {mode}")));
+            }
+            let mut sqlite = Facts::new();
+            backup_sqlite::db::db_facts(&dst, &dest, &mut sqlite)?;
+            drop(dst);
+            // 2. Every other file, hashed while copied.
+            let mut vanished = false;
+            for rel in before_files.keys() {
+                match out.copy_in(&live.join(rel), rel) {
+                    Ok(_) => {}
+                    Err(Error::Io { cause, .. })
+                        if cause.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        vanished = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            // 3. Did anything move while we copied?
+            let (after_files, _) = walk(live)?;
+            let after_pos = live_positions(live)?;
+            let copied = {
+                let conn = catalog::open(&out.dir())?;
+                Catalog::read(&conn).map_err(|m| bad(&dest, m))?
+            };
+            let copied_pos = copied.vector_positions();
+            last_change = if vanished {
+                "a file vanished while it was copied".into()
+            } else if before_files != after_files {
+                let changed: Vec<&String> = before_files
+                    .keys()
+                    .chain(after_files.keys())
+                    .filter(|k| before_files.get(*k) != after_files.get(*k))
+                    .take(3)
+                    .collect();
+                format!("files changed: {changed:?}")
+            } else if before_pos != after_pos || copied_pos != before_pos {
+                "a vector segment synced".into()
+            } else {
+                String::new()
+            };
+            if !last_change.is_empty() {
+                continue;
+            }
+            // Consistent: describe it.
+            let checked = check::check_store(&out.dir(), "");
+            let rels: Vec<String> = before_files.keys().cloned().collect();
+            let orphans = check::orphans(&copied, &rels);
+            let mut facts = Facts::new();
+            facts.insert(
+                "folder".into(),
+                live.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("chroma")
+                    .into(),
+            );
+            facts.insert("sqlite".into(), Value::Object(sqlite));
+            facts.insert(
+                "schema".into(),
+                json!({
+                    "migrations": copied.migrations,
+                    "seq_id_encoding": copied.seq_id_encoding,
+                }),
+            );
+            facts.insert(
+                "collections".into(),
+                collection_facts(&copied, &checked.element_counts),
+            );
+            facts.insert("orphans".into(), json!(orphans));
+            facts.insert("skipped".into(), json!(skipped));
+            facts.insert("attempts".into(), attempt.into());
+            facts.insert("ingestion_lock".into(), json!(lock_path));
+            facts.insert("rolled_back_hot_journal".into(), rolled_back.into());
+            if rolled_back {
+                facts.insert(
+                    "warnings".into(),
+                    json!([format!(
+                        "{}: a writer had died mid-transaction; its hot journal was rolled \
+                         back before the capture (as chromadb does when it next opens the \
+                         store), so the snapshot holds the last committed state",
+                        live.join("chroma.sqlite3").display()
+                    )]),
+                );
+            }
+            facts.insert(
+                "consistency_problems".into(),
+                json!(checked
+                    .problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()),
+            );
+            if !checked.problems.is_empty() && out.kind() == backup_core::Kind::Regular {
+                return Err(bad(
+                    live,
+                    format!(
+                        "the live store fails its own consistency checks, so no snapshot was \
+                         made: {}",
+                        checked
+                            .problems
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                ));
+            }
+            return Ok(facts);
+        }
+        Err(ChromaError::KeptChanging {
+            path: live.to_path_buf(),
+            attempts: self.attempts,
+            what: last_change,
+        }
+        .into())
+    }
 }
 
 /// Size and mtime of each file, by `/`-path: what change detection compares.
@@ -173,16 +310,117 @@ fn walk(dir: &Path) -> Result<(FileStates, Vec<String>)> {
 /// Queue positions of the vector segments, read from the live `chroma.sqlite3`.
 fn live_positions(live: &Path) -> Result<BTreeMap<String, Option<i64>>> {
     let db = live.join("chroma.sqlite3");
-    let conn = rusqlite::Connection::open_with_flags(
-        &db,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| bad(&db, format!("cannot open: {e}")))?;
-    conn.busy_timeout(Duration::from_secs(30))
-        .map_err(|e| bad(&db, e.to_string()))?;
+    let conn = open_read_only(&db)?;
     Catalog::read(&conn)
         .map(|c| c.vector_positions())
         .map_err(|m| bad(&db, m))
+}
+
+fn open_read_only(db: &Path) -> Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(
+        db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| bad(db, format!("cannot open: {e}")))?;
+    conn.busy_timeout(Duration::from_secs(30))
+        .map_err(|e| bad(db, e.to_string()))?;
+    Ok(conn)
+}
+
+/// A writer that died mid-transaction leaves a hot journal: the database file holds its
+/// uncommitted pages and the `-journal` the pages to put back. A read-only connection cannot
+/// read past it (`SQLITE_READONLY_ROLLBACK`); the first writable one rolls it back, as
+/// chromadb's next start would, and nothing committed is lost. Only then, and only when both
+/// files start as SQLite's do, is the store opened for writing: a journal that a live writer
+/// still holds is not hot, and a database or journal that is damaged is left untouched (the
+/// capture then fails, or a pre-restore snapshot keeps the raw files). Returns whether a
+/// journal was rolled back.
+fn roll_back_hot_journal(live: &Path) -> Result<bool> {
+    const DB_MAGIC: &[u8] = b"SQLite format 3\0";
+    const JOURNAL_MAGIC: &[u8] = &[0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+    let db = live.join("chroma.sqlite3");
+    let probe = |c: &rusqlite::Connection| {
+        c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+    };
+    let hot = match probe(&open_read_only(&db)?) {
+        Err(rusqlite::Error::SqliteFailure(f, _))
+            if f.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK =>
+        {
+            starts_with(&db, DB_MAGIC)?
+                && starts_with(&live.join("chroma.sqlite3-journal"), JOURNAL_MAGIC)?
+        }
+        // Anything else is for the capture to report.
+        _ => false,
+    };
+    if hot {
+        let conn = backup_sqlite::db::open_existing(&db)?;
+        probe(&conn).map_err(|e| bad(&db, format!("cannot roll back its hot journal: {e}")))?;
+    }
+    Ok(hot)
+}
+
+/// Whether the file at `path` exists and starts with `magic`.
+fn starts_with(path: &Path, magic: &[u8]) -> Result<bool> {
+    use std::io::Read;
+    let mut head = vec![0u8; magic.len()];
+    match fs::File::open(path) {
+        Ok(f) => match f.take(magic.len() as u64).read_exact(&mut head) {
+            Ok(()) => Ok(head == magic),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+            Err(e) => Err(Error::io("read", path, e)),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io("open", path, e)),
+    }
+}
+
+/// Whether a capture failed because the store kept changing under it (a store in use).
+fn kept_changing(e: &Error) -> bool {
+    matches!(e, Error::Component { cause, .. }
+        if matches!(cause.downcast_ref::<ChromaError>(), Some(ChromaError::KeptChanging { .. })))
+}
+
+/// Whether a snapshot holds the raw files of a store that could not be read consistently.
+fn is_raw(snap: &SnapshotFiles<'_>) -> bool {
+    snap.facts().get("raw") == Some(&true.into())
+}
+
+/// The pre-restore fallback: every file of the folder as it is, `chroma.sqlite3` and its
+/// sidecars included, in the folder's own layout, marked unverified. Nothing is opened.
+fn capture_raw(live: &Path, out: &mut Staging<'_>, why: &Error) -> Result<Facts> {
+    out.reset()?;
+    let (files, skipped) = walk(live)?;
+    let entries = fs::read_dir(live).map_err(|e| Error::io("read folder", live, e))?;
+    let mut sqlite_files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("read folder", live, e))?;
+        if let Some(name) = entry.file_name().to_str() {
+            let meta = fs::symlink_metadata(entry.path())
+                .map_err(|e| Error::io("inspect", entry.path(), e))?;
+            if catalog::is_sqlite_file(name) && meta.is_file() {
+                sqlite_files.push(name.to_owned());
+            }
+        }
+    }
+    sqlite_files.sort();
+    for rel in sqlite_files.iter().chain(files.keys()) {
+        out.copy_in(&live.join(rel), rel)?;
+    }
+    let mut facts = Facts::new();
+    facts.insert(
+        "folder".into(),
+        live.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("chroma")
+            .into(),
+    );
+    facts.insert("raw".into(), true.into());
+    facts.insert("verified".into(), false.into());
+    facts.insert("reason".into(), why.to_string().into());
+    facts.insert("skipped".into(), json!(skipped));
+    Ok(facts)
 }
 
 /// A pre-restore snapshot of a live store that already failed the consistency checks keeps
@@ -345,125 +583,15 @@ impl Component for ChromaComponent {
     fn snapshot(&self, live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
         let lock_path = self.lock_path(live);
         let _lock = lock::Exclusive::acquire(&lock_path, self.lock_wait)?;
-        let mut last_change = String::new();
-        for attempt in 1..=self.attempts {
-            if attempt > 1 {
-                out.reset()?;
-                std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
+        match self.capture(live, out, &lock_path) {
+            // A restore is most needed when the live store is damaged: its safety snapshot
+            // then keeps the folder's raw files as they are. A store that kept changing is
+            // in use, and that refusal stands.
+            Err(e) if out.kind() == backup_core::Kind::PreRestore && !kept_changing(&e) => {
+                capture_raw(live, out, &e)
             }
-            let before_pos = live_positions(live)?;
-            let (before_files, skipped) = walk(live)?;
-            // 1. chroma.sqlite3 through the backup API: one consistent point in time.
-            let dest = out.dir().join("chroma.sqlite3");
-            let src = backup_sqlite::db::open_existing(&live.join("chroma.sqlite3"))?;
-            let dst = backup_sqlite::db::backup_to(&src, &live.join("chroma.sqlite3"), &dest)?;
-            drop(src);
-            let mode = backup_sqlite::db::journal_mode(&dst, &dest, Some("DELETE"))?;
-            if mode != "delete" {
-                return Err(bad(&dest, format!("journal mode stayed {mode}")));
-            }
-            let mut sqlite = Facts::new();
-            backup_sqlite::db::db_facts(&dst, &dest, &mut sqlite)?;
-            drop(dst);
-            // 2. Every other file, hashed while copied.
-            let mut vanished = false;
-            for rel in before_files.keys() {
-                match out.copy_in(&live.join(rel), rel) {
-                    Ok(_) => {}
-                    Err(Error::Io { cause, .. })
-                        if cause.kind() == std::io::ErrorKind::NotFound =>
-                    {
-                        vanished = true;
-                        break;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            // 3. Did anything move while we copied?
-            let (after_files, _) = walk(live)?;
-            let after_pos = live_positions(live)?;
-            let copied = {
-                let conn = catalog::open(&out.dir())?;
-                Catalog::read(&conn).map_err(|m| bad(&dest, m))?
-            };
-            let copied_pos = copied.vector_positions();
-            last_change = if vanished {
-                "a file vanished while it was copied".into()
-            } else if before_files != after_files {
-                let changed: Vec<&String> = before_files
-                    .keys()
-                    .chain(after_files.keys())
-                    .filter(|k| before_files.get(*k) != after_files.get(*k))
-                    .take(3)
-                    .collect();
-                format!("files changed: {changed:?}")
-            } else if before_pos != after_pos || copied_pos != before_pos {
-                "a vector segment synced".into()
-            } else {
-                String::new()
-            };
-            if !last_change.is_empty() {
-                continue;
-            }
-            // Consistent: describe it.
-            let checked = check::check_store(&out.dir(), "");
-            let rels: Vec<String> = before_files.keys().cloned().collect();
-            let orphans = check::orphans(&copied, &rels);
-            let mut facts = Facts::new();
-            facts.insert(
-                "folder".into(),
-                live.file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or("chroma")
-                    .into(),
-            );
-            facts.insert("sqlite".into(), Value::Object(sqlite));
-            facts.insert(
-                "schema".into(),
-                json!({
-                    "migrations": copied.migrations,
-                    "seq_id_encoding": copied.seq_id_encoding,
-                }),
-            );
-            facts.insert(
-                "collections".into(),
-                collection_facts(&copied, &checked.element_counts),
-            );
-            facts.insert("orphans".into(), json!(orphans));
-            facts.insert("skipped".into(), json!(skipped));
-            facts.insert("attempts".into(), attempt.into());
-            facts.insert("ingestion_lock".into(), json!(lock_path));
-            facts.insert(
-                "consistency_problems".into(),
-                json!(checked
-                    .problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()),
-            );
-            if !checked.problems.is_empty() && out.kind() == backup_core::Kind::Regular {
-                return Err(bad(
-                    live,
-                    format!(
-                        "the live store fails its own consistency checks, so no snapshot was \
-                         made: {}",
-                        checked
-                            .problems
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    ),
-                ));
-            }
-            return Ok(facts);
+            r => r,
         }
-        Err(ChromaError::KeptChanging {
-            path: live.to_path_buf(),
-            attempts: self.attempts,
-            what: last_change,
-        }
-        .into())
     }
 
     fn held_files(&self, target: &Path) -> Vec<PathBuf> {
@@ -471,6 +599,11 @@ impl Component for ChromaComponent {
     }
 
     fn validate(&self, snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
+        if is_raw(snap) {
+            // Raw bytes of a store that could not be read: the checksums (core) are all
+            // there is to check.
+            return Ok(Vec::new());
+        }
         let mut problems = deep_problems(snap, &snap.component_dir(), "chroma/");
         // Name the collection behind every damaged segment file core found.
         if let Some(recorded) = snap.facts().get("collections").and_then(Value::as_array) {
@@ -560,7 +693,13 @@ impl Component for ChromaComponent {
         if let Err(e) = fsio::fsync_dir(parent) {
             warnings.push(e.to_string());
         }
-        if captured_damaged(snap) {
+        if is_raw(snap) {
+            warnings.push(
+                "restored the raw, unverified files of a Chroma store that could not be read \
+                 when they were captured, exactly as they were"
+                    .into(),
+            );
+        } else if captured_damaged(snap) {
             warnings.push(
                 "this snapshot was taken of a Chroma store that already failed its \
                  consistency checks; it is restored exactly as it was"
@@ -574,7 +713,11 @@ impl Component for ChromaComponent {
     }
 
     fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
-        let mut problems = deep_problems(snap, target, &format!("{}/", target.display()));
+        let mut problems = if is_raw(snap) {
+            Vec::new()
+        } else {
+            deep_problems(snap, target, &format!("{}/", target.display()))
+        };
         let prefix = format!("{ID}/");
         for entry in snap.files() {
             if let Some(rel) = entry.path.strip_prefix(&prefix) {

@@ -65,6 +65,61 @@ fn restore_refuses_while_another_process_holds_the_live_store_open() {
     assert_eq!(v["open_file_check"]["holders"], serde_json::json!([]));
 }
 
+/// Give `path` and everything below it to `uid`:`gid`.
+fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).unwrap();
+    if fs::symlink_metadata(path).unwrap().is_dir() {
+        for e in fs::read_dir(path).unwrap() {
+            chown_tree(&e.unwrap().path(), uid, gid);
+        }
+    }
+}
+
+#[test]
+fn a_service_running_as_another_user_is_counted_not_silently_missed() {
+    // Run as root, the test can start the tool as an unprivileged user, who may not look at
+    // the open files of root's processes.
+    use std::os::unix::fs::MetadataExt;
+    if fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
+        != 0
+    {
+        println!("SKIPPED: needs root to run the tool as another user");
+        return;
+    }
+    const NOBODY: u32 = 65534;
+    let e = env();
+    let stamp = e.create();
+    e.mutate();
+    // The "service", running as root, holds the live database open.
+    let mut service = hold_open(&e.db);
+    // As root the tool sees it and refuses.
+    let out = e.run(&["restore", &stamp, "--confirm-service-stopped", "--json"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("pid {}", service.id())));
+    chown_tree(e.tmp.path(), NOBODY, NOBODY);
+    // As another user it cannot see it: it says so and how many it could not inspect.
+    let out = e.run_as(
+        NOBODY,
+        NOBODY,
+        &["restore", &stamp, "--confirm-service-stopped", "--json"],
+    );
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    let check = &json(&out)["open_file_check"];
+    assert_eq!(check["holders"], serde_json::json!([]), "{check}");
+    let uninspectable = check["uninspectable"].as_u64().unwrap();
+    assert!(uninspectable >= 1, "{check}");
+    assert!(
+        err.contains(&format!("{uninspectable} processes could not be inspected"))
+            && err.contains("run as root or as the service's user"),
+        "{err}"
+    );
+    service.kill().unwrap();
+    service.wait().unwrap();
+}
+
 #[test]
 fn concurrent_creates_and_a_restore_never_corrupt_anything() {
     let e = env();

@@ -22,6 +22,13 @@ pub fn run(ctx: &Ctx, no_chroma: bool) -> Result<u8> {
         .create(&sources, Kind::Regular)
         .context("create failed, no snapshot was written")?;
     let dir = backup_root.join("snapshots").join(&m.stamp);
+    for c in &m.components {
+        if let Some(w) = c.facts.get("warnings").and_then(|w| w.as_array()) {
+            for w in w {
+                eprintln!("warning: {}: {}", c.id, w.as_str().unwrap_or_default());
+            }
+        }
+    }
     if ctx.global.json {
         let components: Vec<_> = m
             .components

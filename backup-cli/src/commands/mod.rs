@@ -104,6 +104,11 @@ pub fn where_stores_stood(m: &Manifest) -> Value {
     let mut out = serde_json::Map::new();
     for c in m.components.iter().filter(|c| c.present) {
         let f = &c.facts;
+        if f.get("raw") == Some(&Value::Bool(true)) {
+            // Raw files of a store that could not be read: nothing about its content is known.
+            out.insert(c.id.clone(), json!({ "raw": true }));
+            continue;
+        }
         let v = match c.id.as_str() {
             backup_sqlite::ID => json!({
                 "page_count": f.get("page_count"),
@@ -139,7 +144,14 @@ pub fn where_stores_stood(m: &Manifest) -> Value {
 /// One line of human text for [`where_stores_stood`].
 pub fn stood_line(stood: &Value) -> String {
     let mut parts = Vec::new();
-    if let Some(s) = stood.get("sqlite") {
+    if let Some(obj) = stood.as_object() {
+        for (id, v) in obj {
+            if v["raw"] == true {
+                parts.push(format!("{id} raw files, unverified"));
+            }
+        }
+    }
+    if let Some(s) = stood.get("sqlite").filter(|s| s["raw"] != true) {
         parts.push(format!("sqlite {} pages", s["page_count"]));
     }
     if let Some(cols) = stood

@@ -60,7 +60,36 @@ impl Env {
     }
 
     pub fn run_env(&self, args: &[&str], vars: &[(&str, &std::ffi::OsStr)]) -> Output {
+        self.run_with(
+            Command::new(env!("CARGO_BIN_EXE_atocore-backup")),
+            args,
+            vars,
+        )
+    }
+
+    /// Run as another user (`uid`, group `gid`, no supplementary groups: the standard library
+    /// drops them when root sets a uid), with the same variables as [`run`].
+    pub fn run_as(&self, uid: u32, gid: u32, args: &[&str]) -> Output {
+        use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_atocore-backup"));
+        cmd.uid(uid).gid(gid);
+        self.run_with(
+            cmd,
+            args,
+            &[
+                ("ATOCORE_DB_PATH", self.db.as_os_str()),
+                ("ATOCORE_PROJECT_REGISTRY_PATH", self.registry.as_os_str()),
+                ("ATOCORE_BACKUP_DIR", self.backups.as_os_str()),
+            ],
+        )
+    }
+
+    fn run_with(
+        &self,
+        mut cmd: Command,
+        args: &[&str],
+        vars: &[(&str, &std::ffi::OsStr)],
+    ) -> Output {
         for (k, _) in std::env::vars() {
             if k.starts_with("ATOCORE_") {
                 cmd.env_remove(k);
