@@ -1,5 +1,6 @@
 //! The built-in sample store for `drill --sample`: a WAL-mode SQLite database shaped like the
-//! service's memory store, and a project registry.
+//! service's memory store, a project registry, and a small Chroma persist folder (two
+//! collections, written by chromadb 1.5.9: the committed test fixture, built into the binary).
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,43 @@ use rusqlite::Connection;
 pub struct Sample {
     pub db: PathBuf,
     pub registry: PathBuf,
+    pub chroma: PathBuf,
+}
+
+/// One file of the sample Chroma folder: its path inside the folder and its bytes.
+macro_rules! file {
+    ($rel:literal) => {
+        (
+            $rel,
+            include_bytes!(concat!("../../tests/fixtures/chroma/1.5.9/small/", $rel)) as &[u8],
+        )
+    };
+}
+
+/// The sample Chroma folder, file by file.
+const CHROMA: &[(&str, &[u8])] = &[
+    file!("609c5f42-0506-4c2a-8386-4b1585eb9060/data_level0.bin"),
+    file!("609c5f42-0506-4c2a-8386-4b1585eb9060/header.bin"),
+    file!("609c5f42-0506-4c2a-8386-4b1585eb9060/length.bin"),
+    file!("609c5f42-0506-4c2a-8386-4b1585eb9060/link_lists.bin"),
+    file!("af25423b-3bbb-4917-b9e2-550cde8f6307/data_level0.bin"),
+    file!("af25423b-3bbb-4917-b9e2-550cde8f6307/header.bin"),
+    file!("af25423b-3bbb-4917-b9e2-550cde8f6307/length.bin"),
+    file!("af25423b-3bbb-4917-b9e2-550cde8f6307/link_lists.bin"),
+    file!("chroma.sqlite3"),
+];
+
+/// Write the sample Chroma folder at `dir`.
+fn build_chroma(dir: &Path) -> Result<()> {
+    for (rel, bytes) in CHROMA {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 const PROJECTS: [&str; 4] = ["atlas", "borealis", "cinder", "delta"];
@@ -77,7 +115,13 @@ pub fn build(dir: &Path) -> Result<Sample> {
         serde_json::to_vec_pretty(&serde_json::json!({ "projects": projects }))?,
     )
     .with_context(|| format!("cannot write {}", registry.display()))?;
-    Ok(Sample { db, registry })
+    let chroma = dir.join("chroma");
+    build_chroma(&chroma)?;
+    Ok(Sample {
+        db,
+        registry,
+        chroma,
+    })
 }
 
 /// Change the sample after its backup, as the service would: new memories, a new project.

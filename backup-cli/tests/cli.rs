@@ -342,6 +342,22 @@ fn drill_sample_runs_on_nothing_configured() {
     let dir = PathBuf::from(v["sample"]["dir"].as_str().unwrap());
     assert!(dir.join("backups").join("drills.jsonl").exists());
     assert!(v["sample"]["memories_live_now"].as_i64() > v["sample"]["memories_at_backup"].as_i64());
+    assert_eq!(
+        v["components"],
+        serde_json::json!(["sqlite", "registry", "chroma"])
+    );
+    // The sample's Chroma folder is the committed chromadb fixture, byte for byte.
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/chroma/1.5.9/small");
+    let relative = |root: &Path| -> BTreeMap<PathBuf, Vec<u8>> {
+        backup_core::conformance::tree_bytes(root)
+            .into_iter()
+            .map(|(p, b)| (p.strip_prefix(root).unwrap().to_path_buf(), b))
+            .collect()
+    };
+    let live = relative(&dir.join("live/chroma"));
+    assert!(live.contains_key(Path::new("chroma.sqlite3")));
+    assert_eq!(live, relative(&fixture));
     fs::remove_dir_all(dir).unwrap();
 }
 

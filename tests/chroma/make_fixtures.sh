@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds tests/fixtures/chroma/<version>/{store,expected.json} with the real chromadb
 # packages. Run by hand when the fixtures must change; the tests only read the results.
+# The 1.5.9 small store is also `drill --sample`'s Chroma folder: after rebuilding, list its
+# files (new segment folder names) in backup-cli/src/sample.rs.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$here/../fixtures/chroma"

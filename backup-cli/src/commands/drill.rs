@@ -55,6 +55,10 @@ fn run_sample(ctx: &Ctx) -> Result<u8> {
                 id: backup_registry::ID.into(),
                 path: s.registry.clone(),
             },
+            Source {
+                id: backup_chroma::ID.into(),
+                path: s.chroma.clone(),
+            },
         ],
         Kind::Regular,
     )?;
