@@ -64,6 +64,22 @@ pub fn backup_to(src: &Connection, live: &Path, dest: &Path) -> Result<Connectio
     Ok(dst)
 }
 
+/// Make closing `conn` leave the `-wal` alone: no checkpoint into the file, no deletion.
+/// For a copy that is being refused (a damaged file): the last connection to close would
+/// otherwise checkpoint the `-wal` into the damaged file and delete it, so the refusal would
+/// still have changed the live store.
+pub fn keep_wal_on_close(conn: &Connection, path: &Path) -> Result<()> {
+    sql(
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        ),
+        path,
+        "turn off checkpoint-on-close",
+    )
+    .map(|_| ())
+}
+
 /// Open an existing database for reading and writing, never creating one.
 pub fn open_existing(path: &Path) -> Result<Connection> {
     let conn = sql(

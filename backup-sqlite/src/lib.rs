@@ -263,12 +263,25 @@ fn restore_raw(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
 }
 
 fn consistent_copy(live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
+    let had_wal = fsio::kind_of(&sidecars(live)[0])?.is_some();
+    let src = open_existing(live)?;
+    let result = copy_from(&src, live, out);
+    if result.is_err() && had_wal {
+        // A refused copy leaves the live -wal as it was: closing the last connection would
+        // otherwise checkpoint it into a damaged file and delete it. (A -wal that this open
+        // created is empty, and closing removes it as before.)
+        db::keep_wal_on_close(&src, live)?;
+    }
+    drop(src);
+    result
+}
+
+/// The online backup of `src` (the live database at `live`) into the snapshot, checked.
+fn copy_from(src: &rusqlite::Connection, live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
     let name = db_file_name(live)?;
     let dest = out.dir().join(&name);
-    let src = open_existing(live)?;
-    let source_mode = journal_mode(&src, live, None)?;
-    let dst = db::backup_to(&src, live, &dest)?;
-    drop(src);
+    let source_mode = journal_mode(src, live, None)?;
+    let dst = db::backup_to(src, live, &dest)?;
     // Rollback-journal mode: opening the snapshot later creates no -wal/-shm.
     let mode = journal_mode(&dst, &dest, Some("DELETE"))?;
     if mode != "delete" {

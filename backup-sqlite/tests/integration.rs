@@ -295,3 +295,56 @@ fn restore_over_a_corrupt_live_database_keeps_its_raw_files_in_the_safety_snapsh
         );
     }
 }
+
+/// Leave commits in the live `-wal` (the connection closes without checkpointing, as a
+/// killed service would leave them).
+fn commits_left_in_wal(live: &Path) {
+    let c = Connection::open(live).unwrap();
+    c.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )
+    .unwrap();
+    c.execute_batch(
+        "PRAGMA wal_autocheckpoint=0;
+         INSERT INTO memories(project, content) VALUES ('p1', 'ONLY-IN-THE-WAL');",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_refused_create_leaves_a_damaged_database_and_its_wal_byte_identical() {
+    for damage in ["pages", "header"] {
+        let s = setup();
+        commits_left_in_wal(&s.live);
+        let wal = sidecars(&s.live)[0].clone();
+        assert!(fs::metadata(&wal).unwrap().len() > 0);
+        let mut bytes = fs::read(&s.live).unwrap();
+        match damage {
+            "pages" => bytes[4096 * 3..4096 * 9].fill(0xAB),
+            _ => bytes[..16].fill(0),
+        }
+        fs::write(&s.live, &bytes).unwrap();
+        let before_db = fs::read(&s.live).unwrap();
+        let before_wal = fs::read(&wal).unwrap();
+        let store = backup_core::FolderStore::new(&s.backup_dir);
+        let o = backup_core::Orchestrator::new(&store, &s.known);
+        let err = o
+            .create(
+                &[backup_core::Source {
+                    id: "sqlite".into(),
+                    path: s.live.clone(),
+                }],
+                Kind::Regular,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("atocore.db"), "{damage}: {err}");
+        assert_eq!(fs::read(&s.live).unwrap(), before_db, "{damage}: the db");
+        assert_eq!(
+            fs::read(&wal).ok(),
+            Some(before_wal),
+            "{damage}: the -wal and its commits"
+        );
+    }
+}
