@@ -198,13 +198,7 @@ impl ChromaComponent {
             let rels: Vec<String> = before_files.keys().cloned().collect();
             let orphans = check::orphans(&copied, &rels);
             let mut facts = Facts::new();
-            facts.insert(
-                "folder".into(),
-                live.file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or("chroma")
-                    .into(),
-            );
+            facts.insert("folder".into(), folder_name(live).into());
             facts.insert("sqlite".into(), Value::Object(sqlite));
             facts.insert(
                 "schema".into(),
@@ -376,6 +370,13 @@ fn starts_with(path: &Path, magic: &[u8]) -> Result<bool> {
     }
 }
 
+/// The persist folder's own name, recorded in the manifest.
+fn folder_name(live: &Path) -> &str {
+    live.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("chroma")
+}
+
 /// Whether a capture failed because the store kept changing under it (a store in use).
 fn kept_changing(e: &Error) -> bool {
     matches!(e, Error::Component { cause, .. }
@@ -409,13 +410,7 @@ fn capture_raw(live: &Path, out: &mut Staging<'_>, why: &Error) -> Result<Facts>
         out.copy_in(&live.join(rel), rel)?;
     }
     let mut facts = Facts::new();
-    facts.insert(
-        "folder".into(),
-        live.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("chroma")
-            .into(),
-    );
+    facts.insert("folder".into(), folder_name(live).into());
     facts.insert("raw".into(), true.into());
     facts.insert("verified".into(), false.into());
     facts.insert("reason".into(), why.to_string().into());
