@@ -90,6 +90,23 @@ fn a_service_running_as_another_user_is_counted_not_silently_missed() {
     }
     const NOBODY: u32 = 65534;
     let e = env();
+    // The other user must reach the store and run the binary: a copy of it goes into the
+    // test's folder, whose parents must let everyone through.
+    if let Some(closed) = e.tmp.path().ancestors().skip(1).find(|a| {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(a)
+            .map(|m| m.permissions().mode() & 0o001 == 0)
+            .unwrap_or(true)
+    }) {
+        println!(
+            "SKIPPED: {} is closed to other users, so the tool cannot run as one here; \
+             set TMPDIR to a folder they can reach",
+            closed.display()
+        );
+        return;
+    }
+    let bin = e.tmp.path().join("atocore-backup");
+    fs::copy(env!("CARGO_BIN_EXE_atocore-backup"), &bin).unwrap();
     let stamp = e.create();
     e.mutate();
     // The "service", running as root, holds the live database open.
@@ -101,6 +118,7 @@ fn a_service_running_as_another_user_is_counted_not_silently_missed() {
     chown_tree(e.tmp.path(), NOBODY, NOBODY);
     // As another user it cannot see it: it says so and how many it could not inspect.
     let out = e.run_as(
+        &bin,
         NOBODY,
         NOBODY,
         &["restore", &stamp, "--confirm-service-stopped", "--json"],

@@ -69,9 +69,10 @@ impl Env {
 
     /// Run as another user (`uid`, group `gid`, no supplementary groups: the standard library
     /// drops them when root sets a uid), with the same variables as [`run`].
-    pub fn run_as(&self, uid: u32, gid: u32, args: &[&str]) -> Output {
+    /// `program` is a copy of the binary that user may run.
+    pub fn run_as(&self, program: &Path, uid: u32, gid: u32, args: &[&str]) -> Output {
         use std::os::unix::process::CommandExt;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_atocore-backup"));
+        let mut cmd = Command::new(program);
         cmd.uid(uid).gid(gid);
         self.run_with(
             cmd,
