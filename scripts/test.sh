@@ -15,4 +15,11 @@ fi
 
 export ATOCORE_TEST_PYTHON="$PWD/$venv/bin/python"
 export ANONYMIZED_TELEMETRY=False
+# Tests that cannot run on this machine (no root, no tmpfs) write why here; said at the end.
+skipped="target/tmp/skipped-tests.txt"
+rm -f "$skipped"
 cargo test --workspace --locked --features backup-cli/interop,backup-cli/failpoints "$@"
+if [ -s "$skipped" ]; then
+    echo "SKIPPED on this machine:" >&2
+    sed 's/^/  /' "$skipped" >&2
+fi

@@ -12,7 +12,7 @@ use backup_core::conformance::{copy_tree, flip_byte, tree_bytes};
 use serde_json::Value;
 
 mod common;
-use common::{code, env, json, stderr};
+use common::{code, env, json, skip, stderr};
 
 /// A process that holds `file` open until killed, as the service would.
 fn hold_open(file: &Path) -> std::process::Child {
@@ -85,7 +85,7 @@ fn a_service_running_as_another_user_is_counted_not_silently_missed() {
         .unwrap_or(u32::MAX)
         != 0
     {
-        println!("SKIPPED: needs root to run the tool as another user");
+        skip("needs root to run the tool as another user");
         return;
     }
     const NOBODY: u32 = 65534;
@@ -98,11 +98,11 @@ fn a_service_running_as_another_user_is_counted_not_silently_missed() {
             .map(|m| m.permissions().mode() & 0o001 == 0)
             .unwrap_or(true)
     }) {
-        println!(
-            "SKIPPED: {} is closed to other users, so the tool cannot run as one here; \
-             set TMPDIR to a folder they can reach",
+        skip(&format!(
+            "{} is closed to other users, so the tool cannot run as one here; set TMPDIR to \
+             a folder they can reach",
             closed.display()
-        );
+        ));
         return;
     }
     let bin = e.tmp.path().join("atocore-backup");
@@ -233,14 +233,14 @@ impl SmallFs {
         match out {
             Ok(o) if o.status.success() => Some(SmallFs(at.to_path_buf())),
             Ok(o) => {
-                println!(
-                    "SKIPPED: cannot mount a tmpfs here ({}); the full-disk checks need root",
+                skip(&format!(
+                    "cannot mount a tmpfs here ({}); the full-disk checks need root",
                     String::from_utf8_lossy(&o.stderr).trim()
-                );
+                ));
                 None
             }
             Err(e) => {
-                println!("SKIPPED: cannot run mount ({e})");
+                skip(&format!("cannot run mount ({e})"));
                 None
             }
         }

@@ -171,3 +171,19 @@ pub fn json(out: &Output) -> Value {
         )
     })
 }
+
+/// A test that cannot run on this machine says why, on stderr and in
+/// `target/tmp/skipped-tests.txt`, which `scripts/test.sh` prints at the end of the run (the
+/// test harness hides the output of tests that pass).
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    eprintln!("SKIPPED: {test}: {reason}");
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped-tests.txt");
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
+    writeln!(f, "{test}: {reason}").unwrap();
+}
