@@ -220,21 +220,37 @@ fn grow(db: &Path, rows: usize) {
     tx.commit().unwrap();
 }
 
-/// A small file system this test mounts itself (a tmpfs of `size`), unmounted on drop.
-struct SmallFs(PathBuf);
+/// A file system this test mounts itself, unmounted on drop.
+struct Mounted(PathBuf);
 
-impl SmallFs {
-    fn mount(at: &Path, size: &str) -> Option<SmallFs> {
+impl Mounted {
+    /// A tmpfs of `size` at `at`: a small disk to fill.
+    fn small(at: &Path, size: &str) -> Option<Mounted> {
         fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(SmallFs(at.to_path_buf())),
+        let size = format!("size={size}");
+        Self::mount(&["-t", "tmpfs", "-o", &size, "tmpfs"], at)
+    }
+
+    /// `src` seen at `at` through a read-only bind mount: backups on read-only media.
+    fn read_only_view(src: &Path, at: &Path) -> Option<Mounted> {
+        fs::create_dir_all(at).unwrap();
+        let view = Self::mount(&["--bind", src.to_str().unwrap()], at)?;
+        // The same mount, made read-only (dropping `view` unmounts it on failure).
+        Self::run(&["-o", "remount,bind,ro"], at)?;
+        Some(view)
+    }
+
+    fn mount(args: &[&str], at: &Path) -> Option<Mounted> {
+        Self::run(args, at).map(|()| Mounted(at.to_path_buf()))
+    }
+
+    fn run(args: &[&str], at: &Path) -> Option<()> {
+        match Command::new("mount").args(args).arg(at).output() {
+            Ok(o) if o.status.success() => Some(()),
             Ok(o) => {
                 skip(&format!(
-                    "cannot mount a tmpfs here ({}); the full-disk checks need root",
+                    "cannot mount here (mount {}: {}); this test needs root",
+                    args.join(" "),
                     String::from_utf8_lossy(&o.stderr).trim()
                 ));
                 None
@@ -247,7 +263,7 @@ impl SmallFs {
     }
 }
 
-impl Drop for SmallFs {
+impl Drop for Mounted {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
@@ -271,7 +287,7 @@ fn a_full_disk_leaves_no_partial_snapshot_and_the_live_store_as_it_was() {
     let e = env();
     grow(&e.db, 6_000); // about 7 MB
                         // 1. create into a backup dir on a 2 MB file system.
-    let Some(small) = SmallFs::mount(&e.tmp.path().join("small-backups"), "2m") else {
+    let Some(small) = Mounted::small(&e.tmp.path().join("small-backups"), "2m") else {
         return;
     };
     let before = store_bytes(e.db.parent().unwrap());
@@ -296,7 +312,7 @@ fn a_full_disk_leaves_no_partial_snapshot_and_the_live_store_as_it_was() {
     );
     // 2. restore onto a live store whose file system has no room for the new copy.
     let stamp = e.create();
-    let Some(live_fs) = SmallFs::mount(&e.tmp.path().join("small-live"), "10m") else {
+    let Some(live_fs) = Mounted::small(&e.tmp.path().join("small-live"), "10m") else {
         return;
     };
     let live_db = live_fs.0.join("atocore.db");
@@ -332,6 +348,61 @@ fn a_full_disk_leaves_no_partial_snapshot_and_the_live_store_as_it_was() {
         Value::Null,
         "nothing was switched"
     );
+}
+
+#[test]
+fn a_backup_dir_on_read_only_media_restores_to_a_folder_and_refuses_writes_clearly() {
+    let e = env();
+    let stamp = e.create();
+    let Some(view) = Mounted::read_only_view(&e.backups, &e.tmp.path().join("read-only")) else {
+        return;
+    };
+    let ro = view.0.as_os_str();
+    let vars = |db: &Path| {
+        vec![
+            ("ATOCORE_DB_PATH", db.as_os_str().to_owned()),
+            ("ATOCORE_BACKUP_DIR", ro.to_owned()),
+        ]
+    };
+    let run = |args: &[&str], db: &Path| {
+        let v = vars(db);
+        let v: Vec<(&str, &std::ffi::OsStr)> = v.iter().map(|(k, x)| (*k, x.as_os_str())).collect();
+        e.run_env(args, &v)
+    };
+    let before = tree_bytes(&e.backups);
+    // Reading works: validate, and restore into a folder.
+    let out = run(&["validate", &stamp], &e.db);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let into = e.tmp.path().join("restored");
+    let out = run(
+        &["restore", &stamp, "--to", into.to_str().unwrap(), "--json"],
+        &e.db,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("is read-only; reading it without its lock"));
+    assert_eq!(e.memories(&into.join("atocore.db")), e.memories(&e.db));
+    // What must write there is refused, saying why and what works instead; nothing changes.
+    e.mutate();
+    let live = e.live_bytes();
+    for args in [
+        vec!["restore", &stamp, "--confirm-service-stopped"],
+        vec!["drill", &stamp],
+        vec!["create"],
+    ] {
+        let out = run(&args, &e.db);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{args:?}: {err}");
+        assert!(
+            err.contains("read-only file system") && err.contains("--to DIR"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(
+            e.live_bytes(),
+            live,
+            "{args:?}: the live store is untouched"
+        );
+    }
+    assert_eq!(tree_bytes(&e.backups), before);
 }
 
 #[test]

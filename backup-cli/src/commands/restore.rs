@@ -13,7 +13,11 @@ use crate::exit_codes;
 pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<u8> {
     let store = ctx.store()?;
     let o = ctx.orchestrator(&store);
-    let _lock = ctx.lock("restore")?;
+    let _lock = if args.to.is_some() {
+        ctx.lock_for_reading("restore")?
+    } else {
+        ctx.lock("restore")?
+    };
     let report = if args.resume || args.rollback {
         if args.resume {
             o.resume(args.confirm_service_stopped)?
