@@ -7,13 +7,14 @@
 //! Needs ATOCORE_TEST_PYTHON: a Python with chromadb 1.5.9 (scripts/test.sh sets it up).
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
 use backup_core::conformance::copy_tree;
+
+mod common;
 
 fn python() -> PathBuf {
     let p = std::env::var_os("ATOCORE_TEST_PYTHON").unwrap_or_else(|| {
@@ -165,19 +166,13 @@ fn committed_fixtures_restore_to_what_chromadb_recorded() {
 }
 
 fn start_writer(h: &Host, seconds: &str, lock: &str) -> std::process::Child {
-    let mut child = Command::new(python())
-        .arg(tool())
-        .args(["write", h.chroma.to_str().unwrap(), seconds, lock])
-        .env("ANONYMIZED_TELEMETRY", "False")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "writing");
-    child
+    common::spawn_ready(
+        Command::new(python())
+            .arg(tool())
+            .args(["write", h.chroma.to_str().unwrap(), seconds, lock])
+            .env("ANONYMIZED_TELEMETRY", "False"),
+        "writing",
+    )
 }
 
 /// For every snapshot listed: how many of the `papers` collection's rows were still queued

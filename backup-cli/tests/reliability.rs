@@ -3,7 +3,6 @@
 //! checks the live store byte for byte afterwards.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,23 +11,17 @@ use backup_core::conformance::{copy_tree, flip_byte, tree_bytes};
 use serde_json::Value;
 
 mod common;
-use common::{code, env, json, skip, stderr};
+use common::{code, env, json, skip, spawn_ready, stderr};
 
 /// A process that holds `file` open until killed, as the service would.
 fn hold_open(file: &Path) -> std::process::Child {
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg("exec 3<\"$0\"; echo holding; exec sleep 600")
-        .arg(file)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "holding");
-    child
+    spawn_ready(
+        Command::new("sh")
+            .arg("-c")
+            .arg("exec 3<\"$0\"; echo holding; exec sleep 600")
+            .arg(file),
+        "holding",
+    )
 }
 
 #[test]

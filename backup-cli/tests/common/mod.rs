@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use rusqlite::Connection;
 use serde_json::Value;
@@ -186,4 +187,16 @@ pub fn skip(reason: &str) {
         .open(&log)
         .unwrap();
     writeln!(f, "{test}: {reason}").unwrap();
+}
+
+/// Start `cmd` and wait until the first line it prints is `ready`: the helper process is now
+/// doing what the test needs (holding a file open, writing).
+pub fn spawn_ready(cmd: &mut Command, ready: &str) -> Child {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), ready);
+    child
 }
