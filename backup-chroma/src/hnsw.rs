@@ -90,7 +90,7 @@ pub fn check_segment(dir: &Path, dimension: Option<i64>) -> (SegmentFacts, Vec<(
             p(f, "is missing".into());
         }
     }
-    let header = match std::fs::read(dir.join("header.bin")) {
+    let header = match read_small(&dir.join("header.bin")) {
         Ok(b) => match Header::parse(&b) {
             Ok(h) => h,
             Err(m) => {
@@ -209,7 +209,8 @@ pub fn check_segment(dir: &Path, dimension: Option<i64>) -> (SegmentFacts, Vec<(
 /// link_lists.bin: for each element below `cur`, a u32 byte count then that many bytes; the
 /// file ends exactly there.
 fn check_link_lists(path: &Path, cur: u64) -> Result<(), String> {
-    let f = File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let f: File =
+        backup_core::fsio::open_regular(path).map_err(|e| format!("cannot be read: {e}"))?;
     let total = f.metadata().map(|m| m.len()).unwrap_or(0);
     let mut r = BufReader::new(f);
     let mut pos = 0u64;
@@ -235,7 +236,8 @@ fn check_link_lists(path: &Path, cur: u64) -> Result<(), String> {
 /// Labels of the elements below cur_element_count that are not marked deleted (hnswlib marks
 /// deletion in bit 0 of the third byte of an element's level-0 link header).
 fn read_labels(path: &Path, h: &Header) -> Result<BTreeSet<u64>, String> {
-    let f = File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let f: File =
+        backup_core::fsio::open_regular(path).map_err(|e| format!("cannot be read: {e}"))?;
     let mut r = BufReader::with_capacity(1 << 20, f);
     let per = h.size_data_per_element as usize;
     let mut element = vec![0u8; per];
@@ -259,7 +261,8 @@ fn read_labels(path: &Path, h: &Header) -> Result<BTreeSet<u64>, String> {
 /// object whose state is the same dict).
 fn read_pickle(path: &Path) -> Result<BTreeMap<u64, String>, String> {
     use serde_pickle::{HashableValue as K, Value as V};
-    let f = File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let f: File =
+        backup_core::fsio::open_regular(path).map_err(|e| format!("cannot be read: {e}"))?;
     let v = serde_pickle::value_from_reader(
         BufReader::new(f),
         serde_pickle::DeOptions::new().replace_unresolved_globals(),
@@ -295,4 +298,12 @@ fn read_pickle(path: &Path) -> Result<BTreeMap<u64, String>, String> {
         }
     }
     Ok(map)
+}
+
+/// The first 4 KiB of a regular file (a header), never following a symlink.
+fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
+    let f = backup_core::fsio::open_regular(path).map_err(std::io::Error::other)?;
+    let mut out = Vec::new();
+    f.take(4096).read_to_end(&mut out)?;
+    Ok(out)
 }

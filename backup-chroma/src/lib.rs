@@ -8,8 +8,9 @@
 //! bound) when anything moved. A snapshot that validates is never torn.
 //!
 //! Validate and verify: [`check::check_store`], which never opens the store with chromadb.
-//! Restore: build the folder beside the live one, fsync, move the live one aside, rename the
-//! new one in, fsync the parent, then remove the old one.
+//! Restore: build the folder in core's private folder beside the live one (owners and modes
+//! as live), fsync, exchange it with the live one in one atomic step, fsync the parent, then
+//! remove the old one.
 
 mod catalog;
 mod check;
@@ -17,11 +18,14 @@ mod hnsw;
 mod lock;
 
 use std::collections::BTreeMap;
-use std::fs;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use backup_core::{fsio, Component, Error, Facts, Problem, Result, SnapshotFiles, Staging};
+use backup_core::{
+    fsio, walk, Component, Dir, Error, Facts, FileState, Owner, Problem, Replacement, Result,
+    SnapshotFiles, Staging,
+};
 use serde_json::{json, Value};
 
 pub use catalog::Catalog;
@@ -132,7 +136,8 @@ impl ChromaComponent {
     /// The consistent capture: `chroma.sqlite3` through the backup API, then every other
     /// file, started again (up to the bound) when anything moved meanwhile.
     fn capture(&self, live: &Path, out: &mut Staging<'_>, lock_path: &Path) -> Result<Facts> {
-        let rolled_back = roll_back_hot_journal(live)?;
+        let live_dir = Dir::open_nofollow(live)?;
+        let rolled_back = roll_back_hot_journal(live, &live_dir)?;
         let mut last_change = String::new();
         for attempt in 1..=self.attempts {
             if attempt > 1 {
@@ -140,10 +145,10 @@ impl ChromaComponent {
                 std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
             }
             let before_pos = live_positions(live)?;
-            let (before_files, skipped) = walk(live)?;
+            let (before_files, skipped) = walk_store(&live_dir)?;
             // 1. chroma.sqlite3 through the backup API: one consistent point in time.
             let dest = out.dir().join("chroma.sqlite3");
-            let src = backup_sqlite::db::open_existing(&live.join("chroma.sqlite3"))?;
+            let src = backup_sqlite::db::open_existing_below(live, "chroma.sqlite3")?;
             let dst = backup_sqlite::db::backup_to(&src, &live.join("chroma.sqlite3"), &dest)?;
             drop(src);
             let mode = backup_sqlite::db::journal_mode(&dst, &dest, Some("DELETE"))?;
@@ -156,7 +161,7 @@ impl ChromaComponent {
             // 2. Every other file, hashed while copied.
             let mut vanished = false;
             for rel in before_files.keys() {
-                match out.copy_in(&live.join(rel), rel) {
+                match out.copy_in_beneath(&live_dir, rel, rel) {
                     Ok(_) => {}
                     Err(Error::Io { cause, .. })
                         if cause.kind() == std::io::ErrorKind::NotFound =>
@@ -168,7 +173,7 @@ impl ChromaComponent {
                 }
             }
             // 3. Did anything move while we copied?
-            let (after_files, _) = walk(live)?;
+            let (after_files, _) = walk_store(&live_dir)?;
             let after_pos = live_positions(live)?;
             let copied = {
                 let conn = catalog::open(&out.dir())?;
@@ -194,6 +199,10 @@ impl ChromaComponent {
                 continue;
             }
             // Consistent: describe it.
+            if let Some(st) = live_dir.stat(OsStr::new("chroma.sqlite3"))? {
+                out.record_owner("chroma.sqlite3", Owner::of(&st))?;
+            }
+            out.record_folder_owners(&live_dir, "")?;
             let checked = check::check_store(&out.dir(), "");
             let rels: Vec<String> = before_files.keys().cloned().collect();
             let orphans = check::orphans(&copied, &rels);
@@ -262,62 +271,43 @@ impl ChromaComponent {
 }
 
 /// Size and mtime of each file, by `/`-path: what change detection compares.
-type FileStates = BTreeMap<String, (u64, SystemTime)>;
+type FileStates = BTreeMap<String, FileState>;
 
-/// Every file below `dir` (not `chroma.sqlite3` and its sidecars at the top), as `/`-paths,
-/// with size and mtime; symlinks and special files listed separately and never followed.
-fn walk(dir: &Path) -> Result<(FileStates, Vec<String>)> {
-    let mut files = BTreeMap::new();
-    let mut skipped = Vec::new();
-    let mut stack = vec![(dir.to_path_buf(), String::new())];
-    while let Some((d, rel)) = stack.pop() {
-        let entries = fs::read_dir(&d).map_err(|e| Error::io("read folder", &d, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("read folder", &d, e))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                skipped.push(format!("{rel}{}", entry.file_name().to_string_lossy()));
-                continue;
-            };
-            let r = format!("{rel}{name}");
-            let meta = match fs::symlink_metadata(entry.path()) {
-                Ok(m) => m,
-                // Vanished between listing and looking: the change check will notice.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io("inspect", entry.path(), e)),
-            };
-            if meta.is_dir() {
-                stack.push((entry.path(), format!("{r}/")));
-            } else if meta.is_file() {
-                if rel.is_empty() && catalog::is_sqlite_file(&name) {
-                    continue;
-                }
-                let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                files.insert(r, (meta.len(), mtime));
-            } else {
-                skipped.push(r);
-            }
-        }
-    }
-    Ok((files, skipped))
+/// Every file below the live folder (not `chroma.sqlite3` and its sidecars at the top), as
+/// `/`-paths, with size and mtime; symlinks, special files and names that are not UTF-8
+/// listed separately and never followed or read.
+fn walk_store(dir: &Dir) -> Result<(FileStates, Vec<String>)> {
+    let mut found = walk(dir)?;
+    found
+        .files
+        .retain(|rel, _| rel.contains('/') || !catalog::is_sqlite_file(rel));
+    Ok((found.files, found.skipped))
 }
 
 /// Queue positions of the vector segments, read from the live `chroma.sqlite3`.
 fn live_positions(live: &Path) -> Result<BTreeMap<String, Option<i64>>> {
     let db = live.join("chroma.sqlite3");
-    let conn = open_read_only(&db)?;
+    let conn = open_read_only(live)?;
     Catalog::read(&conn)
         .map(|c| c.vector_positions())
         .map_err(|m| bad(&db, m))
 }
 
-fn open_read_only(db: &Path) -> Result<rusqlite::Connection> {
+/// The live store's `chroma.sqlite3`, read-only: a regular file, no symlink followed below
+/// the folder holding the store.
+fn open_read_only(live: &Path) -> Result<rusqlite::Connection> {
+    let db = live.join("chroma.sqlite3");
+    let real = fsio::resolved(live)?.join("chroma.sqlite3");
+    drop(fsio::open_regular(&real)?);
     let conn = rusqlite::Connection::open_with_flags(
-        db,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        &real,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW,
     )
-    .map_err(|e| bad(db, format!("cannot open: {e}")))?;
+    .map_err(|e| bad(&db, format!("cannot open: {e}")))?;
     conn.busy_timeout(Duration::from_secs(30))
-        .map_err(|e| bad(db, e.to_string()))?;
+        .map_err(|e| bad(&db, e.to_string()))?;
     Ok(conn)
 }
 
@@ -329,7 +319,7 @@ fn open_read_only(db: &Path) -> Result<rusqlite::Connection> {
 /// still holds is not hot, and a database or journal that is damaged is left untouched (the
 /// capture then fails, or a pre-restore snapshot keeps the raw files). Returns whether a
 /// journal was rolled back.
-fn roll_back_hot_journal(live: &Path) -> Result<bool> {
+fn roll_back_hot_journal(live: &Path, live_dir: &Dir) -> Result<bool> {
     const DB_MAGIC: &[u8] = b"SQLite format 3\0";
     const JOURNAL_MAGIC: &[u8] = &[0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
     let db = live.join("chroma.sqlite3");
@@ -338,35 +328,37 @@ fn roll_back_hot_journal(live: &Path) -> Result<bool> {
             r.get::<_, i64>(0)
         })
     };
-    let hot = match probe(&open_read_only(&db)?) {
+    let hot = match probe(&open_read_only(live)?) {
         Err(rusqlite::Error::SqliteFailure(f, _))
             if f.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK =>
         {
-            starts_with(&db, DB_MAGIC)?
-                && starts_with(&live.join("chroma.sqlite3-journal"), JOURNAL_MAGIC)?
+            starts_with(live_dir, "chroma.sqlite3", DB_MAGIC)?
+                && starts_with(live_dir, "chroma.sqlite3-journal", JOURNAL_MAGIC)?
         }
         // Anything else is for the capture to report.
         _ => false,
     };
     if hot {
-        let conn = backup_sqlite::db::open_existing(&db)?;
+        let conn = backup_sqlite::db::open_existing_below(live, "chroma.sqlite3")?;
         probe(&conn).map_err(|e| bad(&db, format!("cannot roll back its hot journal: {e}")))?;
     }
     Ok(hot)
 }
 
-/// Whether the file at `path` exists and starts with `magic`.
-fn starts_with(path: &Path, magic: &[u8]) -> Result<bool> {
+/// Whether the regular file `name` in `dir` exists and starts with `magic` (a symlink or
+/// special file there does not).
+fn starts_with(dir: &Dir, name: &str, magic: &[u8]) -> Result<bool> {
     use std::io::Read;
     let mut head = vec![0u8; magic.len()];
-    match fs::File::open(path) {
+    match dir.open_file(OsStr::new(name)) {
         Ok(f) => match f.take(magic.len() as u64).read_exact(&mut head) {
             Ok(()) => Ok(head == magic),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
-            Err(e) => Err(Error::io("read", path, e)),
+            Err(e) => Err(Error::io("read", dir.join(name), e)),
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::io("open", path, e)),
+        Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(Error::Symlink { .. } | Error::NotRegular { .. }) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -383,38 +375,26 @@ fn kept_changing(e: &Error) -> bool {
         if matches!(cause.downcast_ref::<ChromaError>(), Some(ChromaError::KeptChanging { .. })))
 }
 
-/// Whether a snapshot holds the raw files of a store that could not be read consistently.
-fn is_raw(snap: &SnapshotFiles<'_>) -> bool {
-    snap.facts().get("raw") == Some(&true.into())
-}
+/// Where a raw capture keeps the folder's files inside the component's folder.
+const RAW_DIR: &str = "raw";
 
 /// The pre-restore fallback: every file of the folder as it is, `chroma.sqlite3` and its
-/// sidecars included, in the folder's own layout, marked unverified. Nothing is opened.
+/// sidecars included, in the folder's own layout under `raw/`, marked unverified. Nothing is
+/// opened by SQLite; symlinks and special files are listed as skipped, never read.
 fn capture_raw(live: &Path, out: &mut Staging<'_>, why: &Error) -> Result<Facts> {
     out.reset()?;
-    let (files, skipped) = walk(live)?;
-    let entries = fs::read_dir(live).map_err(|e| Error::io("read folder", live, e))?;
-    let mut sqlite_files = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("read folder", live, e))?;
-        if let Some(name) = entry.file_name().to_str() {
-            let meta = fs::symlink_metadata(entry.path())
-                .map_err(|e| Error::io("inspect", entry.path(), e))?;
-            if catalog::is_sqlite_file(name) && meta.is_file() {
-                sqlite_files.push(name.to_owned());
-            }
-        }
+    let live_dir = Dir::open_nofollow(live)?;
+    let found = walk(&live_dir)?;
+    for rel in found.files.keys() {
+        out.copy_in_beneath(&live_dir, rel, &format!("{RAW_DIR}/{rel}"))?;
     }
-    sqlite_files.sort();
-    for rel in sqlite_files.iter().chain(files.keys()) {
-        out.copy_in(&live.join(rel), rel)?;
-    }
+    out.record_folder_owners(&live_dir, RAW_DIR)?;
     let mut facts = Facts::new();
     facts.insert("folder".into(), folder_name(live).into());
     facts.insert("raw".into(), true.into());
     facts.insert("verified".into(), false.into());
     facts.insert("reason".into(), why.to_string().into());
-    facts.insert("skipped".into(), json!(skipped));
+    facts.insert("skipped".into(), json!(found.skipped));
     Ok(facts)
 }
 
@@ -442,37 +422,6 @@ fn deep_problems(snap: &SnapshotFiles<'_>, dir: &Path, label: &str) -> Vec<Probl
         problems.extend(compare_recorded(snap.facts(), &found, label));
     }
     problems
-}
-
-fn exchange_unsupported(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::Unsupported | std::io::ErrorKind::InvalidInput
-    )
-}
-
-/// The fallback switch where folders cannot be exchanged: live aside, new in, parent fsynced.
-/// Between the two renames the live path is missing; if the second fails and the first cannot
-/// be undone, that is [`Error::SwitchIncomplete`] (the journal then stays).
-fn switch_by_two_renames(new: &Path, old: &Path, target: &Path) -> Result<Option<String>> {
-    if fsio::kind_of(old)?.is_some() {
-        fs::remove_dir_all(old).map_err(|e| Error::io("remove leftover", old, e))?;
-    }
-    fs::rename(target, old).map_err(|e| Error::io("move aside", target, e))?;
-    backup_core::failpoint("chroma.live-moved-aside");
-    match fsio::switch_in(new, target) {
-        Ok(w) => Ok(w),
-        Err(e) => match fs::rename(old, target) {
-            Ok(()) => Err(e),
-            Err(back) => Err(Error::SwitchIncomplete {
-                path: target.to_path_buf(),
-                problem: format!(
-                    "{e}; moving the old folder back from {} failed: {back}",
-                    old.display()
-                ),
-            }),
-        },
-    }
 }
 
 fn collection_facts(cat: &Catalog, counts: &[(String, u64, bool)]) -> Value {
@@ -549,23 +498,36 @@ fn compare_recorded(facts: &Facts, found: &Value, prefix: &str) -> Vec<Problem> 
     problems
 }
 
+/// The files of the live folder at `target` (for the open-file gate), or none.
+fn live_files(target: &Path) -> Vec<PathBuf> {
+    Dir::open_nofollow(target)
+        .and_then(|d| walk(&d))
+        .map(|w| w.files.keys().map(|r| target.join(r)).collect())
+        .unwrap_or_default()
+}
+
 impl Component for ChromaComponent {
     fn id(&self) -> &'static str {
         ID
     }
 
     fn exists(&self, live: &Path) -> Result<bool> {
-        match fsio::kind_of(live)? {
+        match fsio::plain_kind(live)? {
             None => Ok(false),
-            Some(t) if t.is_dir() => {
-                if live.join("chroma.sqlite3").is_file() {
-                    Ok(true)
-                } else {
-                    Err(Error::BadPath {
+            Some(fsio::FileType::Directory) => {
+                let dir = Dir::open_nofollow(live)?;
+                match dir.stat(OsStr::new("chroma.sqlite3"))? {
+                    Some(st) if fsio::file_type(&st) == fsio::FileType::RegularFile => Ok(true),
+                    Some(st) => Err(Error::NotRegular {
+                        path: live.join("chroma.sqlite3"),
+                        what: fsio::kind_name(fsio::file_type(&st)),
+                        expected: "a regular file",
+                    }),
+                    None => Err(Error::BadPath {
                         path: live.to_path_buf(),
                         problem: "is a folder without chroma.sqlite3, not a Chroma persist folder"
                             .into(),
-                    })
+                    }),
                 }
             }
             Some(_) => Err(Error::BadPath {
@@ -577,7 +539,7 @@ impl Component for ChromaComponent {
 
     fn snapshot(&self, live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
         let lock_path = self.lock_path(live);
-        let _lock = lock::Exclusive::acquire(&lock_path, self.lock_wait)?;
+        let _lock = lock::Exclusive::acquire(&lock_path, live, self.lock_wait)?;
         match self.capture(live, out, &lock_path) {
             // A restore is most needed when the live store is damaged: its safety snapshot
             // then keeps the folder's raw files as they are. A store that kept changing is
@@ -590,11 +552,23 @@ impl Component for ChromaComponent {
     }
 
     fn held_files(&self, target: &Path) -> Vec<PathBuf> {
-        vec![target.join("chroma.sqlite3")]
+        let mut files = live_files(target);
+        let db = target.join("chroma.sqlite3");
+        if !files.contains(&db) {
+            files.push(db);
+        }
+        files
+    }
+
+    fn side_files(&self, target: &Path) -> Vec<PathBuf> {
+        vec![
+            self.lock_path(target),
+            target.join("chroma.sqlite3-journal"),
+        ]
     }
 
     fn validate(&self, snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
-        if is_raw(snap) {
+        if snap.is_raw() {
             // Raw bytes of a store that could not be read: the checksums (core) are all
             // there is to check.
             return Ok(Vec::new());
@@ -622,73 +596,17 @@ impl Component for ChromaComponent {
     }
 
     fn restore(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
-        let parent = fsio::parent_of(target);
-        fsio::create_private_dir_all(parent)?;
-        let new = fsio::sibling_temp(target, "restore")?;
-        let old = fsio::sibling_temp(target, "old")?;
-        if fsio::kind_of(&new)?.is_some() {
-            fs::remove_dir_all(&new).map_err(|e| Error::io("remove leftover", &new, e))?;
-        }
-        fsio::create_private_dir(&new)?;
-        let prefix = format!("{ID}/");
-        let mut dirs = vec![new.clone()];
-        for entry in snap.files() {
-            let rel = entry
-                .path
-                .strip_prefix(&prefix)
-                .ok_or_else(|| bad(target, format!("{} is outside the component", entry.path)))?;
-            let dst = new.join(rel);
-            let dst_parent = fsio::parent_of(&dst).to_path_buf();
-            if !dst_parent.exists() {
-                fsio::create_private_dir_all(&dst_parent)?;
-                dirs.push(dst_parent);
-            }
-            snap.copy_out(entry, &dst)?;
-        }
-        for d in dirs.iter().rev() {
-            fsio::fsync_dir(d)?;
-        }
-        backup_core::failpoint("chroma.new-folder-built");
-        // The switch. With a live folder: exchange it with the new one in one atomic step
-        // (the live path never goes missing), then remove the old one, now at the temporary
-        // name. Without one (or where the file system cannot exchange): rename in.
-        let had_live = fsio::kind_of(target)?.is_some();
-        let mut warnings = Vec::new();
-        if had_live {
-            match fsio::exchange(&new, target) {
-                Ok(w) => {
-                    backup_core::failpoint("chroma.exchanged");
-                    warnings.extend(w);
-                    // Switched: from here on, failures are warnings (a leftover to remove).
-                    if let Err(e) = fs::remove_dir_all(&new) {
-                        warnings.push(format!(
-                            "the old folder {} was not removed: {e}",
-                            new.display()
-                        ));
-                    }
-                }
-                Err(Error::Io { cause, .. }) if exchange_unsupported(&cause) => {
-                    warnings.extend(switch_by_two_renames(&new, &old, target)?);
-                }
-                Err(e) => return Err(e),
-            }
-        } else {
-            warnings.extend(fsio::switch_in(&new, target)?);
-        }
-        // An `old` folder left by an interrupted two-rename switch is the state the journal
-        // recorded as not switched; the pre-restore snapshot holds it.
-        if fsio::kind_of(&old).ok().flatten().is_some() {
-            if let Err(e) = fs::remove_dir_all(&old) {
-                warnings.push(format!(
-                    "the old folder {} was not removed: {e}",
-                    old.display()
-                ));
-            }
-        }
-        if let Err(e) = fsio::fsync_dir(parent) {
-            warnings.push(e.to_string());
-        }
-        if is_raw(snap) {
+        let mut r = Replacement::begin(target, snap.parent_owner(), ID)?;
+        let had_live = r.parent().stat(r.name())?.is_some();
+        let built = OsStr::new("new");
+        let sub = if snap.is_raw() { "raw/" } else { "" };
+        let done = snap.build_folder(&mut r, built, sub).and_then(|()| {
+            backup_core::failpoint("chroma.new-folder-built");
+            r.switch_folder(built)
+        });
+        let mut warnings = r.finish();
+        done?;
+        if snap.is_raw() {
             warnings.push(
                 "restored the raw, unverified files of a Chroma store that could not be read \
                  when they were captured, exactly as they were"
@@ -708,12 +626,16 @@ impl Component for ChromaComponent {
     }
 
     fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
-        let mut problems = if is_raw(snap) {
+        let mut problems = if snap.is_raw() {
             Vec::new()
         } else {
             deep_problems(snap, target, &format!("{}/", target.display()))
         };
-        let prefix = format!("{ID}/");
+        let prefix = if snap.is_raw() {
+            format!("{ID}/{RAW_DIR}/")
+        } else {
+            format!("{ID}/")
+        };
         for entry in snap.files() {
             if let Some(rel) = entry.path.strip_prefix(&prefix) {
                 problems.extend(snap.compare_restored(entry, &target.join(rel)));

@@ -2,13 +2,15 @@
 //! (exclusively) around every write to the Chroma store, and that a snapshot takes while it
 //! copies. Released when dropped, and by the kernel when the holder dies. Unlike atocore-backup's
 //! own operation locks, nothing is written into this file: it belongs to the service too.
+//! When the snapshot has to create it, it is created as a new file (never through a symlink)
+//! and given the store's owner, so the service can take it too.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 
-use backup_core::{lock::wait_exclusive, Error, Result};
+use backup_core::lock::{open_lock_file, wait_exclusive};
+use backup_core::{fsio, Dir, Owner, Result};
 
 use crate::ChromaError;
 
@@ -18,16 +20,15 @@ pub struct Exclusive {
 }
 
 impl Exclusive {
-    /// Take the lock at `path` (creating the file, mode 0600, if needed), waiting up to `wait`.
-    pub fn acquire(path: &Path, wait: Duration) -> Result<Exclusive> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| Error::io("open the ingestion lock", path, e))?;
+    /// Take the lock at `path` (created if needed, owned like the store at `store`), waiting
+    /// up to `wait`.
+    pub fn acquire(path: &Path, store: &Path, wait: Duration) -> Result<Exclusive> {
+        let owner = Dir::open_nofollow(store)
+            .and_then(|d| d.owner())
+            .ok()
+            .map(|o| Owner { mode: 0o644, ..o });
+        let dir = Dir::open(fsio::parent_of(path))?;
+        let (file, _) = open_lock_file(&dir, fsio::last_name(path)?, owner.as_ref())?;
         if wait_exclusive(&file, path, wait)? {
             Ok(Exclusive { _file: file })
         } else {

@@ -193,6 +193,7 @@ fn stores_with_no_pickle_yet_snapshot_validate_and_restore() {
                     confirm_service_stopped: false,
                     pre_restore_snapshot: false,
                     skip: Default::default(),
+                    protected: Vec::new(),
                 },
             )
             .unwrap();
@@ -222,6 +223,7 @@ fn rehash(s: &Setup, m: &Manifest) {
                 path: f.path.clone(),
                 size: d.size,
                 sha256: d.sha256,
+                owner: f.owner,
             });
         }
     }

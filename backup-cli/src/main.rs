@@ -4,22 +4,75 @@ mod cli;
 mod commands;
 mod components;
 mod exit_codes;
+mod output;
 mod sample;
 
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 
+/// SIGINT and SIGTERM: the first asks the run to stop at its next safe point, where the
+/// ordinary error paths remove what it started. If it does not get there within a few
+/// seconds (one long SQLite step), or a second signal comes, this thread removes the
+/// registered temporary folders itself and exits with 128 + the signal.
+fn install_signal_thread() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let Some(first) = signals.forever().next() else {
+            return;
+        };
+        backup_core::interrupt::request(first);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if signals.pending().next().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (removed, kept) = backup_core::interrupt::remove_registered();
+        let name = backup_core::signal_name(first);
+        for p in removed {
+            output::warn(&format!("{name}: removed {}", p.display()));
+        }
+        for p in kept {
+            output::warn(&format!(
+                "{name}: kept {} for `restore --resume`/`--rollback` (see `status`)",
+                p.display()
+            ));
+        }
+        output::error(&format!("interrupted by {name}"));
+        std::process::exit(128 + first);
+    });
+}
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    install_signal_thread();
     match commands::run(cli) {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => match backup_core::interrupt::requested() {
+            // Stopped where nothing could be cleaned any more (a restore that completed, a
+            // report being printed): the result stands, the exit code says it was stopped.
+            Some(sig) if code == exit_codes::OK || code == exit_codes::NO => {
+                ExitCode::from(128 + sig as u8)
+            }
+            _ => ExitCode::from(code),
+        },
         Err(e) => {
-            eprintln!("error: {e:#}");
-            let negative = e
-                .chain()
-                .filter_map(|c| c.downcast_ref::<backup_core::Error>())
-                .any(backup_core::Error::is_negative_answer);
+            output::error(&format!("{e:#}"));
+            let core = || {
+                e.chain()
+                    .filter_map(|c| c.downcast_ref::<backup_core::Error>())
+            };
+            if let Some(backup_core::Error::Interrupted { signal, .. }) =
+                core().find(|c| matches!(c, backup_core::Error::Interrupted { .. }))
+            {
+                return ExitCode::from(128 + *signal as u8);
+            }
+            let negative = core().any(backup_core::Error::is_negative_answer);
             ExitCode::from(if negative {
                 exit_codes::NO
             } else {

@@ -451,7 +451,10 @@ fn hostile_or_broken_manifests_are_invalid_not_a_crash() {
         ("not JSON".to_owned(), "not valid JSON"),
         (good[..good.len() / 2].to_owned(), "not valid JSON"),
         (
-            good.replace("\"format_version\": 1", "\"format_version\": 7"),
+            good.replace(
+                &format!("\"format_version\": {}", backup_core::FORMAT_VERSION),
+                "\"format_version\": 7",
+            ),
             "format_version 7",
         ),
         (

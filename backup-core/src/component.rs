@@ -1,11 +1,14 @@
 //! The [`Component`] trait: one kind of live storage that can be captured and put back.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::fsio;
+use crate::fsio::{self, Dir, Owner};
 use crate::manifest::{ComponentRecord, FileEntry, Kind};
+use crate::switch::Replacement;
 use crate::Problem;
 
 /// A component's own facts, recorded in the manifest next to its files.
@@ -28,8 +31,13 @@ pub type Facts = serde_json::Map<String, serde_json::Value>;
 ///   problems, never panic, never load anything whose header it has not checked).
 /// - [`restore`](Component::restore) reads only through [`SnapshotFiles`] (whose copies are
 ///   checked against the manifest as they stream) and must leave `target` either wholly as it
-///   was or wholly as the snapshot says at every instant: new content is prepared under a
-///   temporary name beside the target, fsynced, and switched in by rename.
+///   was or wholly as the snapshot says at every instant: new content is built in the private
+///   folder of a [`Replacement`] beside the target, given the owner and mode of what it
+///   replaces (or the recorded ones), fsynced, and switched in by one rename or exchange.
+///   It creates nothing beside the target but that folder and [`side_files`](Component::side_files).
+/// - Live stores are read only through core's helpers ([`Staging::copy_in`],
+///   [`Staging::copy_in_beneath`], [`walk`]), which never follow a symlink and read only
+///   regular files.
 /// - Nothing here prints. Warnings go into the returned facts under `"warnings"`.
 pub trait Component {
     /// The stable id (`sqlite`, `registry`, ...), lower-case.
@@ -73,10 +81,15 @@ pub trait Component {
 
     /// The files a running service would hold open in the store at `target`: if another
     /// process has one of them open, the service is not stopped and a restore over `target`
-    /// is refused.
-    fn held_files(&self, target: &Path) -> Vec<PathBuf> {
-        vec![target.to_path_buf()]
-    }
+    /// is refused. A folder store lists the files inside it (not the folder: no process
+    /// holds a folder open the way a service holds its files).
+    fn held_files(&self, target: &Path) -> Vec<PathBuf>;
+
+    /// Names beside (or inside) the store at `target` that the component, or the engine it
+    /// drives, may create while capturing or restoring it: SQLite's `-wal`, `-shm` and
+    /// `-journal`, Chroma's ingestion lock. Core's own temporary folder and lock are not
+    /// listed here. The hostile-user tests plant a symlink at each of these.
+    fn side_files(&self, target: &Path) -> Vec<PathBuf>;
 
     /// Check that `target` now holds what the snapshot holds, and is healthy.
     ///
@@ -88,22 +101,51 @@ pub trait Component {
 /// The folder a component writes its part of a snapshot into.
 pub struct Staging<'a> {
     root: &'a Path,
+    dir: Dir,
     id: &'static str,
     kind: Kind,
     pub(crate) hashed: BTreeMap<String, FileEntry>,
+    pub(crate) owners: BTreeMap<String, Owner>,
+    pub(crate) folder_owners: BTreeMap<String, Owner>,
+}
+
+fn check_rel(id: &str, rel: &str) -> Result<String> {
+    let entry_path = format!("{id}/{rel}");
+    if rel
+        .split('/')
+        .any(|p| p.is_empty() || p == "." || p == "..")
+    {
+        return Err(Error::BadPath {
+            path: PathBuf::from(&entry_path),
+            problem: "is not a plain relative path".into(),
+        });
+    }
+    Ok(entry_path)
+}
+
+fn split_rel(rel: &str) -> (Option<&str>, &str) {
+    match rel.rsplit_once('/') {
+        Some((d, n)) => (Some(d), n),
+        None => (None, rel),
+    }
 }
 
 impl<'a> Staging<'a> {
-    pub(crate) fn new(root: &'a Path, id: &'static str, kind: Kind) -> Self {
+    pub(crate) fn new(root: &'a Path, dir: Dir, id: &'static str, kind: Kind) -> Self {
         Staging {
             root,
+            dir,
             id,
             kind,
             hashed: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            folder_owners: BTreeMap::new(),
         }
     }
 
-    /// The component's folder inside the snapshot being built (exists, mode 0700).
+    /// The component's folder inside the snapshot being built (exists, mode 0700). Inside the
+    /// backup dir, which only the tool's user can write: an engine that writes by name (the
+    /// SQLite backup API) may write here.
     pub fn dir(&self) -> PathBuf {
         self.root.join(self.id)
     }
@@ -114,47 +156,184 @@ impl<'a> Staging<'a> {
         self.kind
     }
 
-    /// Copy `src` to `<dir>/<rel>` while hashing it, in one pass (`rel` is `/`-separated and
-    /// relative; missing folders are created).
-    ///
-    /// # Errors
-    /// [`Error::BadPath`] for an unsafe `rel`; [`Error::Io`] for the copy.
-    pub fn copy_in(&mut self, src: &Path, rel: &str) -> Result<FileEntry> {
-        let entry_path = format!("{}/{}", self.id, rel);
-        if rel
-            .split('/')
-            .any(|p| p.is_empty() || p == "." || p == "..")
-        {
-            return Err(Error::BadPath {
-                path: PathBuf::from(&entry_path),
-                problem: "is not a plain relative path".into(),
-            });
+    /// The folder for `rel`'s parent, created (0700) as needed.
+    fn parent_dir(&self, rel: &str) -> Result<(Dir, String)> {
+        let (parent, name) = split_rel(rel);
+        let mut d = self.dir.try_clone()?;
+        if let Some(parent) = parent {
+            for part in parent.split('/') {
+                d = d.ensure_dir(OsStr::new(part), fsio::DIR_MODE)?;
+            }
         }
-        let dst = self.root.join(&entry_path);
-        if let Some(parent) = dst.parent() {
-            fsio::create_private_dir_all(parent)?;
-        }
-        let d = fsio::copy_hashed(src, &dst, false)?;
+        Ok((d, name.to_owned()))
+    }
+
+    fn copy_from(&mut self, mut src: File, src_path: &Path, rel: &str) -> Result<FileEntry> {
+        let entry_path = check_rel(self.id, rel)?;
+        let owner = rustix::fs::fstat(&src)
+            .map(|st| Owner::of(&st))
+            .map_err(|e| Error::io("inspect", src_path, e.into()))?;
+        let (dir, name) = self.parent_dir(rel)?;
+        let mut out = dir.create_file(OsStr::new(&name), fsio::FILE_MODE)?;
+        let dst = dir.join(&name);
+        let d = match fsio::copy_open(&mut src, src_path, &mut out, &dst) {
+            Ok(d) => d,
+            Err(e) => {
+                // A partial copy (a full disk, a read error) must not stay behind.
+                drop(out);
+                let _ = dir.remove_file(OsStr::new(&name));
+                return Err(e);
+            }
+        };
         let entry = FileEntry {
             path: entry_path.clone(),
             size: d.size,
             sha256: d.sha256,
+            owner: Some(owner),
         };
-        self.hashed.insert(entry_path, entry.clone());
+        self.hashed.insert(entry_path.clone(), entry.clone());
+        self.owners.insert(entry_path, owner);
         Ok(entry)
     }
-}
 
-impl Staging<'_> {
+    /// Copy the live file `src` to `<dir>/<rel>` while hashing it, in one pass, and record its
+    /// owner, group and mode (`rel` is `/`-separated and relative; missing folders are
+    /// created). The folder holding `src` is opened as the operator named it; `src` itself
+    /// is never followed and must be a regular file.
+    ///
+    /// # Errors
+    /// [`Error::BadPath`] for an unsafe `rel`; [`Error::Symlink`], [`Error::NotRegular`];
+    /// [`Error::Io`] for the copy.
+    pub fn copy_in(&mut self, src: &Path, rel: &str) -> Result<FileEntry> {
+        check_rel(self.id, rel)?;
+        let f = fsio::open_regular(src)?;
+        self.copy_from(f, src, rel)
+    }
+
+    /// Copy the regular file at `src_rel` below the live folder `base` (no name on the way
+    /// followed) to `<dir>/<rel>`, as [`Staging::copy_in`].
+    ///
+    /// # Errors
+    /// As [`Staging::copy_in`].
+    pub fn copy_in_beneath(&mut self, base: &Dir, src_rel: &str, rel: &str) -> Result<FileEntry> {
+        check_rel(self.id, rel)?;
+        let f = base.open_file_beneath(Path::new(src_rel))?;
+        self.copy_from(f, &base.join(src_rel), rel)
+    }
+
+    /// Record that the snapshot file `rel` (written by the component itself, e.g. through an
+    /// engine's backup API) stands for the live file `live`: its owner, group and mode.
+    ///
+    /// # Errors
+    /// [`Error::Io`]; [`Error::NotRegular`] when `live` is not a regular file.
+    pub fn record_owner_of(&mut self, rel: &str, live: &Path) -> Result<()> {
+        let entry_path = check_rel(self.id, rel)?;
+        let f = fsio::open_regular(live)?;
+        let st = rustix::fs::fstat(&f).map_err(|e| Error::io("inspect", live, e.into()))?;
+        self.owners.insert(entry_path, Owner::of(&st));
+        Ok(())
+    }
+
+    /// Record the owner, group and mode of the live file the snapshot file `rel` stands for.
+    ///
+    /// # Errors
+    /// [`Error::BadPath`] for an unsafe `rel`.
+    pub fn record_owner(&mut self, rel: &str, owner: Owner) -> Result<()> {
+        let entry_path = check_rel(self.id, rel)?;
+        self.owners.insert(entry_path, owner);
+        Ok(())
+    }
+
+    /// For a folder store: record the owner, group and mode of every folder of the snapshot
+    /// as the same folder has it in the live folder `live`, the store's own folder included
+    /// (as `<id>`). `under` is where the copy of the folder's layout starts inside the
+    /// component's folder: empty, or `raw` for a raw capture.
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Symlink`].
+    pub fn record_folder_owners(&mut self, live: &Dir, under: &str) -> Result<()> {
+        let prefix = if under.is_empty() {
+            String::new()
+        } else {
+            format!("{under}/")
+        };
+        let mut stack = vec![String::new()];
+        while let Some(rel) = stack.pop() {
+            let staged = format!("{prefix}{rel}");
+            let staged = staged.trim_end_matches('/');
+            let here = if staged.is_empty() {
+                self.dir.try_clone()?
+            } else {
+                match self.dir.open_beneath(Path::new(staged)) {
+                    Ok(d) => d,
+                    Err(_) => continue,
+                }
+            };
+            let live_here = if rel.is_empty() {
+                live.try_clone()
+            } else {
+                live.open_beneath(Path::new(&rel))
+            };
+            if let Ok(d) = live_here {
+                let key = if rel.is_empty() {
+                    self.id.to_owned()
+                } else {
+                    format!("{}/{prefix}{rel}", self.id)
+                };
+                self.folder_owners.insert(key, d.owner()?);
+            }
+            for (name, t) in here.entries()? {
+                if t == rustix::fs::FileType::Directory {
+                    if let Some(n) = name.to_str() {
+                        stack.push(if rel.is_empty() {
+                            n.to_owned()
+                        } else {
+                            format!("{rel}/{n}")
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Throw away one file written so far (`rel` as for [`Staging::copy_in`]); a file that
     /// is not there is fine.
     ///
     /// # Errors
     /// [`Error::Io`].
     pub fn discard(&mut self, rel: &str) -> Result<()> {
-        let path = self.dir().join(rel);
-        fsio::remove_file_if_exists(&path)?;
-        self.hashed.remove(&format!("{}/{}", self.id, rel));
+        let entry_path = check_rel(self.id, rel)?;
+        let (parent, name) = split_rel(rel);
+        let dir = match parent {
+            Some(p) => match self.dir.open_beneath(Path::new(p)) {
+                Ok(d) => d,
+                Err(_) => return Ok(()),
+            },
+            None => self.dir.try_clone()?,
+        };
+        dir.remove_file(OsStr::new(name))?;
+        self.hashed.remove(&entry_path);
+        self.owners.remove(&entry_path);
+        Ok(())
+    }
+
+    /// Remove the folder `rel` if it is empty (after discarding what was in it).
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn discard_empty_folder(&mut self, rel: &str) -> Result<()> {
+        check_rel(self.id, rel)?;
+        if let Ok(d) = self.dir.open_beneath(Path::new(rel)) {
+            if d.entries()?.is_empty() {
+                let (parent, name) = split_rel(rel);
+                let pd = match parent {
+                    Some(p) => self.dir.open_beneath(Path::new(p))?,
+                    None => self.dir.try_clone()?,
+                };
+                pd.remove_tree(OsStr::new(name))?;
+            }
+        }
         Ok(())
     }
 
@@ -164,33 +343,107 @@ impl Staging<'_> {
     /// # Errors
     /// [`Error::Io`].
     pub fn reset(&mut self) -> Result<()> {
-        let dir = self.dir();
-        std::fs::remove_dir_all(&dir).map_err(|e| Error::io("remove", &dir, e))?;
-        fsio::create_private_dir(&dir)?;
+        for (name, _) in self.dir.entries()? {
+            self.dir.remove_tree(&name)?;
+        }
         self.hashed.clear();
+        self.owners.clear();
+        self.folder_owners.clear();
         Ok(())
     }
+}
+
+/// One regular file found by [`walk`]: its size and modification time (nanoseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileState {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i128,
+}
+
+/// What [`walk`] found in a live folder.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Walked {
+    /// Every regular file, by `/`-separated relative path.
+    pub files: BTreeMap<String, FileState>,
+    /// Every folder below the top, by relative path.
+    pub folders: Vec<String>,
+    /// What was not taken: symlinks, special files, names that are not UTF-8.
+    pub skipped: Vec<String>,
+}
+
+/// Walk the live folder `dir` without following any symlink: regular files and folders are
+/// taken, everything else is listed as skipped (never read).
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn walk(dir: &Dir) -> Result<Walked> {
+    use rustix::fs::FileType;
+    let mut out = Walked::default();
+    let mut stack = vec![(dir.try_clone()?, String::new())];
+    while let Some((d, rel)) = stack.pop() {
+        for (name, t) in d.entries()? {
+            let Some(n) = name.to_str() else {
+                out.skipped.push(format!("{rel}{}", name.to_string_lossy()));
+                continue;
+            };
+            let r = format!("{rel}{n}");
+            match t {
+                FileType::Directory => match d.open_dir(&name) {
+                    Ok(sub) => {
+                        out.folders.push(r.clone());
+                        stack.push((sub, format!("{r}/")));
+                    }
+                    // Vanished or swapped meanwhile: a change check will notice.
+                    Err(_) => out.skipped.push(r),
+                },
+                FileType::RegularFile => match d.stat(&name)? {
+                    Some(st) if fsio::file_type(&st) == FileType::RegularFile => {
+                        out.files.insert(
+                            r,
+                            FileState {
+                                size: st.st_size as u64,
+                                mtime_ns: i128::from(st.st_mtime) * 1_000_000_000
+                                    + i128::from(st.st_mtime_nsec),
+                            },
+                        );
+                    }
+                    // Vanished between listing and looking: the change check will notice.
+                    None => {}
+                    Some(_) => out.skipped.push(r),
+                },
+                _ => out.skipped.push(r),
+            }
+        }
+    }
+    out.folders.sort();
+    out.skipped.sort();
+    Ok(out)
 }
 
 /// Read access to one component's part of a finalized snapshot.
 pub struct SnapshotFiles<'a> {
     root: &'a Path,
     record: &'a ComponentRecord,
-    source: Option<&'a str>,
+    source: Option<PathBuf>,
     damaged: Vec<String>,
+    trusted_raw: bool,
 }
 
 impl<'a> SnapshotFiles<'a> {
     pub(crate) fn new(
         root: &'a Path,
         record: &'a ComponentRecord,
-        source: Option<&'a str>,
+        source: Option<PathBuf>,
+        trusted_raw: bool,
     ) -> Self {
         SnapshotFiles {
             root,
             record,
             source,
             damaged: Vec::new(),
+            trusted_raw,
         }
     }
 
@@ -203,6 +456,13 @@ impl<'a> SnapshotFiles<'a> {
     /// size or SHA-256), so `validate` can say what the damage means.
     pub fn damaged(&self) -> &[String] {
         &self.damaged
+    }
+
+    /// Whether this is a raw (unverified) capture that core allows: `raw: true` in a
+    /// pre-restore snapshot with every file under `<id>/raw/`. Core refuses the snapshot
+    /// otherwise, so a component never skips a check on the word of a regular snapshot.
+    pub fn is_raw(&self) -> bool {
+        self.trusted_raw
     }
 
     /// The manifest record: files and facts.
@@ -221,8 +481,8 @@ impl<'a> SnapshotFiles<'a> {
     }
 
     /// The live path this was captured from.
-    pub fn source(&self) -> Option<&str> {
-        self.source
+    pub fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
     }
 
     /// The files of this component.
@@ -236,9 +496,36 @@ impl<'a> SnapshotFiles<'a> {
         self.record.files.iter().find(|f| f.path == want)
     }
 
+    /// The recorded owner of the folder `<id>/<rel>` (`rel` empty: the store's own folder).
+    pub fn folder_owner(&self, rel: &str) -> Option<&Owner> {
+        let want = if rel.is_empty() {
+            self.record.id.clone()
+        } else {
+            format!("{}/{rel}", self.record.id)
+        };
+        self.record
+            .folders
+            .iter()
+            .find(|f| f.path == want)
+            .map(|f| &f.owner)
+    }
+
+    /// The recorded owner of the folder that held the live store.
+    pub fn parent_owner(&self) -> Option<&Owner> {
+        self.record.parent.as_ref()
+    }
+
     /// Where an entry's bytes are on local disk, for reading only.
     pub fn local_path(&self, entry: &FileEntry) -> PathBuf {
         self.root.join(&entry.path)
+    }
+
+    /// Open an entry's bytes for reading (no symlink followed; a regular file only).
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Symlink`], [`Error::NotRegular`].
+    pub fn open(&self, entry: &FileEntry) -> Result<File> {
+        Dir::open(self.root)?.open_file_beneath(Path::new(&entry.path))
     }
 
     /// Check that `restored` holds exactly the bytes of `entry` (size and SHA-256, streamed);
@@ -255,22 +542,145 @@ impl<'a> SnapshotFiles<'a> {
         }
     }
 
-    /// Stream an entry's bytes to `dst` (created or truncated, mode 0600, fsynced), checking
-    /// size and SHA-256 against the manifest on the way. On a mismatch `dst` is removed.
+    /// Stream an entry's bytes into the new file `name` inside `dst` (created, never
+    /// followed), checking size and SHA-256 against the manifest on the way, give it `owner`
+    /// (or leave it 0600 and the tool's), and fsync it. On a mismatch the file is removed.
+    /// Returns a warning when the owner could not be given.
     ///
     /// # Errors
-    /// [`Error::ChecksumMismatch`] when the bytes are not those recorded; [`Error::Io`].
-    pub fn copy_out(&self, entry: &FileEntry, dst: &Path) -> Result<()> {
-        let src = self.local_path(entry);
-        let d = fsio::copy_hashed(&src, dst, true)?;
-        if d.size != entry.size || d.sha256 != entry.sha256 {
-            let _ = fsio::remove_file_if_exists(dst);
-            return Err(Error::ChecksumMismatch {
-                path: src,
-                expected: entry.sha256.clone(),
-                actual: d.sha256,
-            });
+    /// [`Error::ChecksumMismatch`] when the bytes are not those recorded; [`Error::Io`];
+    /// [`Error::Interrupted`].
+    pub fn copy_out(
+        &self,
+        entry: &FileEntry,
+        dst: &Dir,
+        name: &OsStr,
+        owner: Option<&Owner>,
+    ) -> Result<Option<String>> {
+        let mut src = self.open(entry)?;
+        let src_path = self.local_path(entry);
+        let mut out = dst.create_file(name, fsio::FILE_MODE)?;
+        let dst_path = dst.join(name);
+        let result = fsio::copy_open(&mut src, &src_path, &mut out, &dst_path).and_then(|d| {
+            if d.size != entry.size || d.sha256 != entry.sha256 {
+                Err(Error::ChecksumMismatch {
+                    path: src_path.clone(),
+                    expected: entry.sha256.clone(),
+                    actual: d.sha256,
+                })
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = result {
+            drop(out);
+            let _ = dst.remove_file(name);
+            return Err(e);
+        }
+        let warning = owner.and_then(|o| fsio::apply_owner(&out, o, &dst_path, false));
+        out.sync_all()
+            .map_err(|e| Error::io("fsync", &dst_path, e))?;
+        Ok(warning)
+    }
+
+    /// For a folder store: build the whole folder as the snapshot holds it, as `built` inside
+    /// the replacement's private folder, every file checked while it streams, every file and
+    /// folder given the owner and mode of its live counterpart (or the recorded ones), all
+    /// fsynced. Then [`Replacement::switch_folder`] puts it in place. `sub` is where the
+    /// folder's layout starts inside the component's folder: empty, or `raw/` for a raw
+    /// capture.
+    ///
+    /// # Errors
+    /// As [`SnapshotFiles::copy_out`].
+    pub fn build_folder(&self, r: &mut Replacement, built: &OsStr, sub: &str) -> Result<()> {
+        let live = match r.parent().stat(r.name())? {
+            Some(st) if fsio::file_type(&st) == rustix::fs::FileType::Directory => {
+                r.parent().open_dir(r.name()).ok()
+            }
+            _ => None,
+        };
+        let live_owner = |rel: &str, is_dir: bool| -> Option<Owner> {
+            let live = live.as_ref()?;
+            let (d, name) = match (rel.is_empty(), split_rel(rel)) {
+                (true, _) => return live.owner().ok(),
+                (false, (Some(p), n)) => (live.open_beneath(Path::new(p)).ok()?, n),
+                (false, (None, n)) => (live.try_clone().ok()?, n),
+            };
+            let st = d.stat(OsStr::new(name)).ok()??;
+            let want = if is_dir {
+                rustix::fs::FileType::Directory
+            } else {
+                rustix::fs::FileType::RegularFile
+            };
+            (fsio::file_type(&st) == want).then(|| Owner::of(&st))
+        };
+        let top = r.work().create_dir(built, fsio::DIR_MODE)?;
+        let own = live_owner("", true).or_else(|| self.folder_owner("").copied());
+        let mut folders: BTreeMap<String, Dir> = BTreeMap::new();
+        let mut warnings = Vec::new();
+        let prefix = format!("{}/{sub}", self.record.id);
+        for entry in &self.record.files {
+            let rel = entry
+                .path
+                .strip_prefix(&prefix)
+                .ok_or_else(|| Error::BadPath {
+                    path: PathBuf::from(&entry.path),
+                    problem: "is outside the component's folder".into(),
+                })?;
+            let (parent, name) = split_rel(rel);
+            let dir = match parent {
+                None => &top,
+                Some(p) => {
+                    if !folders.contains_key(p) {
+                        let mut d = top.try_clone()?;
+                        let mut so_far = String::new();
+                        for part in p.split('/') {
+                            if !so_far.is_empty() {
+                                so_far.push('/');
+                            }
+                            so_far.push_str(part);
+                            d = match folders.get(&so_far) {
+                                Some(existing) => existing.try_clone()?,
+                                None => {
+                                    let nd = d.create_dir(OsStr::new(part), fsio::DIR_MODE)?;
+                                    if let Some(o) = live_owner(&so_far, true).or_else(|| {
+                                        self.folder_owner(&format!("{sub}{so_far}")).copied()
+                                    }) {
+                                        warnings.extend(nd.set_owner(&o));
+                                    }
+                                    folders.insert(so_far.clone(), nd.try_clone()?);
+                                    nd
+                                }
+                            };
+                        }
+                    }
+                    &folders[p]
+                }
+            };
+            let owner = live_owner(rel, false).or(entry.owner);
+            warnings.extend(self.copy_out(entry, dir, OsStr::new(name), owner.as_ref())?);
+        }
+        for d in folders.values().rev() {
+            d.sync()?;
+        }
+        if let Some(o) = own {
+            warnings.extend(top.set_owner(&o));
+        }
+        top.sync()?;
+        r.work().sync()?;
+        for w in summarize(warnings) {
+            r.warn(w);
         }
         Ok(())
     }
+}
+
+/// Owner warnings can be one per file: keep the first and count the rest.
+pub fn summarize(warnings: Vec<String>) -> Vec<String> {
+    let n = warnings.len();
+    let mut out: Vec<String> = warnings.into_iter().take(1).collect();
+    if n > 1 {
+        out.push(format!("{} more files or folders like that", n - 1));
+    }
+    out
 }

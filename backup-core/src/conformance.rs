@@ -103,6 +103,7 @@ impl Setup {
                 confirm_service_stopped: confirm,
                 pre_restore_snapshot: pre,
                 skip: Default::default(),
+                protected: Vec::new(),
             },
         )
     }
@@ -340,6 +341,206 @@ pub fn restore_into_folder(c: Box<dyn Component>, fx: &dyn Fixture) {
     assert_eq!(tree_bytes(&into), again);
 }
 
+/// Owner, group, permission bits, and the bytes of a file (None for a folder).
+pub type Meta = (u32, u32, u32, Option<Vec<u8>>);
+
+/// Every file and folder of the store at `live` (the store itself included), with owner,
+/// group and permission bits, and the bytes of files.
+pub fn tree_meta(live: &Path) -> BTreeMap<PathBuf, Meta> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![live.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let m = fs::symlink_metadata(&p).expect("stat");
+        let bytes = if m.is_dir() {
+            for e in fs::read_dir(&p).expect("read_dir") {
+                stack.push(e.expect("entry").path());
+            }
+            None
+        } else {
+            Some(fs::read(&p).expect("read"))
+        };
+        out.insert(p, (m.uid(), m.gid(), m.mode() & 0o7777, bytes));
+    }
+    out
+}
+
+/// Give every file of the store mode 0640 and every folder 0750 (and, as root, owner 65534
+/// and group 1), as a service's data would have.
+fn make_service_owned(live: &Path) {
+    let root = rustix::process::geteuid().is_root();
+    for (p, (_, _, _, bytes)) in tree_meta(live) {
+        let mode = if bytes.is_some() { 0o640 } else { 0o750 };
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        if root {
+            std::os::unix::fs::chown(&p, Some(65534), Some(1)).unwrap();
+        }
+    }
+}
+
+/// The owner, group and mode of every restored file and folder are those of what it replaced;
+/// the pre-restore snapshot and the restore --to of it keep them too. (As root, the store
+/// belongs to another user; otherwise only modes can differ from the defaults.)
+pub fn owners_and_modes_survive_restore(c: Box<dyn Component>, fx: &dyn Fixture) {
+    let s = Setup::new(c, fx);
+    make_service_owned(&s.live);
+    let parent = s.live.parent().unwrap();
+    fs::set_permissions(parent, fs::Permissions::from_mode(0o750)).unwrap();
+    if rustix::process::geteuid().is_root() {
+        std::os::unix::fs::chown(parent, Some(65534), Some(1)).unwrap();
+    }
+    let before: BTreeMap<_, _> = tree_meta(&s.live)
+        .into_iter()
+        .map(|(p, (u, g, m, _))| (p, (u, g, m)))
+        .collect();
+    let m = s.create();
+    let rec = m.component(&s.id()).unwrap();
+    assert!(
+        rec.files.iter().all(|f| f.owner.is_some()),
+        "every file records its owner: {:?}",
+        rec.files
+    );
+    fx.mutate(&s.live);
+    make_service_owned(&s.live);
+    let report = s.restore(&m, s.live_targets(), true, true).unwrap();
+    assert!(report.verified(), "{:?}", report.components);
+    let after = tree_meta(&s.live);
+    for (p, (u, g, mode, _)) in &after {
+        if let Some(want) = before.get(p) {
+            assert_eq!(&(*u, *g, *mode), want, "{} after restore", p.display());
+        }
+    }
+    // Onto an empty host: the recorded owners and modes.
+    let fresh = s.tmp.path().join("empty-host").join("data");
+    let target = fresh.join(s.live.file_name().unwrap());
+    s.restore(
+        &m,
+        Targets::Live(BTreeMap::from([(s.id(), target.clone())])),
+        true,
+        true,
+    )
+    .unwrap();
+    let top = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::symlink_metadata(p).unwrap();
+        (m.uid(), m.gid(), m.mode() & 0o7777)
+    };
+    assert_eq!(
+        top(&target),
+        before[&s.live],
+        "the store itself on an empty host"
+    );
+    assert_eq!(
+        top(&fresh),
+        top(parent),
+        "the store's folder is created with its recorded owner and mode"
+    );
+}
+
+/// While another process holds any of the component's `held_files` open, a live restore is
+/// refused, even confirmed, and the live store stays byte for byte as it was.
+pub fn gate_refuses_while_a_held_file_is_open(c: Box<dyn Component>, fx: &dyn Fixture) {
+    let s = Setup::new(c, fx);
+    let m = s.create();
+    fx.mutate(&s.live);
+    let held: Vec<PathBuf> = s.known[0]
+        .held_files(&s.live)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(
+        !held.is_empty(),
+        "the component names files a service holds open"
+    );
+    let before = tree_bytes(s.live.parent().unwrap());
+    for h in held {
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("exec 3<\"$1\"; echo ready; exec sleep 60")
+            .arg("holder")
+            .arg(&h)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn a holder");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready");
+        let err = s.restore(&m, s.live_targets(), true, true).unwrap_err();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            matches!(err, Error::StoreInUse { .. }),
+            "{} held open: {err}",
+            h.display()
+        );
+        assert_eq!(tree_bytes(s.live.parent().unwrap()), before);
+    }
+}
+
+/// A symlink planted at any name a run writes (the list comes from the orchestrator, which
+/// asks the component for its side files) is never followed: the victim keeps its bytes and
+/// the live store never becomes a symlink, whatever create and restore do.
+pub fn planted_symlinks_are_never_followed(c: Box<dyn Component>, fx: &dyn Fixture) {
+    let probe = Setup::new(c, fx);
+    let names: Vec<PathBuf> = {
+        let store = FolderStore::new(&probe.backup_dir);
+        Orchestrator::new(&store, &probe.known)
+            .places_written(&[Source {
+                id: probe.id(),
+                path: probe.live.clone(),
+            }])
+            .unwrap()
+    };
+    let rel: Vec<PathBuf> = names
+        .iter()
+        .map(|n| n.strip_prefix(probe.tmp.path()).unwrap().to_path_buf())
+        .collect();
+    let s = probe;
+    let m = s.create();
+    fx.mutate(&s.live);
+    for name in rel {
+        let planted = s.tmp.path().join(&name);
+        if planted.symlink_metadata().is_ok() || !planted.parent().unwrap().is_dir() {
+            continue;
+        }
+        let victim = s.tmp.path().join("victim");
+        fs::write(&victim, b"victim bytes").unwrap();
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let into = s.tmp.path().join("into");
+        let _ = s.restore(&m, Targets::Into(into.clone()), false, false);
+        let _ = s.restore(&m, s.live_targets(), true, true);
+        let _ = s.restore(&m, s.live_targets(), true, false);
+        let store = FolderStore::new(&s.backup_dir);
+        let _ = Orchestrator::new(&store, &s.known).create(
+            &[Source {
+                id: s.id(),
+                path: s.live.clone(),
+            }],
+            Kind::Regular,
+        );
+        assert_eq!(
+            fs::read(&victim).unwrap(),
+            b"victim bytes",
+            "a symlink at {} was followed",
+            name.display()
+        );
+        assert!(
+            !fs::symlink_metadata(&s.live)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "the live store became a symlink (planted at {})",
+            name.display()
+        );
+        let _ = fs::remove_file(&planted);
+        let _ = fs::remove_dir_all(&into);
+    }
+}
+
 /// Run every check above as its own `#[test]`:
 /// `backup_core::conformance_tests!(MyComponent::new(), MyFixture);`
 #[macro_export]
@@ -380,6 +581,18 @@ macro_rules! conformance_tests {
             #[test]
             fn restore_into_folder() {
                 c::restore_into_folder(Box::new($component), &$fixture);
+            }
+            #[test]
+            fn owners_and_modes_survive_restore() {
+                c::owners_and_modes_survive_restore(Box::new($component), &$fixture);
+            }
+            #[test]
+            fn gate_refuses_while_a_held_file_is_open() {
+                c::gate_refuses_while_a_held_file_is_open(Box::new($component), &$fixture);
+            }
+            #[test]
+            fn planted_symlinks_are_never_followed() {
+                c::planted_symlinks_are_never_followed(Box::new($component), &$fixture);
             }
         }
     };

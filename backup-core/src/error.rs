@@ -198,6 +198,45 @@ pub enum Error {
         /// What failed.
         problem: String,
     },
+    /// A symlink where the tool reads a store or writes anything: never followed.
+    #[error(
+        "{} is a symlink{}: atocore-backup never follows a symlink where it reads a store or \
+         writes a file (nothing was changed); remove it, or name the real path instead",
+        path.display(),
+        target.as_ref().map(|t| format!(" to {}", t.display())).unwrap_or_default()
+    )]
+    Symlink {
+        /// The symlink.
+        path: PathBuf,
+        /// Where it points, when it could be read.
+        target: Option<PathBuf>,
+    },
+    /// Something other than a regular file (or a folder) where one is expected.
+    #[error("{} is {what}, not {expected} (nothing was read or changed)", path.display())]
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+        /// What it is ("a FIFO", "a character device", ...).
+        what: &'static str,
+        /// What was expected ("a regular file", "a folder").
+        expected: &'static str,
+    },
+    /// A place the tool must not write into, or must not use for its own files.
+    #[error("{}: {problem} (nothing was changed)", path.display())]
+    WrongPlace {
+        /// The path given.
+        path: PathBuf,
+        /// Why it cannot be used.
+        problem: String,
+    },
+    /// The run was stopped by a signal; what it had started was cleaned up (see the message).
+    #[error("interrupted by {}: {done}", signal_name(*signal))]
+    Interrupted {
+        /// The signal number (SIGINT 2, SIGTERM 15).
+        signal: i32,
+        /// What was cleaned up or kept.
+        done: String,
+    },
     /// A component could not do its work.
     #[error("{id}: {cause}")]
     Component {
@@ -206,6 +245,15 @@ pub enum Error {
         /// The component's own error (part of the message, so not repeated as a source).
         cause: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+}
+
+/// The name of a signal number, for messages.
+pub fn signal_name(signal: i32) -> String {
+    match signal {
+        2 => "SIGINT".into(),
+        15 => "SIGTERM".into(),
+        n => format!("signal {n}"),
+    }
 }
 
 fn join(problems: &[Problem]) -> String {

@@ -1,25 +1,81 @@
-//! Durable file-system steps: private folders and files, streaming copy with hashing,
-//! fsync of files and folders, and the temporary-name-then-rename switch.
+//! Durable, hostile-safe file-system steps. Every file the tool creates, reads or replaces goes
+//! through here.
 //!
-//! Every write that matters goes through [`sibling_temp`], is fsynced, renamed over its final
-//! name with [`replace`], and then the folder is fsynced. Copies stream through a fixed buffer,
-//! so memory stays bounded whatever the file size.
+//! The threat: whoever runs the service can write its data folder (and everything under it)
+//! while this tool runs as root. So, under a folder:
+//! - a folder is opened once ([`Dir`]) and everything below it is reached relative to that
+//!   handle, one name at a time, never following a symlink (`O_NOFOLLOW`), so swapping a name
+//!   for a link mid-run leads nowhere;
+//! - a file is created only as a new name (`O_CREAT|O_EXCL|O_NOFOLLOW`), after removing a
+//!   leftover only when it is ours (a regular file or folder owned by this process's user);
+//!   a symlink where the tool writes is refused ([`Error::Symlink`]), never followed;
+//! - a file is read only if it is a regular file, checked on the open handle (`O_NONBLOCK`, so
+//!   a FIFO cannot make the open hang; `fstat` before a byte is read);
+//! - new content for a live path is built in a private folder beside it and switched in by one
+//!   rename or exchange ([`crate::Replacement`]).
+//!
+//! The folders the operator names (backup dir, the folder holding a live store, a `--to`
+//! folder) are opened following symlinks on the way: operators do symlink data folders. The
+//! last name of a live store is never followed.
+//!
+//! Durability: written files are fsynced before they are renamed into place, and the folder
+//! is fsynced after. Copies stream through a fixed buffer.
 
-use std::fs::{self, File, OpenOptions};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Component as PathPart, Path, PathBuf};
 
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, RenameFlags, Stat, CWD};
+use rustix::io::Errno;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
+
+/// The kind of a file-system entry (re-exported so components need no file-system crate).
+pub use rustix::fs::FileType;
 
 const BUF: usize = 1 << 20;
 
-/// Mode of every folder the tool creates inside a backup dir.
+/// Mode of every folder the tool creates inside a backup dir, and of its private temporary
+/// folders.
 pub const DIR_MODE: u32 = 0o700;
 /// Mode of every file the tool creates inside a backup dir.
 pub const FILE_MODE: u32 = 0o600;
+/// Mode of a missing folder above a restored store's own folder, created by a restore onto
+/// an empty host: the service must be able to reach its folder through it.
+pub const ANCESTOR_MODE: u32 = 0o755;
+
+/// Owner, group and permission bits of a file or folder, as recorded in a manifest and given
+/// back on restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Permission bits (`0o640`, ...). Set-id bits are never given back.
+    pub mode: u32,
+}
+
+/// Permission bits a restore gives back: no set-user-id or set-group-id on files, no sticky.
+const FILE_MODE_MASK: u32 = 0o777;
+/// Folders keep set-group-id (shared group folders) and sticky.
+const DIR_MODE_MASK: u32 = 0o3777;
+
+impl Owner {
+    /// The owner of what `st` describes.
+    pub fn of(st: &Stat) -> Owner {
+        Owner {
+            uid: st.st_uid,
+            gid: st.st_gid,
+            mode: st.st_mode & 0o7777,
+        }
+    }
+}
 
 /// Size and SHA-256 (lower-case hex) of a stream of bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +86,8 @@ pub struct Digested {
     pub sha256: String,
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -40,21 +97,49 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Stream `reader` into `writer` (if any), hashing every byte once.
-fn pump(reader: &mut dyn Read, mut writer: Option<&mut dyn Write>) -> io::Result<Digested> {
+/// What a file type is called in messages.
+pub fn kind_name(t: FileType) -> &'static str {
+    match t {
+        FileType::RegularFile => "a regular file",
+        FileType::Directory => "a folder",
+        FileType::Symlink => "a symlink",
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        _ => "an unknown kind of file",
+    }
+}
+
+/// The type of what `st` describes.
+pub fn file_type(st: &Stat) -> FileType {
+    FileType::from_raw_mode(st.st_mode)
+}
+
+fn errno_io(e: Errno) -> io::Error {
+    io::Error::from(e)
+}
+
+/// Stream `reader` into `writer` (if any), hashing every byte once. Stops at a requested
+/// interrupt between buffers.
+fn pump(
+    reader: &mut dyn Read,
+    mut writer: Option<&mut dyn Write>,
+) -> std::result::Result<Digested, PumpError> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUF];
     let mut size = 0u64;
     loop {
+        crate::interrupt::check().map_err(PumpError::Stop)?;
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(PumpError::Read(e)),
         };
         hasher.update(&buf[..n]);
         if let Some(w) = writer.as_deref_mut() {
-            w.write_all(&buf[..n])?;
+            w.write_all(&buf[..n]).map_err(PumpError::Write)?;
         }
         size += n as u64;
     }
@@ -64,134 +149,52 @@ fn pump(reader: &mut dyn Read, mut writer: Option<&mut dyn Write>) -> io::Result
     })
 }
 
-/// Size and SHA-256 of the file at `path`, read as a stream.
+enum PumpError {
+    Read(io::Error),
+    Write(io::Error),
+    Stop(Error),
+}
+
+/// Size and SHA-256 of an open file, read as a stream from where it stands.
 ///
 /// # Errors
-/// [`Error::Io`] when the file cannot be opened or read.
+/// [`Error::Io`] naming `path`; [`Error::Interrupted`].
+pub fn hash_open(f: &mut File, path: &Path) -> Result<Digested> {
+    match pump(f, None) {
+        Ok(d) => Ok(d),
+        Err(PumpError::Read(e) | PumpError::Write(e)) => Err(Error::io("read", path, e)),
+        Err(PumpError::Stop(e)) => Err(e),
+    }
+}
+
+/// Size and SHA-256 of the regular file at `path` (its last name is not followed).
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Symlink`], [`Error::NotRegular`].
 pub fn hash_file(path: &Path) -> Result<Digested> {
-    let mut f = File::open(path).ctx("open", path)?;
-    pump(&mut f, None).ctx("read", path)
+    let mut f = open_regular(path)?;
+    hash_open(&mut f, path)
 }
 
-/// Copy `src` to a new file `dst` (mode 0600, must not exist unless `overwrite`), hashing the
-/// bytes as they pass, and fsync `dst`. The folder is not fsynced: callers do that once.
+/// Stream `src` into `dst`, hashing on the way; fsync `dst`. Says which side failed.
 ///
 /// # Errors
-/// [`Error::Io`] naming whichever of the two paths failed.
-pub fn copy_hashed(src: &Path, dst: &Path, overwrite: bool) -> Result<Digested> {
-    let mut input = File::open(src).ctx("open", src)?;
-    let mut opts = OpenOptions::new();
-    opts.write(true).mode(FILE_MODE);
-    if overwrite {
-        opts.create(true).truncate(true);
-    } else {
-        opts.create_new(true);
-    }
-    let mut out = opts.open(dst).ctx("create", dst)?;
-    let mut write_err = None;
-    let digest = {
-        let mut w = ErrTap {
-            inner: &mut out,
-            err: &mut write_err,
-        };
-        pump(&mut input, Some(&mut w))
+/// [`Error::Io`] naming `src_path` or `dst_path`; [`Error::Interrupted`].
+pub fn copy_open(
+    src: &mut File,
+    src_path: &Path,
+    dst: &mut File,
+    dst_path: &Path,
+) -> Result<Digested> {
+    let d = match pump(src, Some(dst)) {
+        Ok(d) => d,
+        Err(PumpError::Read(e)) => return Err(Error::io("read", src_path, e)),
+        Err(PumpError::Write(e)) => return Err(Error::io("write", dst_path, e)),
+        Err(PumpError::Stop(e)) => return Err(e),
     };
-    let result = match (digest, write_err) {
-        (_, Some(e)) => Err(Error::io("write", dst, e)),
-        (Err(e), None) => Err(Error::io("read", src, e)),
-        (Ok(d), None) => out.sync_all().ctx("fsync", dst).map(|()| d),
-    };
-    if result.is_err() {
-        // A partial copy (a full disk, a read error) must not stay behind.
-        drop(out);
-        let _ = fs::remove_file(dst);
-    }
-    result
-}
-
-/// A writer that remembers its own error, so a copy can tell a read failure from a write one.
-struct ErrTap<'a> {
-    inner: &'a mut File,
-    err: &'a mut Option<io::Error>,
-}
-
-impl Write for ErrTap<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(buf).inspect_err(|e| {
-            *self.err = Some(io::Error::new(e.kind(), e.to_string()));
-        })
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// fsync a file that is already written.
-///
-/// # Errors
-/// [`Error::Io`] when it cannot be opened or synced.
-pub fn fsync_file(path: &Path) -> Result<()> {
-    File::open(path)
-        .and_then(|f| f.sync_all())
-        .ctx("fsync", path)
-}
-
-/// fsync a folder, so that creations, renames and removals inside it are durable.
-///
-/// # Errors
-/// [`Error::Io`] when it cannot be opened or synced.
-pub fn fsync_dir(path: &Path) -> Result<()> {
-    File::open(path)
-        .and_then(|f| f.sync_all())
-        .ctx("fsync folder", path)
-}
-
-/// Create one folder with mode 0700; its parent must exist.
-///
-/// # Errors
-/// [`Error::Io`], including when the folder already exists.
-pub fn create_private_dir(path: &Path) -> Result<()> {
-    fs::DirBuilder::new()
-        .mode(DIR_MODE)
-        .create(path)
-        .ctx("create folder", path)
-}
-
-/// Create a folder and its missing parents, each new one with mode 0700.
-///
-/// # Errors
-/// [`Error::Io`].
-pub fn create_private_dir_all(path: &Path) -> Result<()> {
-    fs::DirBuilder::new()
-        .mode(DIR_MODE)
-        .recursive(true)
-        .create(path)
-        .ctx("create folder", path)
-}
-
-/// Set mode 0600 (files) or 0700 (folders).
-///
-/// # Errors
-/// [`Error::Io`].
-pub fn make_private(path: &Path, is_dir: bool) -> Result<()> {
-    let mode = if is_dir { DIR_MODE } else { FILE_MODE };
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).ctx("set permissions of", path)
-}
-
-/// The temporary name next to `target` under which its new content is prepared, on the same
-/// file system, so that [`replace`] is an atomic rename.
-///
-/// # Errors
-/// [`Error::BadPath`] when `target` has no file name.
-pub fn sibling_temp(target: &Path, purpose: &str) -> Result<PathBuf> {
-    let name = target.file_name().ok_or_else(|| Error::BadPath {
-        path: target.to_path_buf(),
-        problem: "has no file name".into(),
-    })?;
-    let mut tmp = std::ffi::OsString::from(".");
-    tmp.push(name);
-    tmp.push(format!(".atocore-{purpose}.tmp"));
-    Ok(target.with_file_name(tmp))
+    dst.sync_all()
+        .map_err(|e| Error::io("fsync", dst_path, e))?;
+    Ok(d)
 }
 
 /// The folder holding `path` ("." for a bare file name).
@@ -202,133 +205,837 @@ pub fn parent_of(path: &Path) -> &Path {
     }
 }
 
-/// Atomically put `tmp` (already written and fsynced) in place of `target`, then fsync the
-/// folder so the switch survives a crash. A reader sees the old file or the new one, never a mix.
+/// `path`'s last name, which must be a plain name (not `..`, not empty).
 ///
 /// # Errors
-/// [`Error::Io`] when the rename or the folder fsync fails; the old `target` is then intact.
-pub fn replace(tmp: &Path, target: &Path) -> Result<()> {
-    match switch_in(tmp, target)? {
-        None => Ok(()),
-        Some(_) => fsync_dir(parent_of(target)),
-    }
-}
-
-/// The switch of a restore: rename `tmp` (written and fsynced) over `target`, then fsync the
-/// folder. `Err` only when the rename failed (so `target` is as it was); a failed folder fsync
-/// after the rename comes back as a warning, since the switch itself already happened.
-///
-/// # Errors
-/// [`Error::Io`] when the rename fails.
-pub fn switch_in(tmp: &Path, target: &Path) -> Result<Option<String>> {
-    fs::rename(tmp, target).map_err(|e| {
-        Error::io(
-            "rename into place",
-            target,
-            io::Error::new(e.kind(), format!("from {}: {e}", tmp.display())),
-        )
-    })?;
-    Ok(fsync_dir(parent_of(target))
-        .err()
-        .map(|e| format!("switched in, but not made durable: {e}")))
-}
-
-/// Swap two paths atomically (Linux `renameat2(RENAME_EXCHANGE)`), then fsync their folder:
-/// a reader sees either the old pair or the swapped pair, never a missing path. Both must
-/// exist and sit on one file system. Like [`switch_in`], a failed fsync after the exchange is
-/// a warning.
-///
-/// # Errors
-/// [`Error::Io`] when the exchange fails; `Unsupported`-kind errors mean the file system
-/// cannot exchange (the caller may fall back to two renames).
-pub fn exchange(a: &Path, b: &Path) -> Result<Option<String>> {
-    use rustix::fs::{renameat_with, RenameFlags, CWD};
-    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|e| {
-        let e = io::Error::from(e);
-        Error::io(
-            "exchange",
-            b,
-            io::Error::new(e.kind(), format!("with {}: {e}", a.display())),
-        )
-    })?;
-    let mut synced = fsync_dir(parent_of(b));
-    if synced.is_ok() && parent_of(a) != parent_of(b) {
-        synced = fsync_dir(parent_of(a));
-    }
-    Ok(synced
-        .err()
-        .map(|e| format!("switched in, but not made durable: {e}")))
-}
-
-/// Write `bytes` to `target` through a temporary name, fsync, rename and folder fsync.
-///
-/// # Errors
-/// [`Error::Io`]; on failure `target` is untouched.
-pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = sibling_temp(target, "write")?;
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(FILE_MODE)
-        .open(&tmp)
-        .ctx("create", &tmp)?;
-    f.write_all(bytes).ctx("write", &tmp)?;
-    f.sync_all().ctx("fsync", &tmp)?;
-    drop(f);
-    replace(&tmp, target)
-}
-
-/// Remove a file, treating "already gone" as success (it may vanish between check and unlink).
-/// Returns whether this call removed it.
-///
-/// # Errors
-/// [`Error::Io`] for any other failure.
-pub fn remove_file_if_exists(path: &Path) -> Result<bool> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::io("remove", path, e)),
-    }
-}
-
-/// For a component whose live store is one file: whether it exists; a folder in its place
-/// is [`Error::BadPath`] saying it is not `what` (e.g. "a SQLite database file").
-///
-/// # Errors
-/// [`Error::BadPath`], [`Error::Io`].
-pub fn live_file_exists(live: &Path, what: &str) -> Result<bool> {
-    match kind_of(live)? {
-        None => Ok(false),
-        Some(t) if t.is_dir() => Err(Error::BadPath {
-            path: live.to_path_buf(),
-            problem: format!("is a folder, not {what}"),
+/// [`Error::BadPath`].
+pub fn last_name(path: &Path) -> Result<&OsStr> {
+    match path.components().next_back() {
+        Some(PathPart::Normal(n)) => Ok(n),
+        _ => Err(Error::BadPath {
+            path: path.to_path_buf(),
+            problem: "does not end in a file or folder name".into(),
         }),
-        Some(_) => Ok(true),
     }
 }
 
-/// What is at `path`, without following a symlink at the end.
+/// Check that `name` is one plain name (no `/`, not `.` or `..`, not empty).
+fn plain(name: &OsStr, within: &Path) -> Result<()> {
+    let b = name.as_bytes();
+    if b.is_empty() || b == b"." || b == b".." || b.contains(&b'/') || b.contains(&0) {
+        return Err(Error::BadPath {
+            path: within.join(name),
+            problem: "is not a plain name".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The regular file at `path`, opened for reading: the folder holding it is opened as the
+/// operator named it, its last name is never followed, and anything but a regular file is
+/// refused before a byte is read.
+///
+/// # Errors
+/// [`Error::Symlink`], [`Error::NotRegular`], [`Error::Io`].
+pub fn open_regular(path: &Path) -> Result<File> {
+    Dir::open(parent_of(path))?.open_file(last_name(path)?)
+}
+
+/// What is at `path`, without following its last name (`None`: nothing).
 ///
 /// # Errors
 /// [`Error::Io`] for anything but "not found".
-pub fn kind_of(path: &Path) -> Result<Option<fs::FileType>> {
-    match fs::symlink_metadata(path) {
-        Ok(m) => Ok(Some(m.file_type())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("inspect", path, e)),
+pub fn stat_at(path: &Path) -> Result<Option<Stat>> {
+    match rfs::statat(CWD, path, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(st)),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(Error::io("inspect", path, errno_io(e))),
     }
+}
+
+/// What is at `path` (its last name not followed): `None` when nothing. Kept for callers that
+/// only need the type.
+///
+/// # Errors
+/// [`Error::Io`] for anything but "not found".
+pub fn kind_of(path: &Path) -> Result<Option<FileType>> {
+    Ok(stat_at(path)?.map(|st| file_type(&st)))
+}
+
+/// Refuse a symlink, FIFO, device or socket at a live path (the last name is not followed),
+/// naming it; `Ok(None)` when nothing is there, else its type.
+///
+/// # Errors
+/// [`Error::Symlink`], [`Error::NotRegular`], [`Error::Io`].
+pub fn plain_kind(path: &Path) -> Result<Option<FileType>> {
+    match kind_of(path)? {
+        None => Ok(None),
+        Some(FileType::Symlink) => Err(symlink_error(path)),
+        Some(t @ (FileType::RegularFile | FileType::Directory)) => Ok(Some(t)),
+        Some(t) => Err(Error::NotRegular {
+            path: path.to_path_buf(),
+            what: kind_name(t),
+            expected: "a regular file or folder",
+        }),
+    }
+}
+
+fn symlink_error(path: &Path) -> Error {
+    Error::Symlink {
+        path: path.to_path_buf(),
+        target: std::fs::read_link(path).ok(),
+    }
+}
+
+/// For a component whose live store is one file: whether it exists. A symlink, a folder or a
+/// special file in its place is an error saying it is not `what`.
+///
+/// # Errors
+/// [`Error::Symlink`], [`Error::NotRegular`], [`Error::Io`].
+pub fn live_file_exists(live: &Path, what: &'static str) -> Result<bool> {
+    match kind_of(live)? {
+        None => Ok(false),
+        Some(FileType::RegularFile) => Ok(true),
+        Some(FileType::Symlink) => Err(symlink_error(live)),
+        Some(t) => Err(Error::NotRegular {
+            path: live.to_path_buf(),
+            what: kind_name(t),
+            expected: what,
+        }),
+    }
+}
+
+/// `path` with its folder resolved (symlinks on the way followed, as the operator named it)
+/// and its last name kept: the path to hand to a library (SQLite) that opens by name and is
+/// told to refuse any symlink.
+///
+/// # Errors
+/// [`Error::Io`] when the folder does not exist.
+pub fn resolved(path: &Path) -> Result<PathBuf> {
+    let parent = parent_of(path);
+    let real = std::fs::canonicalize(parent).map_err(|e| Error::io("resolve", parent, e))?;
+    Ok(real.join(last_name(path)?))
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Give the open file or folder `fd` the owner, group and mode of `owner` (set-id bits
+/// dropped). Returns a warning, never an error: the content is right either way, and a run
+/// that may not chown (not root) says so.
+pub fn apply_owner(fd: impl AsFd, owner: &Owner, path: &Path, is_dir: bool) -> Option<String> {
+    let mut warning = None;
+    let st = match rfs::fstat(&fd) {
+        Ok(st) => st,
+        Err(e) => return Some(format!("{}: cannot inspect: {e}", path.display())),
+    };
+    if (st.st_uid != owner.uid || st.st_gid != owner.gid)
+        && owner.uid != u32::MAX
+        && owner.gid != u32::MAX
+    {
+        let uid = rustix::fs::Uid::from_raw(owner.uid);
+        let gid = rustix::fs::Gid::from_raw(owner.gid);
+        if let Err(e) = rfs::fchown(&fd, Some(uid), Some(gid)) {
+            warning = Some(format!(
+                "{}: cannot give it owner {}:{} ({}); it stays {}:{}",
+                path.display(),
+                owner.uid,
+                owner.gid,
+                errno_io(e),
+                st.st_uid,
+                st.st_gid
+            ));
+        }
+    }
+    let mask = if is_dir {
+        DIR_MODE_MASK
+    } else {
+        FILE_MODE_MASK
+    };
+    if let Err(e) = rfs::fchmod(&fd, Mode::from_raw_mode(owner.mode & mask)) {
+        warning.get_or_insert(format!(
+            "{}: cannot set mode {:o}: {}",
+            path.display(),
+            owner.mode & mask,
+            errno_io(e)
+        ));
+    }
+    warning
+}
+
+/// An open folder: everything below it is reached through this handle, one name at a time,
+/// never following a symlink. Its path is kept for messages only.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl Dir {
+    /// Open a folder the operator named (symlinks on the way are followed).
+    ///
+    /// # Errors
+    /// [`Error::Io`]; [`Error::NotRegular`] when it is not a folder.
+    pub fn open(path: &Path) -> Result<Dir> {
+        match rfs::openat(
+            CWD,
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => Ok(Dir {
+                fd,
+                path: path.to_path_buf(),
+            }),
+            Err(Errno::NOTDIR) => Err(match kind_of(path).ok().flatten() {
+                Some(t) if t != FileType::Directory => Error::NotRegular {
+                    path: path.to_path_buf(),
+                    what: kind_name(t),
+                    expected: "a folder",
+                },
+                _ => Error::io("open folder", path, errno_io(Errno::NOTDIR)),
+            }),
+            Err(e) => Err(Error::io("open folder", path, errno_io(e))),
+        }
+    }
+
+    /// Open a folder whose last name must not be a symlink (a live folder store): its parent
+    /// as the operator named it, then the last name without following it.
+    ///
+    /// # Errors
+    /// As [`Dir::open`] and [`Dir::open_dir`].
+    pub fn open_nofollow(path: &Path) -> Result<Dir> {
+        Dir::open(parent_of(path))?.open_dir(last_name(path)?)
+    }
+
+    /// A second handle on the same folder.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn try_clone(&self) -> Result<Dir> {
+        Ok(Dir {
+            fd: self
+                .fd
+                .try_clone()
+                .map_err(|e| Error::io("open folder", &self.path, e))?,
+            path: self.path.clone(),
+        })
+    }
+
+    /// The folder's path, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of `name` inside, for messages.
+    pub fn join(&self, name: impl AsRef<Path>) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// What `err` from an operation on `name` means: a symlink or a special file is named as
+    /// such, anything else is an I/O error.
+    fn refusal(&self, name: &OsStr, op: &'static str, err: Errno) -> Error {
+        let path = self.join(name);
+        match self.stat(name) {
+            Ok(Some(st)) if file_type(&st) == FileType::Symlink => Error::Symlink {
+                target: rfs::readlinkat(&self.fd, name, Vec::new())
+                    .ok()
+                    .map(|c| PathBuf::from(OsString::from_vec(c.into_bytes()))),
+                path,
+            },
+            _ => Error::io(op, path, errno_io(err)),
+        }
+    }
+
+    /// What is at `name` (not followed); `None` when nothing.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn stat(&self, name: &OsStr) -> Result<Option<Stat>> {
+        plain(name, &self.path)?;
+        match rfs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(st)),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(Error::io("inspect", self.join(name), errno_io(e))),
+        }
+    }
+
+    /// The folder's own owner, group and mode.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn owner(&self) -> Result<Owner> {
+        rfs::fstat(&self.fd)
+            .map(|st| Owner::of(&st))
+            .map_err(|e| Error::io("inspect", &self.path, errno_io(e)))
+    }
+
+    /// Set this folder's permission bits.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn set_mode(&self, mode: u32) -> Result<()> {
+        rfs::fchmod(&self.fd, Mode::from_raw_mode(mode))
+            .map_err(|e| Error::io("set permissions of", &self.path, errno_io(e)))
+    }
+
+    /// Give this folder `owner` (see [`apply_owner`]).
+    pub fn set_owner(&self, owner: &Owner) -> Option<String> {
+        apply_owner(&self.fd, owner, &self.path, true)
+    }
+
+    /// Open the folder `name` inside, not following a symlink.
+    ///
+    /// # Errors
+    /// [`Error::Symlink`], [`Error::NotRegular`], [`Error::Io`].
+    pub fn open_dir(&self, name: &OsStr) -> Result<Dir> {
+        plain(name, &self.path)?;
+        match rfs::openat(
+            &self.fd,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => Ok(Dir {
+                fd,
+                path: self.join(name),
+            }),
+            Err(e @ (Errno::LOOP | Errno::NOTDIR)) => match self.stat(name)? {
+                Some(st) if file_type(&st) != FileType::Symlink => Err(Error::NotRegular {
+                    path: self.join(name),
+                    what: kind_name(file_type(&st)),
+                    expected: "a folder",
+                }),
+                _ => Err(self.refusal(name, "open folder", e)),
+            },
+            Err(e) => Err(Error::io("open folder", self.join(name), errno_io(e))),
+        }
+    }
+
+    /// Open the folder at the relative path `rel` below, each name in turn, none followed.
+    ///
+    /// # Errors
+    /// [`Error::BadPath`] for a path that is not plain and relative; as [`Dir::open_dir`].
+    pub fn open_beneath(&self, rel: &Path) -> Result<Dir> {
+        let mut parts = Vec::new();
+        for part in rel.components() {
+            match part {
+                PathPart::Normal(n) => parts.push(n),
+                PathPart::CurDir => {}
+                _ => {
+                    return Err(Error::BadPath {
+                        path: self.join(rel),
+                        problem: "is not a plain relative path".into(),
+                    })
+                }
+            }
+        }
+        let mut dir = self.try_clone()?;
+        for p in parts {
+            dir = dir.open_dir(p)?;
+        }
+        Ok(dir)
+    }
+
+    /// Open the regular file `name` inside for reading. Not followed if a symlink; refused
+    /// unless a regular file, checked on the open handle before a byte is read (the open does
+    /// not wait on a FIFO).
+    ///
+    /// # Errors
+    /// [`Error::Symlink`], [`Error::NotRegular`], [`Error::Io`].
+    pub fn open_file(&self, name: &OsStr) -> Result<File> {
+        plain(name, &self.path)?;
+        let fd = rfs::openat(
+            &self.fd,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            Errno::LOOP => self.refusal(name, "open", e),
+            // A socket cannot be opened at all.
+            Errno::NXIO => match self.stat(name) {
+                Ok(Some(st)) => Error::NotRegular {
+                    path: self.join(name),
+                    what: kind_name(file_type(&st)),
+                    expected: "a regular file",
+                },
+                _ => Error::io("open", self.join(name), errno_io(e)),
+            },
+            e => Error::io("open", self.join(name), errno_io(e)),
+        })?;
+        let st = rfs::fstat(&fd).map_err(|e| Error::io("inspect", self.join(name), errno_io(e)))?;
+        let t = file_type(&st);
+        if t != FileType::RegularFile {
+            return Err(Error::NotRegular {
+                path: self.join(name),
+                what: kind_name(t),
+                expected: "a regular file",
+            });
+        }
+        // Reads of a regular file never block anyway; clear the flag for plain semantics.
+        let _ = rfs::fcntl_setfl(&fd, OFlags::empty());
+        Ok(File::from(fd))
+    }
+
+    /// Open the regular file at relative path `rel` below (no name on the way followed).
+    ///
+    /// # Errors
+    /// As [`Dir::open_beneath`] and [`Dir::open_file`].
+    pub fn open_file_beneath(&self, rel: &Path) -> Result<File> {
+        let name = last_name(rel)?;
+        match rel.parent() {
+            Some(p) if !p.as_os_str().is_empty() => self.open_beneath(p)?.open_file(name),
+            _ => self.open_file(name),
+        }
+    }
+
+    /// Create the new file `name` inside (`O_CREAT|O_EXCL|O_NOFOLLOW`): never an existing
+    /// name, never through a symlink.
+    ///
+    /// # Errors
+    /// [`Error::Symlink`] when a symlink is there; [`Error::Io`] (`AlreadyExists` when
+    /// anything else is); [`Error::Interrupted`].
+    pub fn create_file(&self, name: &OsStr, mode: u32) -> Result<File> {
+        crate::interrupt::check()?;
+        plain(name, &self.path)?;
+        rfs::openat(
+            &self.fd,
+            name,
+            OFlags::WRONLY
+                | OFlags::CREATE
+                | OFlags::EXCL
+                | OFlags::NOFOLLOW
+                | OFlags::NOCTTY
+                | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+        )
+        .map(File::from)
+        .map_err(|e| self.refusal(name, "create", e))
+    }
+
+    /// Remove what is at `name` if it is a leftover of our own: a regular file or a real
+    /// folder owned by this process's user. Nothing there is fine. A symlink is refused; a
+    /// file of another user is refused (it is not ours to remove).
+    ///
+    /// # Errors
+    /// [`Error::Symlink`], [`Error::WrongPlace`], [`Error::Io`].
+    pub fn remove_own_leftover(&self, name: &OsStr) -> Result<()> {
+        let Some(st) = self.stat(name)? else {
+            return Ok(());
+        };
+        let t = file_type(&st);
+        if t == FileType::Symlink {
+            return Err(self.refusal(name, "remove", Errno::LOOP));
+        }
+        let me = rustix::process::geteuid().as_raw();
+        if st.st_uid != me || !matches!(t, FileType::RegularFile | FileType::Directory) {
+            return Err(Error::WrongPlace {
+                path: self.join(name),
+                problem: format!(
+                    "is where atocore-backup keeps a temporary {}, but holds {} owned by uid {} \
+                     that it did not make; remove it by hand",
+                    if t == FileType::Directory {
+                        "folder"
+                    } else {
+                        "file"
+                    },
+                    kind_name(t),
+                    st.st_uid
+                ),
+            });
+        }
+        self.remove_tree(name)?;
+        Ok(())
+    }
+
+    /// Create a temporary file `name` (one of our own temporary names), removing a leftover
+    /// of ours first.
+    ///
+    /// # Errors
+    /// As [`Dir::remove_own_leftover`] and [`Dir::create_file`].
+    pub fn create_temp_file(&self, name: &OsStr, mode: u32) -> Result<File> {
+        self.remove_own_leftover(name)?;
+        self.create_file(name, mode)
+    }
+
+    /// Create the new folder `name` inside with `mode` and open it (never through a symlink,
+    /// never an existing name).
+    ///
+    /// # Errors
+    /// [`Error::Symlink`], [`Error::Io`] (`AlreadyExists`), [`Error::Interrupted`].
+    pub fn create_dir(&self, name: &OsStr, mode: u32) -> Result<Dir> {
+        crate::interrupt::check()?;
+        plain(name, &self.path)?;
+        rfs::mkdirat(&self.fd, name, Mode::from_raw_mode(mode))
+            .map_err(|e| self.refusal(name, "create folder", e))?;
+        let d = self.open_dir(name)?;
+        // The umask may have narrowed it; the exact mode is part of the contract.
+        let _ = rfs::fchmod(&d.fd, Mode::from_raw_mode(mode));
+        Ok(d)
+    }
+
+    /// Create a private temporary folder `name` (0700), removing a leftover of ours first.
+    ///
+    /// # Errors
+    /// As [`Dir::remove_own_leftover`] and [`Dir::create_dir`].
+    pub fn create_temp_dir(&self, name: &OsStr) -> Result<Dir> {
+        self.remove_own_leftover(name)?;
+        self.create_dir(name, DIR_MODE)
+    }
+
+    /// The folder `name`, created with `mode` when missing.
+    ///
+    /// # Errors
+    /// As [`Dir::open_dir`] and [`Dir::create_dir`].
+    pub fn ensure_dir(&self, name: &OsStr, mode: u32) -> Result<Dir> {
+        match self.stat(name)? {
+            None => match self.create_dir(name, mode) {
+                Err(Error::Io { cause, .. }) if cause.kind() == io::ErrorKind::AlreadyExists => {
+                    self.open_dir(name)
+                }
+                r => r,
+            },
+            Some(_) => self.open_dir(name),
+        }
+    }
+
+    /// Open `name` for appending, creating it (mode 0600) if missing; refused unless a regular
+    /// file with one link (a hard link to another file would make us write into that file).
+    ///
+    /// # Errors
+    /// [`Error::Symlink`], [`Error::NotRegular`], [`Error::WrongPlace`], [`Error::Io`].
+    pub fn open_append(&self, name: &OsStr) -> Result<File> {
+        crate::interrupt::check()?;
+        plain(name, &self.path)?;
+        let fd = rfs::openat(
+            &self.fd,
+            name,
+            OFlags::WRONLY
+                | OFlags::APPEND
+                | OFlags::CREATE
+                | OFlags::NOFOLLOW
+                | OFlags::NONBLOCK
+                | OFlags::NOCTTY
+                | OFlags::CLOEXEC,
+            Mode::from_raw_mode(FILE_MODE),
+        )
+        .map_err(|e| self.refusal(name, "open", e))?;
+        self.check_single_regular(&fd, name)?;
+        let _ = rfs::fcntl_setfl(&fd, OFlags::APPEND);
+        Ok(File::from(fd))
+    }
+
+    /// Open the existing regular file `name` (one link, never through a symlink) for reading
+    /// and writing: to finish a file this run created.
+    ///
+    /// # Errors
+    /// [`Error::Symlink`], [`Error::NotRegular`], [`Error::WrongPlace`], [`Error::Io`].
+    pub fn open_rw(&self, name: &OsStr) -> Result<File> {
+        crate::interrupt::check()?;
+        plain(name, &self.path)?;
+        let fd = rfs::openat(
+            &self.fd,
+            name,
+            OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| self.refusal(name, "open", e))?;
+        self.check_single_regular(&fd, name)?;
+        let _ = rfs::fcntl_setfl(&fd, OFlags::empty());
+        Ok(File::from(fd))
+    }
+
+    /// Open (creating if missing) a lock file `name` for reading and writing: a regular file
+    /// with one link, never through a symlink. Returns the file and whether this call
+    /// created it.
+    ///
+    /// # Errors
+    /// [`Error::Symlink`], [`Error::NotRegular`], [`Error::WrongPlace`], [`Error::Io`].
+    pub fn open_lock(&self, name: &OsStr) -> Result<(File, bool)> {
+        plain(name, &self.path)?;
+        let common = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let (fd, created) = match rfs::openat(
+            &self.fd,
+            name,
+            common | OFlags::CREATE | OFlags::EXCL,
+            Mode::from_raw_mode(FILE_MODE),
+        ) {
+            Ok(fd) => (fd, true),
+            Err(Errno::EXIST) => (
+                rfs::openat(&self.fd, name, common | OFlags::NONBLOCK, Mode::empty())
+                    .map_err(|e| self.refusal(name, "open", e))?,
+                false,
+            ),
+            Err(e) => return Err(self.refusal(name, "create", e)),
+        };
+        self.check_single_regular(&fd, name)?;
+        let _ = rfs::fcntl_setfl(&fd, OFlags::empty());
+        Ok((File::from(fd), created))
+    }
+
+    fn check_single_regular(&self, fd: &OwnedFd, name: &OsStr) -> Result<()> {
+        let st = rfs::fstat(fd).map_err(|e| Error::io("inspect", self.join(name), errno_io(e)))?;
+        let t = file_type(&st);
+        if t != FileType::RegularFile {
+            return Err(Error::NotRegular {
+                path: self.join(name),
+                what: kind_name(t),
+                expected: "a regular file",
+            });
+        }
+        if st.st_nlink > 1 {
+            return Err(Error::WrongPlace {
+                path: self.join(name),
+                problem: format!(
+                    "has {} hard links, so writing it could change another file; remove it",
+                    st.st_nlink
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Remove the file or symlink `name` (never following it). Returns whether it was there.
+    ///
+    /// # Errors
+    /// [`Error::Io`] for anything but "not found".
+    pub fn remove_file(&self, name: &OsStr) -> Result<bool> {
+        plain(name, &self.path)?;
+        match rfs::unlinkat(&self.fd, name, AtFlags::empty()) {
+            Ok(()) => Ok(true),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(Error::io("remove", self.join(name), errno_io(e))),
+        }
+    }
+
+    /// Remove `name` and, if it is a folder, everything in it, never following a symlink
+    /// (a link inside is removed, not what it points to). Returns whether anything was there.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn remove_tree(&self, name: &OsStr) -> Result<bool> {
+        let Some(st) = self.stat(name)? else {
+            return Ok(false);
+        };
+        if file_type(&st) != FileType::Directory {
+            return self.remove_file(name);
+        }
+        let sub = self.open_dir(name)?;
+        for (child, _) in sub.entries()? {
+            sub.remove_tree(&child)?;
+        }
+        drop(sub);
+        match rfs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => Ok(true),
+            Err(e) => Err(Error::io("remove folder", self.join(name), errno_io(e))),
+        }
+    }
+
+    /// The names inside (without `.` and `..`) with their types as the folder reports them,
+    /// sorted by name.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn entries(&self) -> Result<Vec<(OsString, FileType)>> {
+        let mut dir = rfs::Dir::read_from(&self.fd)
+            .map_err(|e| Error::io("read folder", &self.path, errno_io(e)))?;
+        let mut out = Vec::new();
+        while let Some(entry) = dir.read() {
+            let entry = entry.map_err(|e| Error::io("read folder", &self.path, errno_io(e)))?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let name = OsString::from_vec(name.to_vec());
+            let mut t = entry.file_type();
+            if t == FileType::Unknown {
+                t = match self.stat(&name)? {
+                    Some(st) => file_type(&st),
+                    None => continue,
+                };
+            }
+            out.push((name, t));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Rename `from` (inside this folder) to `to_name` inside `to` (one file system): the
+    /// switch of a restore. Names, not links, are moved: nothing is followed.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn rename(&self, from: &OsStr, to: &Dir, to_name: &OsStr) -> Result<()> {
+        plain(from, &self.path)?;
+        plain(to_name, &to.path)?;
+        rfs::renameat(&self.fd, from, &to.fd, to_name).map_err(|e| {
+            let e = errno_io(e);
+            Error::io(
+                "rename into place",
+                to.join(to_name),
+                io::Error::new(e.kind(), format!("from {}: {e}", self.join(from).display())),
+            )
+        })
+    }
+
+    /// Swap `a` (inside this folder) with `b` inside `other` in one atomic step
+    /// (`renameat2(RENAME_EXCHANGE)`): a reader sees the old pair or the new pair, never a
+    /// missing name. `Unsupported`/`InvalidInput` errors mean the file system cannot
+    /// exchange.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn exchange(&self, a: &OsStr, other: &Dir, b: &OsStr) -> Result<()> {
+        plain(a, &self.path)?;
+        plain(b, &other.path)?;
+        rfs::renameat_with(&self.fd, a, &other.fd, b, RenameFlags::EXCHANGE).map_err(|e| {
+            let e = errno_io(e);
+            Error::io(
+                "exchange",
+                other.join(b),
+                io::Error::new(e.kind(), format!("with {}: {e}", self.join(a).display())),
+            )
+        })
+    }
+
+    /// fsync the folder, so creations, renames and removals inside it are durable.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn sync(&self) -> Result<()> {
+        rfs::fsync(&self.fd).map_err(|e| Error::io("fsync folder", &self.path, errno_io(e)))
+    }
+
+    /// Write `bytes` to `name` through a temporary name, fsync, rename and folder fsync; on
+    /// failure `name` is as it was.
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Symlink`].
+    pub fn write_atomic(&self, name: &OsStr, bytes: &[u8]) -> Result<()> {
+        let tmp = write_temp_name(name);
+        let mut f = self.create_temp_file(&tmp, FILE_MODE)?;
+        let written = f
+            .write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Error::io("write", self.join(&tmp), e));
+        drop(f);
+        if let Err(e) = written.and_then(|()| self.rename(&tmp, self, name)) {
+            let _ = self.remove_file(&tmp);
+            return Err(e);
+        }
+        self.sync()
+    }
+}
+
+/// The temporary name [`Dir::write_atomic`] writes `name` under: `.<name>.atocore-write.tmp`.
+pub fn write_temp_name(name: &OsStr) -> OsString {
+    let mut tmp = OsString::from(".");
+    tmp.push(name);
+    tmp.push(".atocore-write.tmp");
+    tmp
+}
+
+/// Remove what is at `path` (a folder with everything in it, or a file), never following a
+/// symlink below `path`'s folder.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn remove_tree_at(path: &Path) -> Result<bool> {
+    Dir::open(parent_of(path))?.remove_tree(last_name(path)?)
+}
+
+/// Open the folder at `path`, creating what is missing: folders above the last one get mode
+/// 0755 (the service must reach its folder through them); the last one gets `last` (the
+/// owner and mode recorded for a store's folder) or 0700. Returns the folder and warnings
+/// (an owner that could not be given).
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Symlink`] (a name on the way that appeared as a symlink).
+pub fn open_or_create_dir(path: &Path, last: Option<&Owner>) -> Result<(Dir, Vec<String>)> {
+    let path = std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?;
+    if kind_of(&path)?.is_some() {
+        return Ok((Dir::open(&path)?, Vec::new()));
+    }
+    // The deepest folder that exists (as the operator named it), then each missing name.
+    let mut existing = path.as_path();
+    let mut missing = Vec::new();
+    while kind_of(existing)?.is_none() {
+        missing.push(last_name(existing)?.to_owned());
+        existing = parent_of(existing);
+    }
+    let mut dir = Dir::open(existing)?;
+    let mut warnings = Vec::new();
+    while let Some(name) = missing.pop() {
+        let is_last = missing.is_empty();
+        let mode = match (is_last, last) {
+            (false, _) => ANCESTOR_MODE,
+            (true, Some(o)) => o.mode & DIR_MODE_MASK,
+            (true, None) => DIR_MODE,
+        };
+        let next = dir.ensure_dir(&name, mode)?;
+        if let (true, Some(o)) = (is_last, last) {
+            warnings.extend(next.set_owner(o));
+        }
+        dir.sync()?;
+        dir = next;
+    }
+    Ok((dir, warnings))
+}
+
+/// Whether `inner` is `outer` or lies inside it, comparing the real folders (symlinks on the
+/// way resolved as far as the paths exist).
+pub fn is_within(inner: &Path, outer: &Path) -> bool {
+    fn real(p: &Path) -> PathBuf {
+        let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let mut existing = p.as_path();
+        let mut rest = Vec::new();
+        loop {
+            if let Ok(r) = std::fs::canonicalize(existing) {
+                let mut out = r;
+                for n in rest.iter().rev() {
+                    out.push(n);
+                }
+                return out;
+            }
+            match (existing.file_name(), existing.parent()) {
+                (Some(n), Some(parent)) => {
+                    rest.push(n.to_owned());
+                    existing = parent;
+                }
+                _ => return p.clone(),
+            }
+        }
+    }
+    real(inner).starts_with(real(outer))
+}
+
+/// `path` as text for messages and for places that need text, with every control character
+/// (C0, DEL, C1) escaped, so a hostile name cannot send terminal escape sequences.
+pub fn display_clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn hash_matches_known_vector() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("abc");
-        fs::write(&p, b"abc").unwrap();
+        std::fs::write(&p, b"abc").unwrap();
         let d = hash_file(&p).unwrap();
         assert_eq!(d.size, 3);
         assert_eq!(
@@ -338,31 +1045,98 @@ mod tests {
     }
 
     #[test]
-    fn copy_hashed_copies_bytes_and_refuses_to_overwrite() {
+    fn create_file_never_follows_a_symlink_and_never_reuses_a_name() {
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("src");
-        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        fs::write(&src, &data).unwrap();
-        let dst = dir.path().join("dst");
-        let d = copy_hashed(&src, &dst, false).unwrap();
-        assert_eq!(fs::read(&dst).unwrap(), data);
-        assert_eq!(d, hash_file(&src).unwrap());
-        assert_eq!(
-            fs::metadata(&dst).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        let err = copy_hashed(&src, &dst, false).unwrap_err();
-        assert!(err.to_string().contains("dst"), "{err}");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("link")).unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        let err = d.create_file(OsStr::new("link"), FILE_MODE).unwrap_err();
+        assert!(matches!(err, Error::Symlink { .. }), "{err}");
+        let err = d
+            .create_temp_file(OsStr::new("link"), FILE_MODE)
+            .unwrap_err();
+        assert!(matches!(err, Error::Symlink { .. }), "{err}");
+        let err = d.create_file(OsStr::new("victim"), FILE_MODE).unwrap_err();
+        assert!(err.to_string().contains("victim"), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        let err = d.open_append(OsStr::new("link")).unwrap_err();
+        assert!(matches!(err, Error::Symlink { .. }), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     }
 
     #[test]
-    fn write_atomic_replaces_whole_file() {
+    fn only_regular_files_are_read() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f.json");
-        fs::write(&p, b"old content").unwrap();
-        write_atomic(&p, b"new").unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"new");
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(names.len(), 1, "no temporary file left behind");
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let err = open_regular(&fifo).unwrap_err();
+        assert!(err.to_string().contains("is a FIFO"), "{err}");
+        let err = open_regular(Path::new("/dev/zero")).unwrap_err();
+        assert!(err.to_string().contains("character device"), "{err}");
+        let sock = dir.path().join("sock");
+        let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let err = open_regular(&sock).unwrap_err();
+        assert!(err.to_string().contains("socket"), "{err}");
+    }
+
+    #[test]
+    fn remove_tree_removes_links_not_their_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("keep"), b"k").unwrap();
+        let t = dir.path().join("t");
+        std::fs::create_dir_all(t.join("a/b")).unwrap();
+        std::fs::write(t.join("a/b/f"), b"x").unwrap();
+        std::os::unix::fs::symlink(&outside, t.join("a/link")).unwrap();
+        assert!(remove_tree_at(&t).unwrap());
+        assert!(!t.exists());
+        assert_eq!(std::fs::read(outside.join("keep")).unwrap(), b"k");
+    }
+
+    #[test]
+    fn write_atomic_replaces_whole_file_and_refuses_a_planted_temp_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        std::fs::write(dir.path().join("f.json"), b"old content").unwrap();
+        d.write_atomic(OsStr::new("f.json"), b"new").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("f.json")).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"v").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(".f.json.atocore-write.tmp")).unwrap();
+        let err = d.write_atomic(OsStr::new("f.json"), b"newer").unwrap_err();
+        assert!(matches!(err, Error::Symlink { .. }), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"v");
+        assert_eq!(std::fs::read(dir.path().join("f.json")).unwrap(), b"new");
+    }
+
+    #[test]
+    fn created_folders_get_the_asked_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let want = Owner {
+            uid: rustix::process::geteuid().as_raw(),
+            gid: rustix::process::getegid().as_raw(),
+            mode: 0o750,
+        };
+        let (d, warnings) = open_or_create_dir(&dir.path().join("a/b/c"), Some(&want)).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(d.path()), 0o750);
+        assert_eq!(mode(&dir.path().join("a")), ANCESTOR_MODE);
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            display_clean("a\u{1b}[2Jb\u{9b}c\td"),
+            "a\\u{1b}[2Jb\\u{9b}c\\td"
+        );
+        assert_eq!(display_clean("plain/ü"), "plain/ü");
     }
 }

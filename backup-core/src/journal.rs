@@ -3,12 +3,14 @@
 //! that is still there means a restore did not finish: every command that writes refuses
 //! until `restore --resume` or `restore --rollback` finishes it.
 
+use std::ffi::OsStr;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fsio;
+use crate::fsio::{self, Dir};
 
 /// Name of the journal inside the backup dir.
 pub const JOURNAL_NAME: &str = "restore-journal.json";
@@ -29,7 +31,8 @@ pub enum Phase {
 pub struct Step {
     /// Component id.
     pub id: String,
-    /// The live path it restores.
+    /// The live path it restores (any bytes: see `RecordedPath`).
+    #[serde(with = "crate::manifest::path_serde")]
     pub target: PathBuf,
     /// True once the new state was switched in.
     pub switched: bool,
@@ -79,10 +82,16 @@ impl Journal {
     /// [`Error::Manifest`] when it exists but cannot be read (it still blocks writes).
     pub fn read(dir: &Path) -> Result<Option<Journal>> {
         let path = Self::path(dir);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io("read", &path, e)),
+        let mut bytes = Vec::new();
+        match fsio::open_regular(&path) {
+            Ok(f) => f
+                .take(crate::manifest::MAX_MANIFEST_BYTES)
+                .read_to_end(&mut bytes)
+                .map_err(|e| Error::io("read", &path, e))?,
+            Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
         };
         serde_json::from_slice(&bytes)
             .map(Some)
@@ -117,7 +126,9 @@ impl Journal {
         self.pid = std::process::id();
         let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
         bytes.push(b'\n');
-        fsio::write_atomic(&Self::path(dir), &bytes)
+        Dir::open(dir)?.write_atomic(OsStr::new(JOURNAL_NAME), &bytes)?;
+        crate::interrupt::set_journaled(true);
+        Ok(())
     }
 
     /// Remove it durably: the operation is finished.
@@ -125,8 +136,10 @@ impl Journal {
     /// # Errors
     /// [`Error::Io`].
     pub fn remove(dir: &Path) -> Result<()> {
-        let path = Self::path(dir);
-        fsio::remove_file_if_exists(&path)?;
-        fsio::fsync_dir(dir)
+        let d = Dir::open(dir)?;
+        d.remove_file(OsStr::new(JOURNAL_NAME))?;
+        d.sync()?;
+        crate::interrupt::set_journaled(false);
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@
 mod component;
 mod error;
 pub mod fsio;
+pub mod interrupt;
 mod journal;
 pub mod lock;
 mod manifest;
@@ -12,22 +13,26 @@ mod orchestrator;
 pub mod procs;
 mod stamp;
 mod store;
+mod switch;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use component::{Component, Facts, SnapshotFiles, Staging};
-pub use error::{Error, IoContext, Problem, Result};
+pub use component::{summarize, walk, Component, Facts, FileState, SnapshotFiles, Staging, Walked};
+pub use error::{signal_name, Error, IoContext, Problem, Result};
+pub use fsio::{Dir, Owner};
 pub use journal::{Journal, Phase, Step, JOURNAL_NAME};
 pub use manifest::{
-    is_safe_id, ComponentRecord, FileEntry, Kind, Manifest, FORMAT_VERSION, MANIFEST_NAME,
+    is_safe_id, path_serde, ComponentRecord, FileEntry, FolderEntry, Kind, Manifest, RecordedPath,
+    FORMAT_VERSION, MANIFEST_NAME, OLDEST_FORMAT_VERSION,
 };
 pub use orchestrator::{
     ComponentOutcome, DrillReport, Listed, Orchestrator, RestoreOptions, RestoreReport, Source,
-    Targets, Validation, DRILL_LOG, DRILL_SCRATCH_PREFIX,
+    Targets, Validation, DRILL_LOG, DRILL_LOG_VERSION, DRILL_SCRATCH_PREFIX,
 };
 pub use stamp::{rfc3339, Stamp};
 pub use store::{FolderStore, Listing, Pending, SnapshotStore};
+pub use switch::{is_own_temp, temp_name, Replacement, TEMP_SUFFIX};
 
 /// A named point in a long operation where tests can stop the process. In builds with the
 /// `failpoints` feature, when `ATOCORE_FAILPOINT` equals `name`, the process prints
@@ -38,8 +43,9 @@ pub fn failpoint(name: &str) {
     #[cfg(feature = "failpoints")]
     if std::env::var("ATOCORE_FAILPOINT").is_ok_and(|v| v == name) {
         eprintln!("failpoint {name} reached");
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
+        // Waits to be killed; a SIGINT or SIGTERM lets it go on to the next safe point.
+        while interrupt::requested().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
     #[cfg(not(feature = "failpoints"))]

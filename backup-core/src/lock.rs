@@ -3,16 +3,16 @@
 //! since) into the lock file, so a waiting run can say who holds it. The kernel drops a
 //! `flock` when its holder dies: a crashed run never wedges the next one.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::ffi::OsStr;
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
-use crate::fsio;
+use crate::fsio::{self, Dir, Owner};
 
 /// Name of the lock file inside a backup dir.
 pub const BACKUP_DIR_LOCK: &str = ".atocore-backup.lock";
@@ -38,13 +38,15 @@ impl std::fmt::Display for Holder {
     }
 }
 
-/// Wait up to `timeout` for an exclusive `flock` on `file`. Returns false on timeout.
+/// Wait up to `timeout` for an exclusive `flock` on `file`. Returns false on timeout. A
+/// timeout of any size is fine: it saturates.
 ///
 /// # Errors
-/// [`Error::Io`] for anything but "held by someone else".
+/// [`Error::Io`] for anything but "held by someone else"; [`Error::Interrupted`].
 pub fn wait_exclusive(file: &File, path: &Path, timeout: Duration) -> Result<bool> {
     let start = Instant::now();
     loop {
+        crate::interrupt::check()?;
         match file.try_lock() {
             Ok(()) => return Ok(true),
             Err(TryLockError::WouldBlock) if start.elapsed() < timeout => {
@@ -64,19 +66,23 @@ pub struct OpLock {
 }
 
 impl OpLock {
-    /// Take the lock at `path` for `command`, waiting up to `timeout`.
+    /// Take the lock at `path` for `command`, waiting up to `timeout`. The lock file is
+    /// created if missing (never through a symlink, and given `owner_like`'s owner so a lock
+    /// beside a live store belongs to the store's user), and must be a regular file with one
+    /// link: the holder's name is written into it.
     ///
     /// # Errors
-    /// [`Error::LockHeld`] naming the holder; [`Error::Io`].
-    pub fn acquire(path: &Path, command: &str, timeout: Duration) -> Result<OpLock> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(fsio::FILE_MODE)
-            .open(path)
-            .ctx("open the lock", path)?;
+    /// [`Error::LockHeld`] naming the holder; [`Error::Symlink`], [`Error::NotRegular`],
+    /// [`Error::WrongPlace`], [`Error::Io`].
+    pub fn acquire(
+        path: &Path,
+        owner_like: Option<&Owner>,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<OpLock> {
+        let dir = Dir::open(fsio::parent_of(path))?;
+        let name = fsio::last_name(path)?;
+        let (mut file, _created) = open_lock_file(&dir, name, owner_like)?;
         if !wait_exclusive(&file, path, timeout)? {
             // The holder writes its name just after taking the lock: give it a moment.
             let mut who = holder(path);
@@ -90,7 +96,7 @@ impl OpLock {
             return Err(Error::LockHeld {
                 path: path.to_path_buf(),
                 holder: who
-                    .map(|h| h.to_string())
+                    .map(|h| fsio::display_clean(&h.to_string()))
                     .unwrap_or_else(|| "another process".into()),
             });
         }
@@ -117,16 +123,41 @@ impl OpLock {
     }
 }
 
+/// Open (creating if missing) the lock file `name` in `dir` (see [`Dir::open_lock`]); a lock
+/// this call creates gets, when this process may, `owner_like`'s owner and group (mode
+/// 0600): a lock beside a live store belongs to the store's user, not to root. An existing
+/// lock file is left as it is.
+///
+/// # Errors
+/// As [`Dir::open_lock`].
+pub fn open_lock_file(dir: &Dir, name: &OsStr, owner_like: Option<&Owner>) -> Result<(File, bool)> {
+    let (file, created) = dir.open_lock(name)?;
+    if let (Some(o), true) = (owner_like, created) {
+        let lock_owner = Owner {
+            mode: fsio::FILE_MODE,
+            ..*o
+        };
+        if fsio::is_root() {
+            let _ = fsio::apply_owner(&file, &lock_owner, &dir.join(name), false);
+        }
+    }
+    Ok((file, created))
+}
+
 /// Who holds (or last held) the lock at `path`, as written in it.
 pub fn holder(path: &Path) -> Option<Holder> {
     let mut s = String::new();
-    File::open(path).ok()?.read_to_string(&mut s).ok()?;
+    fsio::open_regular(path)
+        .ok()?
+        .take(4096)
+        .read_to_string(&mut s)
+        .ok()?;
     serde_json::from_str(&s).ok()
 }
 
 /// Whether someone holds the lock at `path` right now (without waiting).
 pub fn is_held(path: &Path) -> bool {
-    match File::open(path) {
+    match fsio::open_regular(path) {
         Ok(f) => match f.try_lock_shared() {
             Ok(()) => false,
             Err(TryLockError::WouldBlock) => true,
@@ -136,13 +167,24 @@ pub fn is_held(path: &Path) -> bool {
     }
 }
 
-/// The lock file guarding the live store at `live`: beside it, hidden.
+/// The lock file guarding the live store at `live`: beside it, hidden,
+/// `.<name>.atocore-backup.lock` (the name's bytes kept as they are).
 pub fn live_lock_path(live: &Path) -> PathBuf {
-    let name = live
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    fsio::parent_of(live).join(format!(".{name}.atocore-backup.lock"))
+    let mut name = std::ffi::OsString::from(".");
+    name.push(live.file_name().unwrap_or_default());
+    name.push(".atocore-backup.lock");
+    fsio::parent_of(live).join(name)
+}
+
+/// Whose a lock beside `live` should be: the store's owner, or its folder's when the store
+/// does not exist yet.
+fn store_owner(live: &Path) -> Option<Owner> {
+    match fsio::stat_at(live).ok().flatten() {
+        Some(st) if fsio::file_type(&st) != rustix::fs::FileType::Symlink => Some(Owner::of(&st)),
+        _ => Dir::open(fsio::parent_of(live))
+            .and_then(|d| d.owner())
+            .ok(),
+    }
 }
 
 /// The locks of one operation: the backup dir's, then each live store's (sorted, so two runs
@@ -166,21 +208,25 @@ impl OperationLocks {
     ) -> Result<OperationLocks> {
         let mut paths = Vec::new();
         if let Some(dir) = backup_dir {
-            paths.push(dir.join(BACKUP_DIR_LOCK));
+            paths.push((dir.join(BACKUP_DIR_LOCK), None));
         }
-        let mut live_locks: Vec<PathBuf> = live
+        let mut live_locks: Vec<(PathBuf, Option<Owner>)> = live
             .iter()
             .filter(|p| fsio::parent_of(p).is_dir())
-            .map(|p| live_lock_path(p))
+            .map(|p| (live_lock_path(p), store_owner(p)))
             .collect();
-        live_locks.sort();
-        live_locks.dedup();
+        live_locks.sort_by(|a, b| a.0.cmp(&b.0));
+        live_locks.dedup_by(|a, b| a.0 == b.0);
         paths.extend(live_locks);
-        let deadline = Instant::now() + timeout;
+        // A timeout too large to add to now means no deadline at all.
+        let deadline = Instant::now().checked_add(timeout);
         let mut held = Vec::new();
-        for p in paths {
-            let left = deadline.saturating_duration_since(Instant::now());
-            held.push(OpLock::acquire(&p, command, left)?);
+        for (p, owner) in paths {
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => timeout,
+            };
+            held.push(OpLock::acquire(&p, owner.as_ref(), command, left)?);
         }
         Ok(OperationLocks { held })
     }

@@ -3,16 +3,23 @@
 //! misread bumps [`FORMAT_VERSION`].
 
 use std::collections::BTreeMap;
-use std::path::{Component as PathPart, Path};
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Component as PathPart, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
+use crate::fsio::Owner;
 
 /// Name of the manifest file inside a snapshot folder.
 pub const MANIFEST_NAME: &str = "backup-metadata.json";
-/// The manifest format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The manifest format this build writes. Version 1 (no owners, sources always UTF-8 text) is
+/// still read.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest manifest format this build reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// Manifests larger than this are refused before parsing.
 pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
 
@@ -45,6 +52,142 @@ pub struct FileEntry {
     pub size: u64,
     /// Lower-case hex SHA-256.
     pub sha256: String,
+    /// Owner, group and mode of the live file it was captured from (format 2; absent in
+    /// format 1 and for files with no live counterpart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+}
+
+/// A folder of a captured store, with the owner, group and mode it had live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FolderEntry {
+    /// `<component-id>` for the store's own folder, `<component-id>/<name>[/...]` below it.
+    pub path: String,
+    /// Owner, group and mode of the live folder.
+    pub owner: Owner,
+}
+
+/// A live path as recorded: text when it is UTF-8, else its bytes in hex, so any path a
+/// Unix system allows round-trips exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RecordedPath {
+    /// A path that is valid UTF-8.
+    Text(String),
+    /// Any other path, as lower-case hex of its bytes.
+    Bytes {
+        /// The bytes in hex.
+        hex: String,
+    },
+}
+
+impl RecordedPath {
+    /// Record `p` exactly.
+    pub fn from_path(p: &Path) -> RecordedPath {
+        match p.to_str() {
+            Some(s) => RecordedPath::Text(s.to_owned()),
+            None => RecordedPath::Bytes {
+                hex: crate::fsio::hex(p.as_os_str().as_bytes()),
+            },
+        }
+    }
+
+    /// The path recorded (`None` when the hex is malformed or holds a NUL).
+    pub fn to_path(&self) -> Option<PathBuf> {
+        let bytes = match self {
+            RecordedPath::Text(s) => s.as_bytes().to_vec(),
+            RecordedPath::Bytes { hex } => unhex(hex)?,
+        };
+        if bytes.is_empty() || bytes.contains(&0) {
+            return None;
+        }
+        Some(PathBuf::from(OsString::from_vec(bytes)))
+    }
+
+    /// The path as text for messages (bytes that are not UTF-8 shown as U+FFFD).
+    pub fn display(&self) -> String {
+        self.to_path()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "(malformed path)".into())
+    }
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Serde for a `PathBuf` field that must survive any bytes (journal targets, JSON output):
+/// as [`RecordedPath`].
+pub mod path_serde {
+    use super::RecordedPath;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::path::{Path, PathBuf};
+
+    /// Serialize as [`RecordedPath`].
+    ///
+    /// # Errors
+    /// Those of the serializer.
+    pub fn serialize<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+        RecordedPath::from_path(p).serialize(s)
+    }
+
+    /// Deserialize from [`RecordedPath`] (a plain string is the UTF-8 case).
+    ///
+    /// # Errors
+    /// A malformed path.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        RecordedPath::deserialize(d)?
+            .to_path()
+            .ok_or_else(|| serde::de::Error::custom("malformed path"))
+    }
+
+    /// For `Option<PathBuf>` fields.
+    pub mod opt {
+        use super::*;
+
+        /// Serialize as [`RecordedPath`] or null.
+        ///
+        /// # Errors
+        /// Those of the serializer.
+        pub fn serialize<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+            p.as_deref().map(RecordedPath::from_path).serialize(s)
+        }
+
+        /// Deserialize from [`RecordedPath`] or null.
+        ///
+        /// # Errors
+        /// A malformed path.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+            Option::<RecordedPath>::deserialize(d)?
+                .map(|r| {
+                    r.to_path()
+                        .ok_or_else(|| serde::de::Error::custom("malformed path"))
+                })
+                .transpose()
+        }
+    }
+
+    /// For lists of paths.
+    pub mod vec {
+        use super::*;
+
+        /// Serialize each as [`RecordedPath`].
+        ///
+        /// # Errors
+        /// Those of the serializer.
+        pub fn serialize<S: Serializer>(v: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
+            v.iter()
+                .map(|p| RecordedPath::from_path(p))
+                .collect::<Vec<_>>()
+                .serialize(s)
+        }
+    }
 }
 
 /// What one component captured.
@@ -59,6 +202,14 @@ pub struct ComponentRecord {
     /// The component's own facts (SQLite: page size, integrity result, ...).
     #[serde(default)]
     pub facts: serde_json::Map<String, serde_json::Value>,
+    /// The store's folders with their live owners (format 2; a folder store's own folder is
+    /// `<id>`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub folders: Vec<FolderEntry>,
+    /// Owner, group and mode of the folder holding the live store (format 2), given to that
+    /// folder when a restore onto an empty host has to create it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Owner>,
 }
 
 /// The whole manifest.
@@ -74,8 +225,9 @@ pub struct Manifest {
     pub tool_version: String,
     /// Regular or pre-restore.
     pub kind: Kind,
-    /// Live path of each component, by id, as it was when captured.
-    pub sources: BTreeMap<String, String>,
+    /// Live path of each component, by id, as it was when captured (exactly: see
+    /// [`RecordedPath`]).
+    pub sources: BTreeMap<String, RecordedPath>,
     /// Components in the order they were captured (and are restored).
     pub components: Vec<ComponentRecord>,
 }
@@ -86,8 +238,9 @@ struct VersionProbe {
 }
 
 impl Manifest {
-    /// Read and check a manifest file: size bound, JSON, known format version, and every file
-    /// path safe (relative, no `..`, inside its component's folder).
+    /// Read and check a manifest file: a regular file (its name not followed), size bound,
+    /// JSON, known format version, and every file path safe (relative, no `..`, inside its
+    /// component's folder).
     ///
     /// # Errors
     /// [`Error::Manifest`] naming the file and the problem; [`Error::Io`] when unreadable.
@@ -96,17 +249,22 @@ impl Manifest {
             path: path.to_path_buf(),
             problem,
         };
-        let meta = std::fs::symlink_metadata(path).ctx("read", path)?;
-        if !meta.file_type().is_file() {
-            return Err(bad("is not a regular file".into()));
-        }
-        if meta.len() > MAX_MANIFEST_BYTES {
+        let f = match crate::fsio::open_regular(path) {
+            Ok(f) => f,
+            Err(Error::Symlink { .. } | Error::NotRegular { .. }) => {
+                return Err(bad("is not a regular file".into()))
+            }
+            Err(e) => return Err(e),
+        };
+        let mut bytes = Vec::new();
+        f.take(MAX_MANIFEST_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io("read", path, e))?;
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
             return Err(bad(format!(
-                "is {} bytes, more than the {MAX_MANIFEST_BYTES} a manifest may have",
-                meta.len()
+                "is more than the {MAX_MANIFEST_BYTES} bytes a manifest may have"
             )));
         }
-        let bytes = std::fs::read(path).ctx("read", path)?;
         Self::parse(&bytes).map_err(bad)
     }
 
@@ -116,9 +274,14 @@ impl Manifest {
             serde_json::from_slice(bytes).map_err(|e| format!("is not valid JSON ({e})"))?;
         match probe.format_version {
             None => return Err("has no format_version".into()),
-            Some(v) if v.as_u64() != Some(u64::from(FORMAT_VERSION)) => {
+            Some(v)
+                if !v.as_u64().is_some_and(|n| {
+                    (u64::from(OLDEST_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&n)
+                }) =>
+            {
                 return Err(format!(
-                    "has format_version {v}, this build reads only {FORMAT_VERSION}"
+                    "has format_version {v}, this build reads {OLDEST_FORMAT_VERSION} to \
+                     {FORMAT_VERSION}"
                 ))
             }
             Some(_) => {}
@@ -131,6 +294,12 @@ impl Manifest {
 
     fn check(&self) -> Result<(), String> {
         crate::Stamp::parse(&self.stamp).map_err(|e| e.to_string())?;
+        for (id, p) in &self.sources {
+            let ok = p.to_path().is_some_and(|p| p.is_absolute());
+            if !ok || (self.format_version == 1 && matches!(p, RecordedPath::Bytes { .. })) {
+                return Err(format!("records a malformed source path for {id:?}"));
+            }
+        }
         let mut seen = std::collections::BTreeSet::new();
         for c in &self.components {
             if !is_safe_id(&c.id) {
@@ -147,6 +316,25 @@ impl Manifest {
                 }
                 if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(format!("has a malformed sha256 for {}", f.path));
+                }
+            }
+            let owners = c
+                .files
+                .iter()
+                .filter_map(|f| f.owner.as_ref())
+                .chain(c.folders.iter().map(|f| &f.owner))
+                .chain(c.parent.as_ref());
+            for o in owners {
+                if o.uid == u32::MAX || o.gid == u32::MAX || o.mode > 0o7777 {
+                    return Err(format!(
+                        "records an impossible owner or mode for component '{}'",
+                        c.id
+                    ));
+                }
+            }
+            for d in &c.folders {
+                if d.path != c.id {
+                    check_entry_path(&c.id, &d.path)?;
                 }
             }
             if !c.present && !c.files.is_empty() {
@@ -235,8 +423,15 @@ mod tests {
                     path: "sqlite/atocore.db".into(),
                     size: 1,
                     sha256: "a".repeat(64),
+                    owner: Some(Owner {
+                        uid: 65534,
+                        gid: 1,
+                        mode: 0o640,
+                    }),
                 }],
                 facts: Default::default(),
+                folders: Vec::new(),
+                parent: None,
             }],
         }
     }
@@ -251,6 +446,59 @@ mod tests {
     fn round_trips() {
         let m = sample();
         assert_eq!(Manifest::parse(&m.to_json()).unwrap(), m);
+    }
+
+    #[test]
+    fn any_path_bytes_round_trip() {
+        let mut m = sample();
+        let odd = PathBuf::from(OsString::from_vec(b"/srv/\xff\x01dir/atocore.db".to_vec()));
+        m.sources
+            .insert("sqlite".into(), RecordedPath::from_path(&odd));
+        m.sources.insert(
+            "registry".into(),
+            RecordedPath::from_path(Path::new("/srv/ü/reg.json")),
+        );
+        let back = Manifest::parse(&m.to_json()).unwrap();
+        assert_eq!(back.sources["sqlite"].to_path().unwrap(), odd);
+        assert_eq!(
+            back.sources["registry"],
+            RecordedPath::Text("/srv/ü/reg.json".into())
+        );
+    }
+
+    #[test]
+    fn version_1_is_read() {
+        let v1 = br#"{"format_version":1,"stamp":"20260409T012345Z","created_at":"x",
+            "tool_version":"0.1.0","kind":"regular","sources":{"sqlite":"/srv/a.db"},
+            "components":[{"id":"sqlite","present":true,"files":[{"path":"sqlite/a.db",
+            "size":1,"sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}],
+            "facts":{}}]}"#;
+        let m = Manifest::parse(v1).unwrap();
+        assert_eq!(m.format_version, 1);
+        assert_eq!(
+            m.sources["sqlite"].to_path().unwrap(),
+            Path::new("/srv/a.db")
+        );
+        assert_eq!(m.components[0].files[0].owner, None);
+    }
+
+    #[test]
+    fn impossible_owners_and_bad_sources_are_refused() {
+        let mut m = sample();
+        m.components[0].files[0].owner = Some(Owner {
+            uid: u32::MAX,
+            gid: 0,
+            mode: 0o600,
+        });
+        assert!(Manifest::parse(&m.to_json())
+            .unwrap_err()
+            .contains("impossible"));
+        let mut m = sample();
+        m.sources
+            .insert("sqlite".into(), RecordedPath::Bytes { hex: "2f00".into() });
+        assert!(Manifest::parse(&m.to_json())
+            .unwrap_err()
+            .contains("malformed source"));
     }
 
     #[test]

@@ -3,28 +3,34 @@
 //! finalize, the validation gate, the pre-restore safety snapshot, dispatch by component id.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File, OpenOptions};
+use std::ffi::OsStr;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use rustix::fs::FileType;
 use serde::Serialize;
 
 use crate::component::{Component, Facts, SnapshotFiles, Staging};
 use crate::error::{Error, IoContext, Result};
-use crate::fsio;
+use crate::fsio::{self, Dir};
 use crate::journal::{Journal, Phase, Step};
-use crate::lock::OperationLocks;
-use crate::manifest::{ComponentRecord, FileEntry, Kind, Manifest, FORMAT_VERSION, MANIFEST_NAME};
+use crate::lock::{self, OperationLocks};
+use crate::manifest::{
+    ComponentRecord, FileEntry, FolderEntry, Kind, Manifest, RecordedPath, FORMAT_VERSION,
+    MANIFEST_NAME,
+};
 use crate::stamp::{rfc3339, Stamp};
 use crate::store::SnapshotStore;
+use crate::switch;
 use crate::Problem;
 
 /// Prefix of the scratch folders a drill makes inside the backup dir.
 pub const DRILL_SCRATCH_PREFIX: &str = ".drill-scratch-";
 /// Name of the drill log inside the backup dir.
 pub const DRILL_LOG: &str = "drills.jsonl";
+/// Version of the drill log's line format (independent of the manifest's).
+pub const DRILL_LOG_VERSION: u32 = 1;
 
 /// A finalized snapshot's stamp and its manifest (or why it could not be read).
 pub type Listed = (Stamp, Result<Manifest>);
@@ -79,6 +85,9 @@ pub struct RestoreOptions {
     pub pre_restore_snapshot: bool,
     /// Component ids to leave alone even when the snapshot holds them.
     pub skip: BTreeSet<String>,
+    /// Live stores (as configured now) that a [`Targets::Into`] folder must not be inside;
+    /// the backup dir and the stores the manifest records are always protected.
+    pub protected: Vec<PathBuf>,
 }
 
 /// What happened to one component during a restore.
@@ -87,6 +96,7 @@ pub struct ComponentOutcome {
     /// Component id.
     pub id: String,
     /// Where it was restored (or would have been).
+    #[serde(with = "crate::manifest::path_serde")]
     pub target: PathBuf,
     /// True when the target came from the manifest because none was given.
     pub target_from_manifest: bool,
@@ -168,6 +178,7 @@ fn journal_options(steps: &[Step], manifest: &Manifest) -> RestoreOptions {
         ),
         confirm_service_stopped: true,
         pre_restore_snapshot: false,
+        protected: Vec::new(),
         skip: manifest
             .components
             .iter()
@@ -253,13 +264,29 @@ impl<'a> Orchestrator<'a> {
         self.capture(&plan, kind)
     }
 
-    /// Resolve and check every source before anything is written (or locked).
+    /// Resolve and check every source before anything is written (or locked): a symlink,
+    /// FIFO, device or socket at a live path is refused, and so is a backup dir inside a live
+    /// store.
     fn capture_plan(&self, sources: &[Source], kind: Kind) -> Result<CapturePlan<'a>> {
         let mut plan = Vec::new();
         for s in sources {
             let comp = self.component(&s.id)?;
             let path = std::path::absolute(&s.path).ctx("resolve", &s.path)?;
+            fsio::plain_kind(&path)?;
             let present = comp.exists(&path)?;
+            if fsio::kind_of(&path)? == Some(FileType::Directory)
+                && fsio::is_within(self.store.location(), &path)
+            {
+                return Err(Error::WrongPlace {
+                    path: self.store.location().to_path_buf(),
+                    problem: format!(
+                        "the backup dir is inside the live {} store {}: snapshots would \
+                         capture themselves; keep backups outside the live stores",
+                        s.id,
+                        path.display()
+                    ),
+                });
+            }
             if !present && kind == Kind::Regular && !comp.optional() {
                 return Err(Error::BadPath {
                     path,
@@ -275,6 +302,7 @@ impl<'a> Orchestrator<'a> {
     fn capture(&self, plan: &CapturePlan<'a>, kind: Kind) -> Result<Manifest> {
         let pending = self.store.begin()?;
         let result = (|| {
+            let root = Dir::open(&pending.dir)?;
             let mut manifest = Manifest {
                 format_version: FORMAT_VERSION,
                 stamp: pending.stamp.to_string(),
@@ -285,34 +313,42 @@ impl<'a> Orchestrator<'a> {
                 components: Vec::new(),
             };
             for (comp, path, present) in plan {
+                crate::interrupt::check()?;
                 manifest
                     .sources
-                    .insert(comp.id().to_owned(), path.to_string_lossy().into_owned());
+                    .insert(comp.id().to_owned(), RecordedPath::from_path(path));
                 let mut record = ComponentRecord {
                     id: comp.id().to_owned(),
                     present: *present,
                     files: Vec::new(),
                     facts: Facts::new(),
+                    folders: Vec::new(),
+                    parent: Dir::open(fsio::parent_of(path))
+                        .and_then(|d| d.owner())
+                        .ok(),
                 };
                 if *present {
-                    let dir = pending.dir.join(comp.id());
-                    fsio::create_private_dir(&dir)?;
-                    let mut staging = Staging::new(&pending.dir, comp.id(), kind);
+                    let dir = root.create_dir(OsStr::new(comp.id()), fsio::DIR_MODE)?;
+                    let mut staging = Staging::new(&pending.dir, dir, comp.id(), kind);
                     record.facts = comp.snapshot(path, &mut staging)?;
-                    record.files = seal_component_dir(&pending.dir, &dir, &staging.hashed)?;
+                    record.files = seal_component(&root, comp.id(), &staging)?;
+                    record.folders = staging
+                        .folder_owners
+                        .iter()
+                        .map(|(p, o)| FolderEntry {
+                            path: p.clone(),
+                            owner: *o,
+                        })
+                        .collect();
                     crate::failpoint(&format!("create.after-{}", comp.id()));
                 }
                 manifest.components.push(record);
             }
-            let mpath = pending.dir.join(MANIFEST_NAME);
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(fsio::FILE_MODE)
-                .open(&mpath)
-                .ctx("create", &mpath)?;
+            let mut f = root.create_file(OsStr::new(MANIFEST_NAME), fsio::FILE_MODE)?;
+            let mpath = root.join(MANIFEST_NAME);
             f.write_all(&manifest.to_json()).ctx("write", &mpath)?;
             f.sync_all().ctx("fsync", &mpath)?;
+            root.sync()?;
             Ok(manifest)
         })();
         match result {
@@ -363,11 +399,16 @@ impl<'a> Orchestrator<'a> {
             .filter(|c| c.present)
             .map(|c| c.id.as_str())
             .collect();
-        match fs::read_dir(dir) {
+        let root = Dir::open(dir);
+        match root
+            .as_ref()
+            .map_err(ToString::to_string)
+            .and_then(|d| d.entries().map_err(|e| e.to_string()))
+        {
             Ok(entries) => {
-                for e in entries.flatten() {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                for (name, t) in entries {
+                    let name = name.to_string_lossy().into_owned();
+                    let is_dir = t == FileType::Directory;
                     if name != MANIFEST_NAME && !(is_dir && folders.contains(name.as_str())) {
                         problems.push(Problem::new(name, "is not listed in the manifest"));
                     }
@@ -390,15 +431,22 @@ impl<'a> Orchestrator<'a> {
             let damaged: Vec<String> = problems[before..].iter().map(|p| p.path.clone()).collect();
             if record.present {
                 let listed: BTreeSet<&str> = record.files.iter().map(|f| f.path.as_str()).collect();
-                find_unlisted(dir, &dir.join(&record.id), &listed, &mut problems);
+                if let Ok(root) = &root {
+                    find_unlisted(root, &record.id, &listed, &mut problems);
+                }
             }
+            let trusted_raw = check_capture_quality(&manifest, record, &mut problems);
             // The component's own checks run even when a checksum failed: they name what the
             // damage means (which collection, which invariant), and must cope with it.
             if let (Some(comp), true) = (comp, record.present) {
                 let snap = SnapshotFiles::new(
                     dir,
                     record,
-                    manifest.sources.get(&record.id).map(|s| s.as_str()),
+                    manifest
+                        .sources
+                        .get(&record.id)
+                        .and_then(RecordedPath::to_path),
+                    trusted_raw,
                 )
                 .with_damaged(damaged);
                 match comp.validate(&snap) {
@@ -435,6 +483,15 @@ impl<'a> Orchestrator<'a> {
         Ok((out, listing.leftovers))
     }
 
+    /// What the backup dir holds that is neither a snapshot nor a leftover of this tool: a
+    /// stamp folder without a manifest, a stray file. Reported, never touched.
+    ///
+    /// # Errors
+    /// [`Error::MissingBackupDir`], [`Error::Io`].
+    pub fn unrecognised(&self) -> Result<Vec<PathBuf>> {
+        Ok(self.store.list()?.unrecognised)
+    }
+
     /// Restore snapshot `stamp`: refuse without confirmation (live targets), refuse while an
     /// earlier restore is unfinished, validate and refuse on any problem, refuse while other
     /// processes hold the live store open, take the pre-restore safety snapshot, write the
@@ -453,7 +510,50 @@ impl<'a> Orchestrator<'a> {
         if live {
             Journal::refuse_if_unfinished(self.store.location())?;
         }
+        if let Targets::Into(into) = &opts.targets {
+            self.refuse_own_places(stamp, into, &opts.protected)?;
+        }
         self.restore_with(stamp, opts, None)
+    }
+
+    /// A `--to` folder may not be the backup dir or inside it (the restore would write into
+    /// other snapshots), nor inside a live store (configured now, or recorded in the snapshot).
+    fn refuse_own_places(&self, stamp: &Stamp, into: &Path, protected: &[PathBuf]) -> Result<()> {
+        let backup_dir = self.store.location();
+        if fsio::is_within(into, backup_dir) {
+            return Err(Error::WrongPlace {
+                path: into.to_path_buf(),
+                problem: format!(
+                    "is inside the backup dir {}: restoring there would write among the \
+                     snapshots; choose a folder outside it",
+                    backup_dir.display()
+                ),
+            });
+        }
+        let recorded: Vec<PathBuf> = self
+            .store
+            .open(stamp)
+            .and_then(|d| Manifest::read(&d.join(MANIFEST_NAME)))
+            .map(|m| {
+                m.sources
+                    .values()
+                    .filter_map(RecordedPath::to_path)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for live in protected.iter().chain(&recorded) {
+            if fsio::is_within(into, live) {
+                return Err(Error::WrongPlace {
+                    path: into.to_path_buf(),
+                    problem: format!(
+                        "is inside the live store {}: a restore with --to must write outside \
+                         the live stores",
+                        live.display()
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Finish an unfinished restore by rolling forward to the snapshot its journal names.
@@ -535,7 +635,7 @@ impl<'a> Orchestrator<'a> {
         };
         let plan = self.plan(&dir, &manifest, opts)?;
         if let Targets::Into(into) = &opts.targets {
-            fsio::create_private_dir_all(into)?;
+            fsio::open_or_create_dir(into, None)?;
         }
         let mut open_file_check = None;
         let _locks = if live {
@@ -577,11 +677,7 @@ impl<'a> Orchestrator<'a> {
         }
         let mut outcomes = Vec::new();
         for p in &plan {
-            let snap = SnapshotFiles::new(
-                &dir,
-                p.record,
-                manifest.sources.get(&p.record.id).map(|s| s.as_str()),
-            );
+            let snap = snap_files(&dir, &manifest, p.record);
             let facts = if p.record.present {
                 crate::failpoint(&format!("restore.before-{}", p.record.id));
                 match p.comp.restore(&snap, &p.target) {
@@ -620,11 +716,7 @@ impl<'a> Orchestrator<'a> {
         }
         for (p, outcome) in plan.iter().zip(&mut outcomes) {
             if p.record.present {
-                let snap = SnapshotFiles::new(
-                    &dir,
-                    p.record,
-                    manifest.sources.get(&p.record.id).map(|s| s.as_str()),
-                );
+                let snap = snap_files(&dir, &manifest, p.record);
                 outcome.problems = p.comp.verify(&snap, &p.target).unwrap_or_else(|e| {
                     vec![Problem::new(
                         p.target.to_string_lossy(),
@@ -659,7 +751,10 @@ impl<'a> Orchestrator<'a> {
             if opts.skip.contains(&record.id) {
                 continue;
             }
-            let recorded = manifest.sources.get(&record.id).map(PathBuf::from);
+            let recorded = manifest
+                .sources
+                .get(&record.id)
+                .and_then(RecordedPath::to_path);
             let (target, from_manifest) = match (&opts.targets, recorded) {
                 (Targets::Live(given), recorded) => match (given.get(&record.id), recorded) {
                     (Some(p), _) => (p.clone(), false),
@@ -694,6 +789,10 @@ impl<'a> Orchestrator<'a> {
                 }
             };
             let target = std::path::absolute(&target).ctx("resolve", &target)?;
+            if !live && fsio::kind_of(&target)?.is_some() {
+                return Err(Error::TargetExists { path: target });
+            }
+            fsio::plain_kind(&target)?;
             let exists = comp.exists(&target)?;
             if !live && exists {
                 return Err(Error::TargetExists { path: target });
@@ -728,15 +827,17 @@ impl<'a> Orchestrator<'a> {
         Ok(Some(m.stamp))
     }
 
-    /// The newest snapshot of kind `regular`.
+    /// The snapshot `drill` takes when none is named: the newest regular one, where a
+    /// snapshot whose manifest cannot be read counts (its kind is unknown, so it cannot be
+    /// ruled out: drilling it fails and says why, rather than silently drilling an older one).
     ///
     /// # Errors
     /// [`Error::NoSnapshots`] when there is none.
-    pub fn newest_regular(&self) -> Result<Stamp> {
+    pub fn newest_to_drill(&self) -> Result<Stamp> {
         let (snaps, _) = self.list()?;
         snaps
             .into_iter()
-            .find(|(_, m)| matches!(m, Ok(m) if m.kind == Kind::Regular))
+            .find(|(_, m)| m.as_ref().map_or(true, |m| m.kind == Kind::Regular))
             .map(|(s, _)| s)
             .ok_or_else(|| Error::NoSnapshots {
                 what: "regular",
@@ -758,7 +859,7 @@ impl<'a> Orchestrator<'a> {
         let validation = self.validate(stamp)?;
         let validate_ms = t0.elapsed().as_millis() as u64;
         let mut report = DrillReport {
-            format_version: FORMAT_VERSION,
+            format_version: DRILL_LOG_VERSION,
             stamp: stamp.to_string(),
             started_at,
             ok: false,
@@ -767,16 +868,19 @@ impl<'a> Orchestrator<'a> {
             components: Vec::new(),
             problems: validation.problems,
         };
+        let parent = Dir::open(scratch_parent)?;
         if report.problems.is_empty() {
-            let scratch = tempfile_dir(scratch_parent)?;
+            let (scratch_name, _registered) = scratch_dir(&parent)?;
+            let scratch = parent.join(&scratch_name);
             let t1 = Instant::now();
             let opts = RestoreOptions {
                 targets: Targets::Into(scratch.join("restored")),
                 confirm_service_stopped: false,
                 pre_restore_snapshot: false,
                 skip: BTreeSet::new(),
+                protected: Vec::new(),
             };
-            match self.restore(stamp, &opts) {
+            match self.restore_with(stamp, &opts, None) {
                 Ok(r) => {
                     for c in r.components {
                         if c.restored {
@@ -785,143 +889,212 @@ impl<'a> Orchestrator<'a> {
                         report.problems.extend(c.problems);
                     }
                 }
+                Err(e @ Error::Interrupted { .. }) => {
+                    let _ = parent.remove_tree(&scratch_name);
+                    return Err(e);
+                }
                 Err(e) => report
                     .problems
                     .push(Problem::new(stamp.as_str(), e.to_string())),
             }
             report.restore_ms = t1.elapsed().as_millis() as u64;
-            fs::remove_dir_all(&scratch).ctx("remove", &scratch)?;
+            parent.remove_tree(&scratch_name)?;
+            parent.sync()?;
             report.ok = report.problems.is_empty();
         }
-        append_line(
-            &scratch_parent.join(DRILL_LOG),
-            &serde_json::to_vec(&report).unwrap_or_default(),
-        )?;
+        append_line(&parent, &serde_json::to_vec(&report).unwrap_or_default())?;
         Ok(report)
+    }
+
+    /// Every name a run may write at, beside, or inside the live stores `targets`, and in the
+    /// backup dir, in one list: the hostile-user tests plant a symlink at each one.
+    ///
+    /// # Errors
+    /// [`Error::UnknownComponent`].
+    pub fn places_written(&self, targets: &[Source]) -> Result<Vec<PathBuf>> {
+        let dir = self.store.location();
+        let mut out = vec![
+            dir.join(lock::BACKUP_DIR_LOCK),
+            Journal::path(dir),
+            dir.join(fsio::write_temp_name(OsStr::new(crate::JOURNAL_NAME))),
+            dir.join(DRILL_LOG),
+            dir.join("snapshots"),
+        ];
+        for s in targets {
+            let comp = self.component(&s.id)?;
+            out.push(lock::live_lock_path(&s.path));
+            out.push(fsio::parent_of(&s.path).join(switch::temp_name(fsio::last_name(&s.path)?)));
+            out.extend(comp.side_files(&s.path));
+        }
+        Ok(out)
+    }
+
+    /// This tool's temporary names beside each of the live paths `targets`
+    /// (`.<name>.atocore-*.tmp`): left by an interrupted restore, listed by `status`, removed
+    /// by `cleanup` (and by the next restore of that path).
+    pub fn temps_beside(&self, targets: &[PathBuf]) -> Vec<PathBuf> {
+        let mut out = BTreeSet::new();
+        for t in targets {
+            let (Ok(name), Ok(dir)) = (fsio::last_name(t), Dir::open(fsio::parent_of(t))) else {
+                continue;
+            };
+            for (entry, _) in dir.entries().unwrap_or_default() {
+                if switch::is_own_temp(&entry, name) {
+                    out.insert(dir.join(&entry));
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Every live path this backup dir knows of: `configured` ones, those of the unfinished
+    /// restore's journal, and those every readable manifest records.
+    pub fn known_live_paths(&self, configured: &[PathBuf]) -> Vec<PathBuf> {
+        let mut out: BTreeSet<PathBuf> = configured
+            .iter()
+            .filter_map(|p| std::path::absolute(p).ok())
+            .collect();
+        if let Ok(j) = self.unfinished() {
+            out.extend(j.steps.into_iter().map(|s| s.target));
+        }
+        if let Ok((snaps, _)) = self.list() {
+            for (_, m) in snaps {
+                if let Ok(m) = m {
+                    out.extend(m.sources.values().filter_map(RecordedPath::to_path));
+                }
+            }
+        }
+        out.into_iter().collect()
     }
 }
 
-fn tempfile_dir(parent: &Path) -> Result<PathBuf> {
+/// A new scratch folder (0700) for a drill, registered for removal if the run is
+/// interrupted.
+fn scratch_dir(parent: &Dir) -> Result<(std::ffi::OsString, crate::interrupt::Registered)> {
     for n in 0..1000u32 {
-        let p = parent.join(format!("{DRILL_SCRATCH_PREFIX}{}-{n}", std::process::id()));
-        match fs::DirBuilder::new().create(&p) {
-            Ok(()) => {
-                fsio::make_private(&p, true)?;
-                return Ok(p);
+        let name =
+            std::ffi::OsString::from(format!("{DRILL_SCRATCH_PREFIX}{}-{n}", std::process::id()));
+        match parent.create_dir(&name, fsio::DIR_MODE) {
+            Ok(_) => {
+                let reg = crate::interrupt::register(
+                    &parent.join(&name),
+                    crate::interrupt::Scope::Backup,
+                );
+                return Ok((name, reg));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io("create folder", &p, e)),
+            Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::AlreadyExists => {
+                continue
+            }
+            Err(e) => return Err(e),
         }
     }
     Err(Error::BadPath {
-        path: parent.to_path_buf(),
+        path: parent.path().to_path_buf(),
         problem: "cannot make a scratch folder in it".into(),
     })
 }
 
-fn append_line(path: &Path, line: &[u8]) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(fsio::FILE_MODE)
-        .open(path)
-        .ctx("open", path)?;
+/// Append one line to the drill log (never through a symlink or a hard link) and fsync it.
+fn append_line(dir: &Dir, line: &[u8]) -> Result<()> {
+    let mut f = dir.open_append(OsStr::new(DRILL_LOG))?;
+    let path = dir.join(DRILL_LOG);
     let mut buf = line.to_vec();
     buf.push(b'\n');
-    f.write_all(&buf).ctx("append to", path)?;
-    f.sync_all().ctx("fsync", path)
+    f.write_all(&buf).ctx("append to", &path)?;
+    f.sync_all().ctx("fsync", &path)
 }
 
-/// After a component's snapshot: walk its folder, make everything private, hash (once) and
-/// fsync every file, fsync every folder, and return the sorted file list.
-fn seal_component_dir(
-    root: &Path,
-    dir: &Path,
-    hashed: &BTreeMap<String, FileEntry>,
-) -> Result<Vec<FileEntry>> {
-    let mut out = Vec::new();
-    let mut entries: Vec<_> = fs::read_dir(dir)
-        .ctx("read folder", dir)?
-        .collect::<std::io::Result<_>>()
-        .ctx("read folder", dir)?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let path = e.path();
-        let t = e.file_type().ctx("inspect", &path)?;
-        if t.is_dir() {
-            fsio::make_private(&path, true)?;
-            out.extend(seal_component_dir(root, &path, hashed)?);
-        } else if t.is_file() {
-            let rel = rel_string(root, &path)?;
-            fsio::make_private(&path, false)?;
-            let entry = match hashed.get(&rel) {
-                Some(h) => h.clone(),
-                None => {
-                    let f = File::open(&path).ctx("open", &path)?;
-                    f.sync_all().ctx("fsync", &path)?;
-                    let d = fsio::hash_file(&path)?;
-                    FileEntry {
-                        path: rel,
-                        size: d.size,
-                        sha256: d.sha256,
-                    }
-                }
-            };
-            out.push(entry);
-        } else {
-            return Err(Error::BadPath {
-                path,
-                problem: "is a symlink or special file; a snapshot holds only files and folders"
-                    .into(),
-            });
+/// Read access to `record`'s files in the snapshot at `dir`.
+fn snap_files<'m>(
+    dir: &'m Path,
+    manifest: &Manifest,
+    record: &'m ComponentRecord,
+) -> SnapshotFiles<'m> {
+    SnapshotFiles::new(
+        dir,
+        record,
+        manifest
+            .sources
+            .get(&record.id)
+            .and_then(RecordedPath::to_path),
+        raw_allowed(manifest, record),
+    )
+}
+
+/// Whether `record` is a raw (unverified) capture that may skip its component's checks: it
+/// says so, it is in a pre-restore snapshot, and every file is under `<id>/raw/`.
+fn raw_allowed(manifest: &Manifest, record: &ComponentRecord) -> bool {
+    let prefix = format!("{}/raw/", record.id);
+    record.facts.get("raw") == Some(&true.into())
+        && manifest.kind == Kind::PreRestore
+        && record.files.iter().all(|f| f.path.starts_with(&prefix))
+}
+
+/// What a snapshot says about its own capture quality is checked, not trusted: a fact that
+/// relaxes a check (`raw: true`, `verified: false`) is honoured only in a pre-restore
+/// snapshot and only for files in the component's raw area, and the raw area holds files only
+/// in a raw capture. Returns whether the raw capture is allowed.
+fn check_capture_quality(
+    manifest: &Manifest,
+    record: &ComponentRecord,
+    problems: &mut Vec<Problem>,
+) -> bool {
+    let allowed = raw_allowed(manifest, record);
+    let claims_raw = record.facts.get("raw") == Some(&true.into());
+    let unverified = record.facts.get("verified") == Some(&false.into());
+    if (claims_raw || unverified) && !allowed {
+        problems.push(Problem::new(
+            record.id.clone(),
+            format!(
+                "the manifest marks this capture raw or unverified, which only a pre-restore \
+                 snapshot may do, and only for files under {}/raw/: this {} snapshot is not \
+                 trusted",
+                record.id,
+                manifest.kind.as_str()
+            ),
+        ));
+    }
+    if !claims_raw {
+        let prefix = format!("{}/raw/", record.id);
+        for f in record.files.iter().filter(|f| f.path.starts_with(&prefix)) {
+            problems.push(Problem::new(
+                f.path.clone(),
+                "is in the raw area of a capture that does not say it is raw",
+            ));
         }
     }
-    fsio::fsync_dir(dir)?;
-    Ok(out)
-}
-
-fn rel_string(root: &Path, path: &Path) -> Result<String> {
-    let rel = path.strip_prefix(root).map_err(|_| Error::BadPath {
-        path: path.to_path_buf(),
-        problem: "is outside the snapshot".into(),
-    })?;
-    let parts: Option<Vec<&str>> = rel.iter().map(|p| p.to_str()).collect();
-    parts.map(|p| p.join("/")).ok_or_else(|| Error::BadPath {
-        path: path.to_path_buf(),
-        problem: "has a name that is not UTF-8".into(),
-    })
+    allowed
 }
 
 /// Check one listed file: no symlink on the way, a regular file, right size and SHA-256.
 fn check_file(root: &Path, f: &FileEntry, problems: &mut Vec<Problem>) {
-    let mut p = root.to_path_buf();
-    let parts: Vec<&str> = f.path.split('/').collect();
-    for (i, part) in parts.iter().enumerate() {
-        p.push(part);
-        match fs::symlink_metadata(&p) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                problems.push(Problem::new(f.path.clone(), "is missing"));
-                return;
-            }
-            Err(e) => {
-                problems.push(Problem::new(f.path.clone(), format!("cannot be read: {e}")));
-                return;
-            }
-            Ok(m) if m.file_type().is_symlink() => {
-                problems.push(Problem::new(
-                    f.path.clone(),
-                    "leads through a symlink, which a snapshot never holds",
-                ));
-                return;
-            }
-            Ok(m) if i + 1 == parts.len() && !m.file_type().is_file() => {
-                problems.push(Problem::new(f.path.clone(), "is not a regular file"));
-                return;
-            }
-            Ok(_) => {}
+    let opened = Dir::open(root).and_then(|d| d.open_file_beneath(Path::new(&f.path)));
+    let mut file = match opened {
+        Ok(file) => file,
+        Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
+            problems.push(Problem::new(f.path.clone(), "is missing"));
+            return;
         }
-    }
-    match fsio::hash_file(&p) {
+        Err(Error::Symlink { .. }) => {
+            problems.push(Problem::new(
+                f.path.clone(),
+                "leads through a symlink, which a snapshot never holds",
+            ));
+            return;
+        }
+        Err(Error::NotRegular { what, .. }) => {
+            problems.push(Problem::new(
+                f.path.clone(),
+                format!("is not a regular file (it leads to {what})"),
+            ));
+            return;
+        }
+        Err(e) => {
+            problems.push(Problem::new(f.path.clone(), format!("cannot be read: {e}")));
+            return;
+        }
+    };
+    match fsio::hash_open(&mut file, &root.join(&f.path)) {
         Err(e) => problems.push(Problem::new(f.path.clone(), format!("cannot be read: {e}"))),
         Ok(d) if d.size != f.size => problems.push(Problem::new(
             f.path.clone(),
@@ -938,27 +1111,93 @@ fn check_file(root: &Path, f: &FileEntry, problems: &mut Vec<Problem>) {
     }
 }
 
-/// Report every file under `dir` that the manifest does not list, and every symlink.
-fn find_unlisted(root: &Path, dir: &Path, listed: &BTreeSet<&str>, problems: &mut Vec<Problem>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
+/// Report every file under the component folder `id` that the manifest does not list, and
+/// every symlink or special file (never followed).
+fn find_unlisted(root: &Dir, id: &str, listed: &BTreeSet<&str>, problems: &mut Vec<Problem>) {
+    let mut stack = match root.open_dir(OsStr::new(id)) {
+        Ok(d) => vec![(d, id.to_owned())],
+        Err(_) => return,
     };
-    for e in entries.flatten() {
-        let path = e.path();
-        let rel = rel_string(root, &path).unwrap_or_else(|_| path.to_string_lossy().into_owned());
-        match e.file_type() {
-            Ok(t) if t.is_dir() => find_unlisted(root, &path, listed, problems),
-            Ok(t) if t.is_file() => {
-                if !listed.contains(rel.as_str()) {
-                    problems.push(Problem::new(rel, "is not listed in the manifest"));
+    while let Some((d, rel)) = stack.pop() {
+        let Ok(entries) = d.entries() else {
+            continue;
+        };
+        for (name, t) in entries {
+            let r = format!("{rel}/{}", name.to_string_lossy());
+            match t {
+                FileType::Directory => match d.open_dir(&name) {
+                    Ok(sub) => stack.push((sub, r)),
+                    Err(e) => problems.push(Problem::new(r, e.to_string())),
+                },
+                FileType::RegularFile => {
+                    if !listed.contains(r.as_str()) {
+                        problems.push(Problem::new(r, "is not listed in the manifest"));
+                    }
                 }
+                _ => problems.push(Problem::new(
+                    r,
+                    "is a symlink or special file, not listed in the manifest",
+                )),
             }
-            _ => problems.push(Problem::new(
-                rel,
-                "is a symlink or special file, not listed in the manifest",
-            )),
         }
     }
+}
+
+/// After a component's snapshot: walk its folder (never following a link), make everything
+/// private, hash (once) and fsync every file, record each file's live owner, fsync every
+/// folder, and return the sorted file list.
+fn seal_component(root: &Dir, id: &str, staging: &Staging<'_>) -> Result<Vec<FileEntry>> {
+    let mut out = Vec::new();
+    let top = root.open_dir(OsStr::new(id))?;
+    seal_dir(&top, id, staging, &mut out)?;
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+fn seal_dir(d: &Dir, rel: &str, staging: &Staging<'_>, out: &mut Vec<FileEntry>) -> Result<()> {
+    d.set_mode(fsio::DIR_MODE)?;
+    for (name, t) in d.entries()? {
+        let Some(n) = name.to_str() else {
+            return Err(Error::BadPath {
+                path: d.join(&name),
+                problem: "has a name that is not UTF-8".into(),
+            });
+        };
+        let r = format!("{rel}/{n}");
+        match t {
+            FileType::Directory => seal_dir(&d.open_dir(&name)?, &r, staging, out)?,
+            FileType::RegularFile => {
+                let mut f = d.open_file(&name)?;
+                let path = d.join(&name);
+                rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(fsio::FILE_MODE))
+                    .map_err(|e| Error::io("set permissions of", &path, e.into()))?;
+                let mut entry = match staging.hashed.get(&r) {
+                    Some(h) => h.clone(),
+                    None => {
+                        f.sync_all().ctx("fsync", &path)?;
+                        let d = fsio::hash_open(&mut f, &path)?;
+                        FileEntry {
+                            path: r.clone(),
+                            size: d.size,
+                            sha256: d.sha256,
+                            owner: None,
+                        }
+                    }
+                };
+                entry.owner = staging.owners.get(&r).copied();
+                out.push(entry);
+            }
+            _ => {
+                return Err(Error::BadPath {
+                    path: d.join(&name),
+                    problem: "is a symlink or special file; a snapshot holds only files and \
+                              folders"
+                        .into(),
+                })
+            }
+        }
+    }
+    d.sync()
 }
 
 fn strip_path(msg: &str, dir: &Path) -> String {

@@ -16,6 +16,7 @@ pub struct OpenBy {
     /// Its command line, space-separated.
     pub command: String,
     /// Which watched file it holds.
+    #[serde(with = "crate::manifest::path_serde")]
     pub path: PathBuf,
 }
 

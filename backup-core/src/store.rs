@@ -3,13 +3,13 @@
 //! `<backup-dir>/snapshots/<stamp>/`. A deduplicating repository or object storage would be
 //! another [`SnapshotStore`] with no component changing.
 
-use std::fs;
-use std::os::unix::fs::DirBuilderExt;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::error::{Error, IoContext, Result};
-use crate::fsio;
+use crate::error::{Error, Result};
+use crate::fsio::{self, Dir};
+use crate::interrupt;
 use crate::manifest::MANIFEST_NAME;
 use crate::stamp::{self, Stamp};
 
@@ -22,6 +22,7 @@ pub struct Pending {
     pub started: SystemTime,
     /// Local folder to write into.
     pub dir: PathBuf,
+    _registered: interrupt::Registered,
 }
 
 /// What a store holds.
@@ -29,8 +30,12 @@ pub struct Pending {
 pub struct Listing {
     /// Finalized snapshots, oldest first.
     pub snapshots: Vec<Stamp>,
-    /// Temporary folders left by an interrupted run; never valid snapshots.
+    /// Temporary folders left by an interrupted run (names only this tool makes); never valid
+    /// snapshots, removed by `cleanup`.
     pub leftovers: Vec<PathBuf>,
+    /// Anything else in the places the tool keeps its snapshots: a stamp folder without a
+    /// manifest, a stray file. Reported, never touched.
+    pub unrecognised: Vec<PathBuf>,
 }
 
 /// Storage for finalized snapshots.
@@ -50,7 +55,7 @@ pub trait SnapshotStore {
     fn commit(&self, pending: Pending) -> Result<Stamp>;
     /// Throw a staging folder away.
     fn abort(&self, pending: Pending);
-    /// Finalized snapshots and leftovers.
+    /// Finalized snapshots, leftovers and anything unrecognised.
     ///
     /// # Errors
     /// [`Error::MissingBackupDir`], [`Error::Io`].
@@ -60,7 +65,8 @@ pub trait SnapshotStore {
     /// # Errors
     /// [`Error::UnknownSnapshot`].
     fn open(&self, stamp: &Stamp) -> Result<PathBuf>;
-    /// Remove leftovers of interrupted runs; returns what was removed.
+    /// Remove leftovers of interrupted runs (only names this tool makes); returns what was
+    /// removed.
     ///
     /// # Errors
     /// [`Error::Io`].
@@ -76,6 +82,13 @@ pub struct FolderStore {
 const SNAPSHOTS: &str = "snapshots";
 const TMP_SUFFIX: &str = ".tmp";
 
+/// The stamp of a staging folder's name `.<stamp>.tmp`.
+fn staging_stamp(name: &str) -> Option<Stamp> {
+    name.strip_prefix('.')
+        .and_then(|n| n.strip_suffix(TMP_SUFFIX))
+        .and_then(|n| Stamp::parse(n).ok())
+}
+
 impl FolderStore {
     /// A store rooted at `root` (the backup dir). Nothing is created until a snapshot is.
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -86,37 +99,36 @@ impl FolderStore {
         self.root.join(SNAPSHOTS)
     }
 
-    fn temp_dir_for(&self, stamp: &Stamp) -> PathBuf {
-        self.snapshots_dir()
-            .join(format!(".{}{}", stamp.as_str(), TMP_SUFFIX))
-    }
-
-    fn require_root(&self) -> Result<()> {
+    fn root_dir(&self) -> Result<Dir> {
         match fsio::kind_of(&self.root)? {
             None => Err(Error::MissingBackupDir {
                 path: self.root.clone(),
             }),
-            Some(t) if t.is_dir() => Ok(()),
-            Some(_) => Err(Error::BadPath {
-                path: self.root.clone(),
-                problem: "is not a folder, so it cannot be a backup dir".into(),
+            Some(_) => Dir::open(&self.root).map_err(|e| match e {
+                Error::NotRegular { .. } => Error::BadPath {
+                    path: self.root.clone(),
+                    problem: "is not a folder, so it cannot be a backup dir".into(),
+                },
+                e => e,
             }),
         }
     }
 
+    /// The `snapshots/` folder, if it exists (never through a symlink).
+    fn snapshots(&self) -> Result<Option<Dir>> {
+        let root = self.root_dir()?;
+        match root.stat(OsStr::new(SNAPSHOTS))? {
+            None => Ok(None),
+            Some(_) => root.open_dir(OsStr::new(SNAPSHOTS)).map(Some),
+        }
+    }
+
     /// Create the backup dir (0700) and its `snapshots/` folder when missing.
-    fn ensure_dirs(&self) -> Result<()> {
-        if fsio::kind_of(&self.root)?.is_none() {
-            fsio::create_private_dir_all(&self.root)?;
-            fsio::fsync_dir(fsio::parent_of(&self.root))?;
-        }
-        self.require_root()?;
-        let snaps = self.snapshots_dir();
-        if fsio::kind_of(&snaps)?.is_none() {
-            fsio::create_private_dir(&snaps)?;
-            fsio::fsync_dir(&self.root)?;
-        }
-        Ok(())
+    fn ensure_dirs(&self) -> Result<Dir> {
+        let (root, _) = fsio::open_or_create_dir(&self.root, None)?;
+        let snaps = root.ensure_dir(OsStr::new(SNAPSHOTS), fsio::DIR_MODE)?;
+        root.sync()?;
+        Ok(snaps)
     }
 }
 
@@ -126,107 +138,121 @@ impl SnapshotStore for FolderStore {
     }
 
     fn begin(&self) -> Result<Pending> {
-        self.ensure_dirs()?;
+        let snaps = self.ensure_dirs()?;
         loop {
             let now = SystemTime::now();
             let stamp = Stamp::at(now);
-            let final_dir = self.snapshots_dir().join(stamp.as_str());
-            let tmp = self.temp_dir_for(&stamp);
+            let tmp = format!(".{}{}", stamp.as_str(), TMP_SUFFIX);
             // Two snapshots in one second never collide: the second waits for the next second.
-            if fsio::kind_of(&final_dir)?.is_none() {
-                match fs::DirBuilder::new().mode(fsio::DIR_MODE).create(&tmp) {
-                    Ok(()) => {
+            if snaps.stat(OsStr::new(stamp.as_str()))?.is_none() {
+                match snaps.create_dir(OsStr::new(&tmp), fsio::DIR_MODE) {
+                    Ok(_) => {
+                        let dir = snaps.join(&tmp);
                         return Ok(Pending {
+                            _registered: interrupt::register(&dir, interrupt::Scope::Backup),
                             stamp,
                             started: now,
-                            dir: tmp,
-                        })
+                            dir,
+                        });
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(Error::io("create folder", &tmp, e)),
+                    Err(Error::Io { cause, .. })
+                        if cause.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(e),
                 }
             }
+            interrupt::check()?;
             std::thread::sleep(stamp::until_next_second(SystemTime::now()));
         }
     }
 
     fn commit(&self, pending: Pending) -> Result<Stamp> {
-        let final_dir = self.snapshots_dir().join(pending.stamp.as_str());
-        fsio::fsync_dir(&pending.dir)?;
+        let snaps = self.ensure_dirs()?;
+        let tmp = fsio::last_name(&pending.dir)?.to_owned();
+        snaps.open_dir(&tmp)?.sync()?;
         crate::failpoint("create.before-commit");
-        if fsio::kind_of(&final_dir)?.is_some() {
+        let name = OsStr::new(pending.stamp.as_str());
+        if snaps.stat(name)?.is_some() {
             return Err(Error::BadPath {
-                path: final_dir,
+                path: snaps.join(name),
                 problem: "already exists; a snapshot is never overwritten".into(),
             });
         }
-        fs::rename(&pending.dir, &final_dir).ctx("rename into place", &final_dir)?;
-        fsio::fsync_dir(&self.snapshots_dir())?;
+        snaps.rename(&tmp, &snaps, name)?;
+        snaps.sync()?;
         crate::failpoint("create.committed");
         Ok(pending.stamp)
     }
 
     fn abort(&self, pending: Pending) {
-        let _ = fs::remove_dir_all(&pending.dir);
-        let _ = fsio::fsync_dir(&self.snapshots_dir());
+        let _ = fsio::remove_tree_at(&pending.dir);
+        if let Ok(Some(snaps)) = self.snapshots() {
+            let _ = snaps.sync();
+        }
     }
 
     fn list(&self) -> Result<Listing> {
-        self.require_root()?;
+        let root = self.root_dir()?;
         let mut out = Listing::default();
-        let dir = self.snapshots_dir();
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(Error::io("read folder", &dir, e)),
-        };
-        for entry in entries {
-            let entry = entry.ctx("read folder", &dir)?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-            if name.starts_with('.') && name.ends_with(TMP_SUFFIX) {
-                out.leftovers.push(entry.path());
-            } else if let (Ok(stamp), true) = (Stamp::parse(name), is_dir) {
-                if entry.path().join(MANIFEST_NAME).exists() {
-                    out.snapshots.push(stamp);
-                } else {
-                    out.leftovers.push(entry.path());
+        if let Some(snaps) = self.snapshots()? {
+            for (name, t) in snaps.entries()? {
+                let path = snaps.join(&name);
+                let text = name.to_str();
+                let is_dir = t == rustix::fs::FileType::Directory;
+                match text {
+                    Some(n) if is_dir && staging_stamp(n).is_some() => out.leftovers.push(path),
+                    Some(n) if is_dir && Stamp::parse(n).is_ok() => {
+                        let has_manifest = snaps
+                            .open_dir(&name)
+                            .and_then(|d| d.stat(OsStr::new(MANIFEST_NAME)))
+                            .is_ok_and(|m| m.is_some());
+                        if has_manifest {
+                            out.snapshots.push(Stamp::parse(n)?);
+                        } else {
+                            out.unrecognised.push(path);
+                        }
+                    }
+                    _ => out.unrecognised.push(path),
                 }
             }
         }
-        for entry in fs::read_dir(&self.root).ctx("read folder", &self.root)? {
-            let entry = entry.ctx("read folder", &self.root)?;
-            let name = entry.file_name();
+        for (name, t) in root.entries()? {
             if name
-                .to_string_lossy()
-                .starts_with(crate::DRILL_SCRATCH_PREFIX)
+                .to_str()
+                .is_some_and(|n| n.starts_with(crate::DRILL_SCRATCH_PREFIX))
             {
-                out.leftovers.push(entry.path());
+                if t == rustix::fs::FileType::Directory {
+                    out.leftovers.push(root.join(&name));
+                } else {
+                    out.unrecognised.push(root.join(&name));
+                }
             }
         }
         out.snapshots.sort();
         out.leftovers.sort();
+        out.unrecognised.sort();
         Ok(out)
     }
 
     fn open(&self, stamp: &Stamp) -> Result<PathBuf> {
-        self.require_root()?;
-        let dir = self.snapshots_dir().join(stamp.as_str());
-        match fsio::kind_of(&dir)? {
-            Some(t) if t.is_dir() => Ok(dir),
-            _ => Err(Error::UnknownSnapshot {
-                stamp: stamp.to_string(),
-                dir: self.snapshots_dir(),
-            }),
+        let unknown = || Error::UnknownSnapshot {
+            stamp: stamp.to_string(),
+            dir: self.snapshots_dir(),
+        };
+        let snaps = self.snapshots()?.ok_or_else(unknown)?;
+        match snaps.stat(OsStr::new(stamp.as_str()))? {
+            Some(st) if fsio::file_type(&st) == rustix::fs::FileType::Directory => {
+                Ok(snaps.join(stamp.as_str()))
+            }
+            _ => Err(unknown()),
         }
     }
 
     fn remove_leftovers(&self) -> Result<Vec<PathBuf>> {
         let listing = self.list()?;
         for p in &listing.leftovers {
-            fs::remove_dir_all(p).ctx("remove", p)?;
-            fsio::fsync_dir(fsio::parent_of(p))?;
+            let parent = Dir::open(fsio::parent_of(p))?;
+            parent.remove_tree(fsio::last_name(p)?)?;
+            parent.sync()?;
         }
         Ok(listing.leftovers)
     }

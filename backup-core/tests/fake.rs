@@ -1,30 +1,17 @@
 //! A tiny fake component (a folder of plain files) that lives only in this test. It runs the
 //! whole conformance suite through the real orchestrator, which proves a new component needs
-//! no change to core: it implements the trait and nothing else.
+//! no change to core: it implements the trait with core's helpers and nothing else.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use backup_core::conformance::Fixture;
-use backup_core::{fsio, Component, Error, Facts, Problem, Result, SnapshotFiles, Staging};
+use backup_core::{
+    fsio, walk, Component, Dir, Facts, Problem, Replacement, Result, SnapshotFiles, Staging,
+};
 
 struct NotesFolder;
-
-fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) {
-    let mut entries: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, base, out);
-        } else {
-            let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
-            out.push((rel, p));
-        }
-    }
-}
 
 impl Component for NotesFolder {
     fn id(&self) -> &'static str {
@@ -32,17 +19,18 @@ impl Component for NotesFolder {
     }
 
     fn exists(&self, live: &Path) -> Result<bool> {
-        Ok(live.is_dir())
+        Ok(fsio::kind_of(live)?.is_some())
     }
 
     fn snapshot(&self, live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
-        let mut files = Vec::new();
-        walk(live, live, &mut files);
-        for (rel, p) in &files {
-            out.copy_in(p, rel)?;
+        let dir = Dir::open_nofollow(live)?;
+        let found = walk(&dir)?;
+        for rel in found.files.keys() {
+            out.copy_in_beneath(&dir, rel, rel)?;
         }
+        out.record_folder_owners(&dir, "")?;
         let mut facts = Facts::new();
-        facts.insert("file_count".into(), files.len().into());
+        facts.insert("file_count".into(), found.files.len().into());
         Ok(facts)
     }
 
@@ -56,23 +44,27 @@ impl Component for NotesFolder {
     }
 
     fn restore(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
-        let new = fsio::sibling_temp(target, "restore")?;
-        let old = fsio::sibling_temp(target, "old")?;
-        let _ = fs::remove_dir_all(&new);
-        for f in snap.files() {
-            let rel = f.path.strip_prefix("notes/").unwrap();
-            let dst = new.join(rel);
-            fsio::create_private_dir_all(dst.parent().unwrap())?;
-            snap.copy_out(f, &dst)?;
-        }
-        fsio::create_private_dir_all(&new)?;
-        fsio::fsync_dir(&new)?;
-        if target.exists() {
-            fs::rename(target, &old).map_err(|e| Error::io("rename", target, e))?;
-        }
-        fsio::replace(&new, target)?;
-        let _ = fs::remove_dir_all(&old);
-        Ok(Facts::new())
+        let mut r = Replacement::begin(target, snap.parent_owner(), "notes")?;
+        let built = OsStr::new("new");
+        let done = snap
+            .build_folder(&mut r, built, "")
+            .and_then(|()| r.switch_folder(built));
+        let warnings = r.finish();
+        done?;
+        let mut facts = Facts::new();
+        facts.insert("warnings".into(), warnings.into());
+        Ok(facts)
+    }
+
+    fn held_files(&self, target: &Path) -> Vec<PathBuf> {
+        Dir::open_nofollow(target)
+            .and_then(|d| walk(&d))
+            .map(|w| w.files.keys().map(|r| target.join(r)).collect())
+            .unwrap_or_default()
+    }
+
+    fn side_files(&self, _target: &Path) -> Vec<PathBuf> {
+        Vec::new()
     }
 
     fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
@@ -87,6 +79,16 @@ impl Component for NotesFolder {
 }
 
 struct Notes;
+
+fn files(live: &Path) -> Vec<(String, PathBuf)> {
+    let d = Dir::open_nofollow(live).unwrap();
+    walk(&d)
+        .unwrap()
+        .files
+        .keys()
+        .map(|r| (r.clone(), live.join(r)))
+        .collect()
+}
 
 impl Fixture for Notes {
     fn make_live(&self, dir: &Path) -> PathBuf {
@@ -103,9 +105,7 @@ impl Fixture for Notes {
     }
 
     fn content(&self, live: &Path) -> String {
-        let mut files = Vec::new();
-        walk(live, live, &mut files);
-        files
+        files(live)
             .iter()
             .map(|(rel, p)| format!("{rel}={}\n", fs::read_to_string(p).unwrap()))
             .collect()

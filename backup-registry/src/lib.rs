@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use backup_core::{fsio, Component, Error, Facts, Kind, Problem, Result, SnapshotFiles, Staging};
+use backup_core::{
+    fsio, Component, Error, Facts, Kind, Problem, Replacement, Result, SnapshotFiles, Staging,
+};
 
 /// Component id, folder name and manifest key.
 pub const ID: &str = "registry";
@@ -36,8 +38,7 @@ impl From<RegistryError> for Error {
 }
 
 /// Whether the file parses as JSON; the parser's message when it does not.
-fn json_error(path: &Path) -> Result<Option<String>> {
-    let f = File::open(path).map_err(|e| Error::io("open", path, e))?;
+fn json_error(f: File) -> Result<Option<String>> {
     let mut de = serde_json::Deserializer::from_reader(BufReader::new(f));
     // IgnoredAny checks the syntax and keeps nothing, so memory stays bounded.
     let r = IgnoredAny::deserialize(&mut de).and_then(|_| de.end());
@@ -78,7 +79,7 @@ impl Component for RegistryComponent {
         let copy = out.dir().join(&name);
         let mut facts = Facts::new();
         facts.insert("file".into(), name.into());
-        let err = json_error(&copy)?;
+        let err = json_error(fsio::open_regular(&copy)?)?;
         facts.insert("json_valid".into(), err.is_none().into());
         if let Some(reason) = err {
             // A pre-restore snapshot keeps the live state as it is, even broken.
@@ -106,7 +107,7 @@ impl Component for RegistryComponent {
             )]);
         };
         let captured_broken = facts.get("json_valid") == Some(&false.into());
-        match json_error(&snap.local_path(entry))? {
+        match json_error(snap.open(entry)?)? {
             Some(reason) if !captured_broken => Ok(vec![Problem::new(
                 &entry.path,
                 format!("is not valid JSON ({reason})"),
@@ -120,14 +121,27 @@ impl Component for RegistryComponent {
             path: target.to_path_buf(),
             problem: "the snapshot holds no registry file".into(),
         })?;
-        fsio::create_private_dir_all(fsio::parent_of(target))?;
-        let tmp = fsio::sibling_temp(target, "restore")?;
-        snap.copy_out(entry, &tmp)?;
+        let mut r = Replacement::begin(target, snap.parent_owner(), ID)?;
+        let name = r.name().to_owned();
+        let done = (|| -> Result<()> {
+            let owner = r.owner_for(&name, false, entry.owner.as_ref())?;
+            let w = snap.copy_out(entry, r.work(), &name, owner.as_ref())?;
+            r.warn_opt(w);
+            r.switch_file(&name, &name)
+        })();
+        let warnings = r.finish();
+        done?;
         let mut facts = Facts::new();
-        if let Some(w) = fsio::switch_in(&tmp, target)? {
-            facts.insert("warnings".into(), serde_json::json!([w]));
-        }
+        facts.insert("warnings".into(), serde_json::json!(warnings));
         Ok(facts)
+    }
+
+    fn held_files(&self, target: &Path) -> Vec<PathBuf> {
+        vec![target.to_path_buf()]
+    }
+
+    fn side_files(&self, _target: &Path) -> Vec<PathBuf> {
+        Vec::new()
     }
 
     fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {

@@ -49,7 +49,7 @@ fn missing_registry_is_recorded_absent_and_restore_leaves_live_alone() {
         .unwrap();
     let rec = m.component("registry").unwrap();
     assert!(!rec.present && rec.files.is_empty());
-    assert_eq!(m.sources["registry"], live.to_string_lossy());
+    assert_eq!(m.sources["registry"].to_path().unwrap(), live);
     // A registry created later survives a restore of a snapshot that had none.
     fs::write(&live, b"{\"projects\": []}").unwrap();
     let report = o
@@ -60,6 +60,7 @@ fn missing_registry_is_recorded_absent_and_restore_leaves_live_alone() {
                 confirm_service_stopped: true,
                 pre_restore_snapshot: true,
                 skip: Default::default(),
+                protected: Vec::new(),
             },
         )
         .unwrap();

@@ -1,14 +1,13 @@
 //! SQLite building blocks shared with other components that hold a SQLite file (Chroma's
 //! `chroma.sqlite3`): opening without side effects, one-step online backup, integrity check.
 
-use std::fs::File;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::thread::sleep;
 use std::time::Duration;
 
-use backup_core::{Error, Facts, Result};
+use backup_core::{fsio, Error, Facts, Result};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
@@ -80,16 +79,34 @@ pub fn keep_wal_on_close(conn: &Connection, path: &Path) -> Result<()> {
     .map(|_| ())
 }
 
-/// Open an existing database for reading and writing, never creating one.
+/// Open an existing database for reading and writing, never creating one. It must be a
+/// regular file (checked first, so a FIFO cannot make the open hang); its folder is resolved
+/// as the operator named it and SQLite is told to refuse any symlink on the way
+/// (`SQLITE_OPEN_NOFOLLOW`), so a name swapped for a link during the run is not followed.
 pub fn open_existing(path: &Path) -> Result<Connection> {
+    open_existing_under(&fsio::resolved(path)?, path)
+}
+
+/// [`open_existing`] for a database below a live folder store (`store`, whose own name must
+/// not be followed either), at `rel` inside it.
+pub fn open_existing_below(store: &Path, rel: &str) -> Result<Connection> {
+    let shown = store.join(rel);
+    open_existing_under(&fsio::resolved(store)?.join(rel), &shown)
+}
+
+fn open_existing_under(real: &Path, shown: &Path) -> Result<Connection> {
+    drop(fsio::open_regular(real)?);
     let conn = sql(
         Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            real,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
         ),
-        path,
+        shown,
         "open the database",
     )?;
+    let path = shown;
     sql(
         conn.busy_timeout(Duration::from_secs(30)),
         path,
@@ -99,10 +116,12 @@ pub fn open_existing(path: &Path) -> Result<Connection> {
 }
 
 /// Open a snapshot file so that nothing is ever written beside it: read-only and immutable
-/// (no locks, no journal, no `-wal`/`-shm`).
+/// (no locks, no journal, no `-wal`/`-shm`), a regular file, no symlink followed.
 pub fn open_immutable(path: &Path) -> Result<Connection> {
+    drop(fsio::open_regular(path)?);
+    let real = fsio::resolved(path)?;
     let mut uri = String::from("file:");
-    for &b in path.as_os_str().as_bytes() {
+    for &b in real.as_os_str().as_bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
             uri.push(b as char);
         } else {
@@ -115,7 +134,8 @@ pub fn open_immutable(path: &Path) -> Result<Connection> {
             &uri,
             OpenFlags::SQLITE_OPEN_READ_ONLY
                 | OpenFlags::SQLITE_OPEN_URI
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
         ),
         path,
         "open the snapshot read-only",
@@ -176,11 +196,40 @@ pub fn journal_mode(conn: &Connection, path: &Path, set: Option<&str>) -> Result
     .map(|m| m.to_ascii_lowercase())
 }
 
-/// The first 100 bytes of a database file.
+/// The first 100 bytes of a database file (a regular file, its name not followed).
 pub fn header(path: &Path) -> Result<[u8; 100]> {
     let mut h = [0u8; 100];
-    File::open(path)
-        .and_then(|mut f| f.read_exact(&mut h))
+    fsio::open_regular(path)?
+        .read_exact(&mut h)
         .map_err(|e| Error::io("read the header of", path, e))?;
     Ok(h)
+}
+
+/// The first bytes of every SQLite database file.
+pub const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Why the regular file at `path` is not a SQLite database, if it is not: empty, or not
+/// starting with SQLite's header.
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Symlink`], [`Error::NotRegular`].
+pub fn not_a_database(path: &Path) -> Result<Option<String>> {
+    let mut f = fsio::open_regular(path)?;
+    let mut head = [0u8; 16];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io("read", path, e)),
+        }
+    }
+    Ok(if n == 0 {
+        Some("is empty (0 bytes), not a database".into())
+    } else if n < head.len() || &head != MAGIC {
+        Some("is not a database (it does not start with SQLite's header)".into())
+    } else {
+        None
+    })
 }

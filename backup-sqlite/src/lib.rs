@@ -4,15 +4,20 @@
 //!
 //! Snapshot: one backup step copying every page (`step(-1)`) inside one read transaction, so
 //! a writer in another process cannot restart it and the copy is one committed point in time.
-//! Restore, in order: copy the snapshot beside the target under a temporary name (checked
-//! against the manifest while streaming), give it back the journal mode recorded in the
-//! manifest, checkpoint the live database (`wal_checkpoint(TRUNCATE)`), remove its `-wal`,
-//! `-shm` and `-journal`, rename the new file over it, fsync the folder.
+//! Restore, in order: copy the snapshot into the private folder beside the target (checked
+//! against the manifest while streaming, given the live file's owner and mode), mark it WAL
+//! in its header when the live database was WAL, checkpoint the live database
+//! (`wal_checkpoint(TRUNCATE)`), move its `-wal`, `-shm` and `-journal` into the private
+//! folder, rename the new file over it, fsync the folder. Only after the switch are the old
+//! sidecars removed; if the switch fails they go back where they were.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use backup_core::{fsio, Component, Error, Facts, Kind, Problem, Result, SnapshotFiles, Staging};
+use backup_core::{
+    fsio, Component, Error, Facts, Kind, Problem, Replacement, Result, SnapshotFiles, Staging,
+};
 
 pub mod db;
 use db::{db_facts, header, integrity, journal_mode, open_existing, open_immutable, pragma_i64};
@@ -131,7 +136,8 @@ impl Component for SqliteComponent {
         let name = db_file_name(live)?;
         let mut raw_sides = Vec::new();
         for (side, suffix) in sidecars(live).iter().zip(SIDECAR_SUFFIXES) {
-            if fsio::kind_of(side)?.is_some() {
+            // Only regular files are SQLite's: a symlink or FIFO there is never read.
+            if fsio::kind_of(side)? == Some(fsio::FileType::RegularFile) {
                 let rel = format!("{RAW_DIR}/{name}{suffix}");
                 out.copy_in(side, &rel)?;
                 raw_sides.push(rel);
@@ -142,7 +148,7 @@ impl Component for SqliteComponent {
                 for rel in &raw_sides {
                     out.discard(rel)?;
                 }
-                remove_empty_dir(&out.dir().join(RAW_DIR))?;
+                out.discard_empty_folder(RAW_DIR)?;
                 Ok(facts)
             }
             Err(e) => {
@@ -168,8 +174,12 @@ impl Component for SqliteComponent {
         vec![target.to_path_buf(), wal, shm]
     }
 
+    fn side_files(&self, target: &Path) -> Vec<PathBuf> {
+        sidecars(target).to_vec()
+    }
+
     fn validate(&self, snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
-        if is_raw(snap) {
+        if snap.is_raw() {
             // Raw bytes of a damaged database: the checksums (core) are all there is to check.
             return Ok(Vec::new());
         }
@@ -177,14 +187,14 @@ impl Component for SqliteComponent {
     }
 
     fn restore(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
-        if is_raw(snap) {
+        if snap.is_raw() {
             return restore_raw(snap, target);
         }
         restore_consistent(snap, target)
     }
 
     fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
-        if is_raw(snap) {
+        if snap.is_raw() {
             let name = fact_str(snap.facts(), "file").unwrap_or_default();
             return Ok(snap
                 .files()
@@ -201,68 +211,104 @@ impl Component for SqliteComponent {
     }
 }
 
-fn is_raw(snap: &SnapshotFiles<'_>) -> bool {
-    snap.facts().get("raw") == Some(&true.into())
-}
-
 /// Folder of a raw (unverified) capture inside the component's folder.
 const RAW_DIR: &str = "raw";
 const SIDECAR_SUFFIXES: [&str; 3] = ["-wal", "-shm", "-journal"];
 
-fn remove_empty_dir(dir: &Path) -> Result<()> {
-    match std::fs::remove_dir(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("remove", dir, e)),
-    }
+/// The live sidecars of the database called `name`, and the names they are moved aside to
+/// inside the private folder of a restore.
+fn sidecar_names(name: &OsStr) -> Vec<(OsString, OsString)> {
+    SIDECAR_SUFFIXES
+        .iter()
+        .map(|suffix| {
+            let mut live = name.to_owned();
+            live.push(suffix);
+            (live, OsString::from(format!("old{suffix}")))
+        })
+        .collect()
 }
 
-/// Put raw files back as they were captured: every file is first copied beside its target,
-/// then the sidecars of the old file go, the database is switched in, then its sidecars.
+/// Move the live sidecars into the private folder (nothing is deleted before the switch).
+fn move_sidecars_aside(r: &Replacement) -> Result<Vec<(OsString, OsString)>> {
+    let mut moved = Vec::new();
+    for (live, aside) in sidecar_names(r.name()) {
+        if r.move_aside(&live, &aside)? {
+            moved.push((live, aside));
+        }
+    }
+    Ok(moved)
+}
+
+/// Switch the database in; if that fails, put the sidecars back as they were.
+fn switch_db(r: &mut Replacement, built: &OsStr, moved: &[(OsString, OsString)]) -> Result<()> {
+    let name = r.name().to_owned();
+    if let Err(e) = r.switch_file(built, &name) {
+        for (live, aside) in moved {
+            if let Err(back) = r.move_back(aside, live) {
+                r.warn(format!("a sidecar could not be put back: {back}"));
+            }
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Put raw files back as they were captured: every file is first copied into the private
+/// folder, then the old sidecars are moved aside, the database is switched in, then its
+/// sidecars.
 fn restore_raw(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
     let name = fact_str(snap.facts(), "file")
         .unwrap_or_default()
         .to_owned();
-    fsio::create_private_dir_all(fsio::parent_of(target))?;
-    let mut db = None;
-    let mut sides = Vec::new();
-    for e in snap.files() {
-        let file = e.path.rsplit('/').next().unwrap_or_default();
-        match file.strip_prefix(name.as_str()) {
-            Some("") => db = Some(e),
-            Some(suffix) => {
-                let mut p = OsString::from(target.as_os_str());
-                p.push(suffix);
-                let side = PathBuf::from(p);
-                sides.push((e, fsio::sibling_temp(&side, "restore")?, side));
+    let mut r = Replacement::begin(target, snap.parent_owner(), ID)?;
+    let done = (|| -> Result<()> {
+        let mut db = None;
+        let mut sides = Vec::new();
+        for e in snap.files() {
+            let file = e.path.rsplit('/').next().unwrap_or_default();
+            match file.strip_prefix(name.as_str()) {
+                Some("") => db = Some(e),
+                Some(suffix) if SIDECAR_SUFFIXES.contains(&suffix) => {
+                    sides.push((e, OsString::from(file)));
+                }
+                _ => {}
             }
-            None => {}
         }
-    }
-    let db = db.ok_or_else(|| bad(target, "the snapshot names no database file"))?;
-    let tmp = fsio::sibling_temp(target, "restore")?;
-    snap.copy_out(db, &tmp)?;
-    for (e, side_tmp, _) in &sides {
-        snap.copy_out(e, side_tmp)?;
-    }
-    for s in sidecars(target) {
-        fsio::remove_file_if_exists(&s)?;
-    }
+        let db = db.ok_or_else(|| bad(target, "the snapshot names no database file"))?;
+        let built = OsString::from("new-db");
+        let owner = r.owner_for(r.name(), false, db.owner.as_ref())?;
+        let w = snap.copy_out(db, r.work(), &built, owner.as_ref())?;
+        r.warn_opt(w);
+        let mut built_sides = Vec::new();
+        for (e, live_name) in &sides {
+            let tmp = OsString::from(format!("new{}", &live_name.to_string_lossy()[name.len()..]));
+            let owner = r.owner_for(live_name, false, e.owner.as_ref())?;
+            let w = snap.copy_out(e, r.work(), &tmp, owner.as_ref())?;
+            r.warn_opt(w);
+            built_sides.push((tmp, live_name.clone()));
+        }
+        let moved = move_sidecars_aside(&r)?;
+        switch_db(&mut r, &built, &moved)?;
+        for (tmp, live_name) in &built_sides {
+            if let Err(e) = r.switch_file(tmp, live_name) {
+                r.warn(format!("a sidecar could not be put back: {e}"));
+            }
+        }
+        Ok(())
+    })();
     let mut warnings =
         vec!["restored the raw, unverified files of a damaged database as they were".to_owned()];
-    warnings.extend(fsio::switch_in(&tmp, target)?);
-    for (_, side_tmp, side) in &sides {
-        match fsio::switch_in(side_tmp, side) {
-            Ok(w) => warnings.extend(w),
-            Err(e) => warnings.push(format!("a sidecar could not be put back: {e}")),
-        }
-    }
+    warnings.extend(r.finish());
+    done?;
     let mut facts = Facts::new();
     facts.insert("warnings".into(), serde_json::json!(warnings));
     Ok(facts)
 }
 
 fn consistent_copy(live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
+    if let Some(why) = db::not_a_database(live)? {
+        return Err(bad(live, why));
+    }
     let had_wal = fsio::kind_of(&sidecars(live)[0])?.is_some();
     let src = open_existing(live)?;
     let result = copy_from(&src, live, out);
@@ -290,7 +336,7 @@ fn copy_from(src: &rusqlite::Connection, live: &Path, out: &mut Staging<'_>) -> 
         return Err(bad(&dest, format!("journal mode stayed {mode}")));
     }
     let mut facts = Facts::new();
-    facts.insert("file".into(), name.into());
+    facts.insert("file".into(), name.clone().into());
     facts.insert("source_journal_mode".into(), source_mode.into());
     facts.insert("sqlite_version".into(), rusqlite::version().into());
     db_facts(&dst, &dest, &mut facts)?;
@@ -308,6 +354,7 @@ fn copy_from(src: &rusqlite::Connection, live: &Path, out: &mut Staging<'_>) -> 
             return Err(bad(&s, "was left beside the snapshot"));
         }
     }
+    out.record_owner_of(&name, live)?;
     Ok(facts)
 }
 
@@ -356,70 +403,68 @@ fn restore_consistent(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> 
     let entry = fact_str(facts, "file")
         .and_then(|n| snap.entry(n))
         .ok_or_else(|| bad(target, "the snapshot names no database file"))?;
-    let parent = fsio::parent_of(target);
-    fsio::create_private_dir_all(parent)?;
-    let tmp = fsio::sibling_temp(target, "restore")?;
-    for p in std::iter::once(tmp.clone()).chain(sidecars(&tmp)) {
-        fsio::remove_file_if_exists(&p)?;
-    }
-    let mut out = Facts::new();
-    let mut warnings: Vec<String> = Vec::new();
-    // 1. The new file, complete and checked, under a temporary name beside the target.
-    snap.copy_out(entry, &tmp)?;
-    // 2. Give it back the journal mode the live database had.
     let mode = fact_str(facts, "source_journal_mode").unwrap_or("delete");
-    if mode != "delete" && RESTORABLE_MODES.contains(&mode) {
-        let conn = open_existing(&tmp)?;
-        let got = journal_mode(&conn, &tmp, Some(mode))?;
-        sql(conn.close().map_err(|(_, e)| e), &tmp, "close")?;
-        if got != mode {
-            warnings.push(format!("journal mode {mode} could not be set, it is {got}"));
+    let mut r = Replacement::begin(target, snap.parent_owner(), ID)?;
+    let mut out = Facts::new();
+    let done = (|| -> Result<()> {
+        let built = OsString::from("new-db");
+        // 1. The new file, complete and checked, in the private folder beside the target,
+        //    with the owner and mode of the file it replaces.
+        let owner = r.owner_for(r.name(), false, entry.owner.as_ref())?;
+        let w = snap.copy_out(entry, r.work(), &built, owner.as_ref())?;
+        r.warn_opt(w);
+        // 2. Give it back the journal mode the live database had. WAL is the only mode a
+        //    database file records (header bytes 18 and 19 are 2); the snapshot is stored in
+        //    rollback mode (1 and 1). The others are per connection, nothing to write.
+        if mode == "wal" {
+            let f = r.work().open_rw(&built)?;
+            let at = r.work().join(&built);
+            f.write_all_at(&[2, 2], 18)
+                .and_then(|()| f.sync_all())
+                .map_err(|e| Error::io("write", &at, e))?;
+        } else if !RESTORABLE_MODES.contains(&mode) {
+            r.warn(format!(
+                "journal mode {mode} is not restored; the file uses delete"
+            ));
         }
-    } else if mode != "delete" {
-        warnings.push(format!(
-            "journal mode {mode} is not restored; the file uses delete"
-        ));
-    }
-    for s in sidecars(&tmp) {
-        fsio::remove_file_if_exists(&s)?;
-    }
-    fsio::fsync_file(&tmp)?;
-    backup_core::failpoint("sqlite.copy-ready");
+        backup_core::failpoint("sqlite.copy-ready");
+        // 3. Checkpoint the live database so its -wal holds nothing the file lacks.
+        let mut checkpointed = false;
+        if fsio::live_file_exists(target, "a SQLite database file")? {
+            let outcome = open_existing(target).and_then(|c| {
+                sql(
+                    c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                        row.get::<_, i64>(0)
+                    }),
+                    target,
+                    "checkpoint",
+                )
+            });
+            match outcome {
+                Ok(0) => checkpointed = true,
+                Ok(_) => r.warn("the live database's checkpoint was blocked by another connection"),
+                Err(e) => r.warn(format!("the live database was not checkpointed: {e}")),
+            }
+        }
+        out.insert("checkpointed".into(), checkpointed.into());
+        backup_core::failpoint("sqlite.checkpointed");
+        // 4. Move every sidecar of the old file aside: a stale -wal paired with the new file
+        //    would corrupt it. They are deleted only once the switch has happened.
+        let moved = move_sidecars_aside(&r)?;
+        let moved_names: Vec<serde_json::Value> = moved
+            .iter()
+            .map(|(live, _)| r.parent().join(live).to_string_lossy().into_owned().into())
+            .collect();
+        out.insert("removed_sidecars".into(), moved_names.into());
+        backup_core::failpoint("sqlite.sidecars-removed");
+        // 5. The switch: one rename, then the folder fsync.
+        switch_db(&mut r, &built, &moved)?;
+        backup_core::failpoint("sqlite.switched");
+        Ok(())
+    })();
+    let warnings = r.finish();
+    done?;
     out.insert("journal_mode".into(), mode.into());
-    // 3. Checkpoint the live database so its -wal holds nothing the file lacks.
-    let mut checkpointed = false;
-    if fsio::live_file_exists(target, "a SQLite database file")? {
-        let outcome = open_existing(target).and_then(|c| {
-            sql(
-                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                    r.get::<_, i64>(0)
-                }),
-                target,
-                "checkpoint",
-            )
-        });
-        match outcome {
-            Ok(0) => checkpointed = true,
-            Ok(_) => warnings
-                .push("the live database's checkpoint was blocked by another connection".into()),
-            Err(e) => warnings.push(format!("the live database was not checkpointed: {e}")),
-        }
-    }
-    out.insert("checkpointed".into(), checkpointed.into());
-    backup_core::failpoint("sqlite.checkpointed");
-    // 4. Remove every sidecar of the old file: a stale -wal paired with the new file
-    //    would corrupt it. A file vanishing between check and unlink is fine.
-    let mut removed = Vec::new();
-    for s in sidecars(target) {
-        if fsio::remove_file_if_exists(&s)? {
-            removed.push(serde_json::Value::from(s.to_string_lossy().into_owned()));
-        }
-    }
-    out.insert("removed_sidecars".into(), removed.into());
-    backup_core::failpoint("sqlite.sidecars-removed");
-    // 5. The switch: one rename, then the folder fsync.
-    warnings.extend(fsio::switch_in(&tmp, target)?);
-    backup_core::failpoint("sqlite.switched");
     out.insert(
         "warnings".into(),
         warnings.into_iter().map(serde_json::Value::from).collect(),
@@ -446,9 +491,13 @@ fn verify_consistent(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Prob
             ));
         }
     }
-    let want_mode = fact_str(facts, "source_journal_mode").unwrap_or("delete");
+    // Only WAL is recorded in the file; a fresh connection reports delete for the others.
+    let want_mode = match fact_str(facts, "source_journal_mode").unwrap_or("delete") {
+        "wal" => "wal",
+        _ => "delete",
+    };
     let got_mode = journal_mode(&conn, target, None)?;
-    if RESTORABLE_MODES.contains(&want_mode) && got_mode != want_mode {
+    if got_mode != want_mode {
         problems.push(Problem::new(
             &where_,
             format!("journal mode is {got_mode}, the live database had {want_mode}"),

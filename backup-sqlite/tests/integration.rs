@@ -174,7 +174,7 @@ fn a_folder_or_a_non_database_is_refused_with_its_path() {
         path: p.to_path_buf(),
     };
     let err = o.create(&[src(&folder)], Kind::Regular).unwrap_err();
-    assert!(matches!(err, Error::BadPath { .. }));
+    assert!(matches!(err, Error::NotRegular { .. }), "{err}");
     assert!(err.to_string().contains("a-folder.db") && err.to_string().contains("folder"));
     let text = s.tmp.path().join("notes.txt");
     fs::write(

@@ -73,6 +73,7 @@ impl Scene {
                     confirm_service_stopped: true,
                     pre_restore_snapshot: true,
                     skip: Default::default(),
+                    protected: Vec::new(),
                 },
             )
             .expect("restore");
@@ -281,7 +282,7 @@ fn restore_over_an_unreadable_chroma_db_keeps_its_raw_files_to_roll_back_to() {
         .map(|f| f["path"].as_str().unwrap())
         .collect();
     assert!(
-        captured.contains(&"chroma/chroma.sqlite3-journal"),
+        captured.contains(&"chroma/raw/chroma.sqlite3-journal"),
         "{captured:?}"
     );
     assert!(s.valid(&pre));
@@ -293,7 +294,7 @@ fn restore_over_an_unreadable_chroma_db_keeps_its_raw_files_to_roll_back_to() {
     assert_eq!(bytes(&s.live()), damaged);
 
     // A flipped byte in the raw capture is caught.
-    let raw_db = s.snapshot_dir(&pre).join("chroma/chroma.sqlite3");
+    let raw_db = s.snapshot_dir(&pre).join("chroma/raw/chroma.sqlite3");
     let mut b = fs::read(&raw_db).unwrap();
     b[5000] ^= 0xFF;
     fs::write(&raw_db, b).unwrap();
@@ -304,7 +305,7 @@ fn restore_over_an_unreadable_chroma_db_keeps_its_raw_files_to_roll_back_to() {
     assert!(
         v.problems
             .iter()
-            .any(|p| p.to_string().contains("chroma/chroma.sqlite3")),
+            .any(|p| p.to_string().contains("chroma/raw/chroma.sqlite3")),
         "{:?}",
         v.problems
     );

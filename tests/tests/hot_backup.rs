@@ -193,6 +193,7 @@ fn restore_over_a_killed_writers_wal_keeps_its_commits_in_the_safety_snapshot() 
                 confirm_service_stopped: true,
                 pre_restore_snapshot: true,
                 skip: Default::default(),
+                protected: Vec::new(),
             },
         )
         .unwrap();

@@ -1,25 +1,65 @@
-//! `cleanup`: remove leftovers of interrupted runs.
+//! `cleanup`: remove leftovers of interrupted runs, and only them: staging folders of
+//! snapshots (`snapshots/.<stamp>.tmp`), drill scratch folders, and a restore's private
+//! folders beside the live stores (`.<name>.atocore-*.tmp`, ours only). Anything else is
+//! reported and left alone.
 
 use anyhow::Result;
-use backup_core::SnapshotStore;
+use backup_core::{Error, SnapshotStore};
 use serde_json::json;
 
 use super::{Ctx, OUTPUT_FORMAT_VERSION};
 use crate::exit_codes;
+use crate::output::{self, jpath, say};
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
     let _lock = ctx.lock("cleanup")?;
-    let removed = ctx.store()?.remove_leftovers()?;
+    let store = ctx.store()?;
+    let o = ctx.orchestrator(&store);
+    let mut removed = store.remove_leftovers()?;
+    let unrecognised = o.unrecognised()?;
+    let unfinished = match o.unfinished() {
+        Ok(_) => true,
+        Err(Error::NoUnfinishedRestore { .. }) => false,
+        Err(e) => return Err(e.into()),
+    };
+    let beside = o.temps_beside(&o.known_live_paths(&ctx.configured_paths()));
+    let mut kept = Vec::new();
+    for t in beside {
+        if unfinished {
+            // The unfinished restore's resume or rollback deals with them.
+            kept.push((t, "an unfinished restore may still use it: finish it with `restore --resume` or `--rollback`".to_owned()));
+            continue;
+        }
+        match backup_core::Dir::open(backup_core::fsio::parent_of(&t)).and_then(|d| {
+            d.remove_own_leftover(backup_core::fsio::last_name(&t)?)?;
+            d.sync()
+        }) {
+            Ok(()) => removed.push(t),
+            Err(e) => kept.push((t, e.to_string())),
+        }
+    }
+    for u in &unrecognised {
+        output::warn(&format!(
+            "{} is not a name atocore-backup makes (or a snapshot without its manifest): left \
+             alone; look at it and remove it by hand",
+            u.display()
+        ));
+    }
+    for (t, why) in &kept {
+        output::warn(&format!("kept {}: {why}", t.display()));
+    }
     if ctx.global.json {
         ctx.print_json(&json!({
             "format_version": OUTPUT_FORMAT_VERSION,
-            "removed": removed,
+            "removed": removed.iter().map(|p| jpath(p)).collect::<Vec<_>>(),
+            "left_alone": unrecognised.iter().map(|p| jpath(p)).collect::<Vec<_>>(),
+            "kept": kept.iter().map(|(p, why)| json!({"path": jpath(p), "why": why})).collect::<Vec<_>>(),
         }))?;
     } else if removed.is_empty() {
-        println!("nothing to clean");
+        say("nothing to clean");
     } else {
         for r in &removed {
-            println!("removed {}", r.display());
+            say(format!("removed {}", r.display()));
         }
     }
     Ok(exit_codes::OK)

@@ -4,8 +4,9 @@ use anyhow::{bail, Context, Result};
 use backup_core::Kind;
 use serde_json::json;
 
-use super::{human_size, Ctx, OUTPUT_FORMAT_VERSION};
+use super::{human_size, in_future, Ctx, OUTPUT_FORMAT_VERSION};
 use crate::exit_codes;
+use crate::output::{self, jpath, say};
 
 pub fn run(ctx: &Ctx, no_chroma: bool) -> Result<u8> {
     let sources = ctx.sources(!no_chroma);
@@ -17,15 +18,33 @@ pub fn run(ctx: &Ctx, no_chroma: bool) -> Result<u8> {
     // A backup dir that does not exist yet is made by the create itself, once the live
     // stores were checked (a create that fails on bad input leaves nothing behind).
     let _lock = ctx.lock("create")?;
-    let m = ctx
-        .orchestrator(&store)
+    let o = ctx.orchestrator(&store);
+    let ahead: Vec<String> = o
+        .list()
+        .map(|(snaps, _)| {
+            snaps
+                .into_iter()
+                .filter(|(s, _)| in_future(s))
+                .map(|(s, _)| s.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let m = o
         .create(&sources, Kind::Regular)
         .context("create failed, no snapshot was written")?;
+    if !ahead.is_empty() {
+        output::warn(&format!(
+            "snapshot(s) {} are stamped later than this one ({}): the clock went back, or they \
+             came from another host; `drill` and `list` take the latest stamp as the newest",
+            ahead.join(", "),
+            m.stamp
+        ));
+    }
     let dir = backup_root.join("snapshots").join(&m.stamp);
     for c in &m.components {
         if let Some(w) = c.facts.get("warnings").and_then(|w| w.as_array()) {
             for w in w {
-                eprintln!("warning: {}: {}", c.id, w.as_str().unwrap_or_default());
+                output::warn(&format!("{}: {}", c.id, w.as_str().unwrap_or_default()));
             }
         }
     }
@@ -46,26 +65,30 @@ pub fn run(ctx: &Ctx, no_chroma: bool) -> Result<u8> {
         ctx.print_json(&json!({
             "format_version": OUTPUT_FORMAT_VERSION,
             "stamp": m.stamp,
-            "backup_root": dir,
+            "backup_root": jpath(&dir),
             "created_at": m.created_at,
             "components": components,
         }))?;
     } else {
-        println!("stamp: {}", m.stamp);
-        println!("backup_root: {}", dir.display());
+        say(format!("stamp: {}", m.stamp));
+        say(format!("backup_root: {}", dir.display()));
         for c in &m.components {
-            let src = m.sources.get(&c.id).map(String::as_str).unwrap_or("?");
+            let src = m
+                .sources
+                .get(&c.id)
+                .map(|s| s.display())
+                .unwrap_or_else(|| "?".into());
             if c.present {
                 let size: u64 = c.files.iter().map(|f| f.size).sum();
-                println!(
+                say(format!(
                     "{}: {} ({}, {} file(s))",
                     c.id,
                     src,
                     human_size(size),
                     c.files.len()
-                );
+                ));
             } else {
-                println!("{}: {} (absent, recorded as such)", c.id, src);
+                say(format!("{}: {} (absent, recorded as such)", c.id, src));
             }
         }
     }

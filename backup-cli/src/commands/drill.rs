@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{stamp, Ctx, OUTPUT_FORMAT_VERSION};
 use crate::cli::DrillArgs;
 use crate::exit_codes;
+use crate::output::{self, jpath, say};
 use crate::sample;
 
 pub fn run(ctx: &Ctx, args: &DrillArgs) -> Result<u8> {
@@ -18,7 +19,7 @@ pub fn run(ctx: &Ctx, args: &DrillArgs) -> Result<u8> {
     let o = ctx.orchestrator(&store);
     let stamp = match &args.stamp {
         Some(s) => stamp(s)?,
-        None => o.newest_regular()?,
+        None => o.newest_to_drill()?,
     };
     let _lock = ctx.lock("drill")?;
     let report = o.drill(&stamp, &backup_dir)?;
@@ -40,7 +41,7 @@ fn run_sample(ctx: &Ctx) -> Result<u8> {
         .tempdir()
         .context("cannot make a scratch folder for the sample")?
         .keep();
-    eprintln!("sample store and its backups: {}", scratch.display());
+    output::tell("sample store and its backups", scratch.display());
     let s = sample::build(&scratch.join("live"))?;
     let backup_dir = scratch.join("backups");
     let store = FolderStore::new(&backup_dir);
@@ -63,16 +64,19 @@ fn run_sample(ctx: &Ctx) -> Result<u8> {
         Kind::Regular,
     )?;
     let at_backup = sample::memory_count(&s.db)?;
-    eprintln!(
-        "backed up the sample ({at_backup} memories) as snapshot {}",
-        m.stamp
+    output::tell(
+        "sample",
+        format!("backed up ({at_backup} memories) as snapshot {}", m.stamp),
     );
     sample::mutate(&s)?;
     let now = sample::memory_count(&s.db)?;
-    eprintln!("changed the live sample afterwards ({now} memories now)");
+    output::tell(
+        "sample",
+        format!("changed the live sample afterwards ({now} memories now)"),
+    );
     let report = o.drill(&backup_core::Stamp::parse(&m.stamp)?, &backup_dir)?;
     let sample_info = json!({
-        "dir": scratch,
+        "dir": jpath(&scratch),
         "memories_at_backup": at_backup,
         "memories_live_now": now,
     });
@@ -87,23 +91,23 @@ fn print(
     sample: Option<serde_json::Value>,
 ) -> Result<()> {
     for p in &report.problems {
-        eprintln!("drill problem: {p}");
+        output::tell("drill problem", p);
     }
     if ctx.global.json {
         let mut v = serde_json::to_value(report)?;
         v["format_version"] = OUTPUT_FORMAT_VERSION.into();
-        v["drill_log"] = json!(log);
+        v["drill_log"] = jpath(log);
         if let Some(s) = sample {
             v["sample"] = s;
         }
         return ctx.print_json(&v);
     }
-    println!(
+    say(format!(
         "drill of snapshot {}: {}",
         report.stamp,
         if report.ok { "OK" } else { "FAILED" }
-    );
-    println!(
+    ));
+    say(format!(
         "validated in {} ms; restored and verified {} in a scratch folder in {} ms",
         report.validate_ms,
         if report.components.is_empty() {
@@ -112,14 +116,14 @@ fn print(
             report.components.join(", ")
         },
         report.restore_ms
-    );
+    ));
     if let Some(s) = sample {
-        println!(
+        say(format!(
             "sample: {} memories when backed up, {} live now; the drill restored and verified \
              the backed-up state, the live sample was not touched",
             s["memories_at_backup"], s["memories_live_now"]
-        );
+        ));
     }
-    println!("logged to {}", log.display());
+    say(format!("logged to {}", log.display()));
     Ok(())
 }

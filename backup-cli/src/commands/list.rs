@@ -1,24 +1,52 @@
-//! `list`: snapshots newest first; leftovers reported on stderr.
+//! `list`: snapshots newest first; leftovers and anything unrecognised reported on stderr. A
+//! manifest that cannot be read is listed (as unreadable) and makes the exit code 1.
 
 use anyhow::Result;
 use backup_core::Orchestrator;
 use serde_json::json;
 
-use super::{human_size, warn_unfinished, where_stores_stood, Ctx};
+use super::{human_size, in_future, warn_unfinished, where_stores_stood, Ctx};
 use crate::exit_codes;
+use crate::output::{self, say};
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
     let store = ctx.store()?;
     let o = Orchestrator::new(&store, &ctx.known);
     let (snapshots, leftovers) = o.list()?;
+    let unrecognised = o.unrecognised()?;
     warn_unfinished(&o);
     for l in &leftovers {
-        eprintln!(
-            "warning: {} is left over from an interrupted run and is not a snapshot; \
+        output::warn(&format!(
+            "{} is left over from an interrupted run and is not a snapshot; \
              `atocore-backup cleanup` removes it",
             l.display()
-        );
+        ));
     }
+    for u in &unrecognised {
+        output::warn(&format!(
+            "{} is not a snapshot (a snapshot folder has a manifest) and not a name \
+             atocore-backup makes: left alone; look at it and remove it by hand",
+            u.display()
+        ));
+    }
+    let mut unreadable = 0;
+    for (stamp, m) in &snapshots {
+        if let Err(e) = m {
+            unreadable += 1;
+            output::tell("unreadable", format!("snapshot {stamp}: {e}"));
+        }
+        if in_future(stamp) {
+            output::warn(&format!(
+                "snapshot {stamp} is stamped in the future of this machine's clock (the clock \
+                 went back, or it came from another host): it is listed as the newest"
+            ));
+        }
+    }
+    let code = if unreadable > 0 {
+        exit_codes::NO
+    } else {
+        exit_codes::OK
+    };
     if ctx.global.json {
         let rows: Vec<_> = snapshots
             .iter()
@@ -32,20 +60,25 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
                     "format_version": m.format_version,
                     "tool_version": m.tool_version,
                     "captured": where_stores_stood(m),
+                    "future": in_future(stamp),
                 }),
-                Err(e) => json!({ "stamp": stamp.as_str(), "error": e.to_string() }),
+                Err(e) => json!({
+                    "stamp": stamp.as_str(),
+                    "error": e.to_string(),
+                    "future": in_future(stamp),
+                }),
             })
             .collect();
         ctx.print_json(&rows)?;
-        return Ok(exit_codes::OK);
+        return Ok(code);
     }
     if snapshots.is_empty() {
-        eprintln!("no snapshots in {}", ctx.backup_dir()?.display());
+        output::note(&format!("no snapshots in {}", ctx.backup_dir()?.display()));
     } else {
-        println!(
+        say(format!(
             "{:<17} {:<12} {:<21} {:>10}  components",
             "stamp", "kind", "created", "size"
-        );
+        ));
     }
     for (stamp, m) in &snapshots {
         match m {
@@ -56,17 +89,22 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
                     .filter(|c| c.present)
                     .map(|c| c.id.as_str())
                     .collect();
-                println!(
-                    "{:<17} {:<12} {:<21} {:>10}  {}",
+                say(format!(
+                    "{:<17} {:<12} {:<21} {:>10}  {}{}",
                     stamp,
                     m.kind.as_str(),
                     m.created_at,
                     human_size(m.total_size()),
-                    comps.join(",")
-                );
+                    comps.join(","),
+                    if in_future(stamp) {
+                        "  (stamped in the future)"
+                    } else {
+                        ""
+                    }
+                ));
             }
-            Err(e) => println!("{stamp:<17} unreadable: {e}"),
+            Err(e) => say(format!("{stamp:<17} unreadable: {e}")),
         }
     }
-    Ok(exit_codes::OK)
+    Ok(code)
 }

@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::cli::{Cli, Command, Global};
+use crate::output;
 
 /// Version of the JSON printed by `--json`. Bumped when a key changes meaning or goes away.
 pub const OUTPUT_FORMAT_VERSION: u32 = 1;
@@ -38,7 +39,9 @@ impl Ctx {
     }
 
     pub fn store(&self) -> Result<FolderStore> {
-        Ok(FolderStore::new(self.backup_dir()?))
+        let dir = self.backup_dir()?;
+        warn_if_open_to_others(&dir);
+        Ok(FolderStore::new(dir))
     }
 
     /// The lock timeout asked for.
@@ -90,10 +93,10 @@ impl Ctx {
     pub fn lock_for_reading(&self, command: &str) -> Result<Option<OperationLocks>> {
         match self.try_lock(command) {
             Err(e) if read_only(&e) => {
-                eprintln!(
-                    "note: the backup dir {} is read-only; reading it without its lock",
+                output::note(&format!(
+                    "the backup dir {} is read-only; reading it without its lock",
                     self.backup_dir()?.display()
-                );
+                ));
                 Ok(None)
             }
             other => other,
@@ -124,10 +127,33 @@ impl Ctx {
         out
     }
 
+    /// Every live path configured now (flags or environment), Chroma included.
+    pub fn configured_paths(&self) -> Vec<PathBuf> {
+        self.sources(true).into_iter().map(|s| s.path).collect()
+    }
+
     /// Print `value` as JSON on stdout.
     pub fn print_json(&self, value: &impl Serialize) -> Result<()> {
-        println!("{}", serde_json::to_string_pretty(value)?);
+        println!("{}", output::json_text(value)?);
         Ok(())
+    }
+}
+
+/// A backup dir that other users may write is a warning: anyone who can write there can
+/// replace snapshots (which validate checks) or plant names the tool writes (which it
+/// refuses), and can delete backups.
+fn warn_if_open_to_others(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(dir) {
+        let mode = m.permissions().mode();
+        if m.is_dir() && mode & 0o002 != 0 {
+            output::warn(&format!(
+                "the backup dir {} can be written by every user (mode {:o}): anyone can delete \
+                 or replace backups there; `chmod 700` it",
+                dir.display(),
+                mode & 0o7777
+            ));
+        }
     }
 }
 
@@ -215,18 +241,18 @@ pub fn warn_unfinished(o: &Orchestrator<'_>) {
                     n.join(", ")
                 }
             };
-            eprintln!(
-                "warning: an unfinished restore of snapshot {} (started {}; switched: {}; not \
+            output::warn(&format!(
+                "an unfinished restore of snapshot {} (started {}; switched: {}; not \
                  switched: {}) blocks create, restore and drill: run `restore --resume` or \
                  `restore --rollback` with --confirm-service-stopped (see `status`)",
                 j.stamp,
                 j.started_at,
                 names(&done),
                 names(&todo)
-            );
+            ));
         }
         Err(backup_core::Error::NoUnfinishedRestore { .. }) => {}
-        Err(e) => eprintln!("warning: {e}"),
+        Err(e) => output::warn(&e.to_string()),
     }
 }
 
@@ -237,6 +263,13 @@ pub fn read_only(e: &anyhow::Error) -> bool {
         Some(backup_core::Error::Io { cause, .. })
             if cause.kind() == std::io::ErrorKind::ReadOnlyFilesystem
     )
+}
+
+/// Whether a snapshot's stamp lies in the future of this machine's clock (the clock went
+/// back, or the snapshot came from a host whose clock is ahead): "newest" is then not the
+/// latest one taken.
+pub fn in_future(stamp: &Stamp) -> bool {
+    stamp > &Stamp::at(std::time::SystemTime::now())
 }
 
 /// Parse a stamp argument before it becomes a path.

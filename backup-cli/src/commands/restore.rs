@@ -9,6 +9,7 @@ use serde_json::json;
 use super::{stamp, Ctx, OUTPUT_FORMAT_VERSION};
 use crate::cli::RestoreArgs;
 use crate::exit_codes;
+use crate::output::{self, say};
 
 pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<u8> {
     let store = ctx.store()?;
@@ -46,6 +47,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<u8> {
                 } else {
                     BTreeSet::new()
                 },
+                protected: ctx.configured_paths(),
             },
         )?
     };
@@ -63,33 +65,40 @@ fn restored(report: &RestoreReport, id: &str) -> bool {
 
 fn print(ctx: &Ctx, report: &RestoreReport) -> Result<()> {
     match &report.open_file_check {
-        Some(scan) if !scan.available => eprintln!(
-            "warning: /proc could not be read, so no check was made for processes holding the \
-             live store open; make sure the service is stopped"
+        Some(scan) if !scan.available => output::warn(
+            "/proc could not be read, so no check was made for processes holding the live \
+             store open; make sure the service is stopped",
         ),
-        Some(scan) if scan.uninspectable > 0 => eprintln!(
-            "warning: {} processes could not be inspected (other users'); a service running as \
+        Some(scan) if scan.uninspectable > 0 => output::warn(&format!(
+            "{} processes could not be inspected (other users'); a service running as \
              another user would not have been seen: run as root or as the service's user",
             scan.uninspectable
-        ),
+        )),
         _ => {}
     }
     for c in &report.components {
         if c.target_from_manifest {
-            eprintln!(
-                "note: no live path given for {}; using the one recorded in the manifest: {}",
+            output::note(&format!(
+                "no live path given for {}; using the one recorded in the manifest: {}",
                 c.id,
                 c.target.display()
-            );
+            ));
         }
         if let Some(w) = c.facts.get("warnings").and_then(|w| w.as_array()) {
             for w in w {
-                eprintln!("warning: {}: {}", c.id, w.as_str().unwrap_or_default());
+                output::warn(&format!("{}: {}", c.id, w.as_str().unwrap_or_default()));
             }
         }
         for p in &c.problems {
-            eprintln!("verification failed: {p}");
+            output::tell("verification failed", p);
         }
+    }
+    if let Some(sig) = backup_core::interrupt::requested() {
+        output::warn(&format!(
+            "{} arrived after every store was switched: the restore itself completed; \
+             what verification did not finish is reported above as problems",
+            backup_core::signal_name(sig)
+        ));
     }
     if ctx.global.json {
         return ctx.print_json(&json!({
@@ -104,10 +113,10 @@ fn print(ctx: &Ctx, report: &RestoreReport) -> Result<()> {
             "components": report.components,
         }));
     }
-    println!("restored snapshot {}", report.stamp);
+    say(format!("restored snapshot {}", report.stamp));
     match &report.pre_restore_snapshot {
-        Some(s) => println!("pre-restore snapshot: {s} (restore it to undo)"),
-        None => println!("pre-restore snapshot: none"),
+        Some(s) => say(format!("pre-restore snapshot: {s} (restore it to undo)")),
+        None => say("pre-restore snapshot: none"),
     }
     for c in &report.components {
         let state = match (c.restored, c.problems.is_empty()) {
@@ -118,7 +127,7 @@ fn print(ctx: &Ctx, report: &RestoreReport) -> Result<()> {
                 c.problems.len()
             ),
         };
-        println!("{}: {} ({state})", c.id, c.target.display());
+        say(format!("{}: {} ({state})", c.id, c.target.display()));
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `status`: what an operator must know before the next operation: an unfinished restore,
-//! leftovers of interrupted runs, and who holds the backup dir's lock.
+//! leftovers of interrupted runs (in the backup dir and beside the live stores), anything
+//! unrecognised, and who holds the backup dir's lock.
 
 use anyhow::Result;
 use backup_core::lock::{self, BACKUP_DIR_LOCK};
@@ -8,48 +9,52 @@ use serde_json::json;
 
 use super::{Ctx, OUTPUT_FORMAT_VERSION};
 use crate::exit_codes;
+use crate::output::{jpath, say};
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
     let dir = ctx.backup_dir()?;
     let store = ctx.store()?;
     let o = Orchestrator::new(&store, &ctx.known);
-    let (snapshots, leftovers) = o.list()?;
+    let (snapshots, mut leftovers) = o.list()?;
+    let unrecognised = o.unrecognised()?;
     let journal = match o.unfinished() {
         Ok(j) => Some(j),
         Err(Error::NoUnfinishedRestore { .. }) => None,
         Err(e) => return Err(e.into()),
     };
+    leftovers.extend(o.temps_beside(&o.known_live_paths(&ctx.configured_paths())));
     let lock_path = dir.join(BACKUP_DIR_LOCK);
     let held = lock::is_held(&lock_path);
     let holder = held.then(|| lock::holder(&lock_path)).flatten();
     if ctx.global.json {
         ctx.print_json(&json!({
             "format_version": OUTPUT_FORMAT_VERSION,
-            "backup_dir": dir,
+            "backup_dir": jpath(&dir),
             "snapshots": snapshots.len(),
             "unfinished_restore": journal,
-            "leftovers": leftovers,
+            "leftovers": leftovers.iter().map(|p| jpath(p)).collect::<Vec<_>>(),
+            "unrecognised": unrecognised.iter().map(|p| jpath(p)).collect::<Vec<_>>(),
             "lock": { "held": held, "holder": holder },
         }))?;
         return Ok(exit_codes::OK);
     }
-    println!(
+    say(format!(
         "backup dir: {} ({} snapshots)",
         dir.display(),
         snapshots.len()
-    );
+    ));
     match &journal {
-        None => println!("unfinished restore: none"),
+        None => say("unfinished restore: none"),
         Some(j) => {
-            println!(
+            say(format!(
                 "unfinished restore: {:?} to snapshot {} started {} (pre-restore snapshot: {})",
                 j.phase,
                 j.stamp,
                 j.started_at,
                 j.pre_restore_snapshot.as_deref().unwrap_or("none")
-            );
+            ));
             for s in &j.steps {
-                println!(
+                say(format!(
                     "  {}: {} {}",
                     s.id,
                     s.target.display(),
@@ -58,17 +63,23 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
                     } else {
                         "not switched"
                     }
-                );
+                ));
             }
         }
     }
     for l in &leftovers {
-        println!("leftover: {} (remove with `cleanup`)", l.display());
+        say(format!("leftover: {} (remove with `cleanup`)", l.display()));
+    }
+    for u in &unrecognised {
+        say(format!(
+            "unrecognised: {} (not a snapshot, not a name atocore-backup makes; left alone)",
+            u.display()
+        ));
     }
     match (held, holder) {
-        (true, Some(h)) => println!("lock: held by {h}"),
-        (true, None) => println!("lock: held"),
-        (false, _) => println!("lock: free"),
+        (true, Some(h)) => say(format!("lock: held by {h}")),
+        (true, None) => say("lock: held"),
+        (false, _) => say("lock: free"),
     }
     Ok(exit_codes::OK)
 }

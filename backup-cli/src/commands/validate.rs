@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::{stamp, stood_line, warn_unfinished, where_stores_stood, Ctx, OUTPUT_FORMAT_VERSION};
 use crate::exit_codes;
+use crate::output::{self, say};
 
 pub fn run(ctx: &Ctx, stamp_arg: &str) -> Result<u8> {
     let stamp = stamp(stamp_arg)?;
@@ -27,13 +28,13 @@ pub fn run(ctx: &Ctx, stamp_arg: &str) -> Result<u8> {
             "captured": stood,
         }))?;
     } else if v.is_valid() {
-        println!("snapshot {} is valid", v.stamp);
-        println!("captured: {}", stood_line(&stood));
+        say(format!("snapshot {} is valid", v.stamp));
+        say(format!("captured: {}", stood_line(&stood)));
     } else {
-        println!("snapshot {} is INVALID:", v.stamp);
+        say(format!("snapshot {} is INVALID:", v.stamp));
     }
     for p in &v.problems {
-        eprintln!("invalid: {p}");
+        output::tell("invalid", p);
     }
     Ok(if v.is_valid() {
         exit_codes::OK
