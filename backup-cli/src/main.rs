@@ -57,6 +57,10 @@ fn main() -> ExitCode {
             // Stopped where nothing could be cleaned any more (a restore that completed, a
             // report being printed): the result stands, the exit code says it was stopped.
             Some(sig) if code == exit_codes::OK || code == exit_codes::NO => {
+                output::error(&format!(
+                    "interrupted by {} after the work above was done: what it reports stands",
+                    backup_core::signal_name(sig)
+                ));
                 ExitCode::from(128 + sig as u8)
             }
             _ => ExitCode::from(code),

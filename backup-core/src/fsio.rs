@@ -600,6 +600,12 @@ impl Dir {
     /// anything else is); [`Error::Interrupted`].
     pub fn create_file(&self, name: &OsStr, mode: u32) -> Result<File> {
         crate::interrupt::check()?;
+        self.create_file_now(name, mode)
+    }
+
+    /// [`Dir::create_file`] even after an interrupt was requested: for bookkeeping that must
+    /// be written whatever happens (the restore journal).
+    fn create_file_now(&self, name: &OsStr, mode: u32) -> Result<File> {
         plain(name, &self.path)?;
         rfs::openat(
             &self.fd,
@@ -648,6 +654,35 @@ impl Dir {
             });
         }
         self.remove_tree(name)?;
+        Ok(())
+    }
+
+    /// Check, without changing anything, that `name` is free or a leftover of our own (what
+    /// [`Dir::remove_own_leftover`] would remove), so a run can refuse before it starts.
+    ///
+    /// # Errors
+    /// [`Error::Symlink`], [`Error::WrongPlace`], [`Error::Io`].
+    pub fn check_own_leftover(&self, name: &OsStr) -> Result<()> {
+        let Some(st) = self.stat(name)? else {
+            return Ok(());
+        };
+        let t = file_type(&st);
+        if t == FileType::Symlink {
+            return Err(self.refusal(name, "use", Errno::LOOP));
+        }
+        if st.st_uid != rustix::process::geteuid().as_raw()
+            || !matches!(t, FileType::RegularFile | FileType::Directory)
+        {
+            return Err(Error::WrongPlace {
+                path: self.join(name),
+                problem: format!(
+                    "is where atocore-backup keeps a temporary folder, but holds {} owned by uid \
+                     {} that it did not make; remove it by hand",
+                    kind_name(t),
+                    st.st_uid
+                ),
+            });
+        }
         Ok(())
     }
 
@@ -910,13 +945,15 @@ impl Dir {
     }
 
     /// Write `bytes` to `name` through a temporary name, fsync, rename and folder fsync; on
-    /// failure `name` is as it was.
+    /// failure `name` is as it was. Not stopped by an interrupt: it writes bookkeeping (the
+    /// restore journal) that must stay true.
     ///
     /// # Errors
     /// [`Error::Io`], [`Error::Symlink`].
     pub fn write_atomic(&self, name: &OsStr, bytes: &[u8]) -> Result<()> {
         let tmp = write_temp_name(name);
-        let mut f = self.create_temp_file(&tmp, FILE_MODE)?;
+        self.remove_own_leftover(&tmp)?;
+        let mut f = self.create_file_now(&tmp, FILE_MODE)?;
         let written = f
             .write_all(bytes)
             .and_then(|()| f.sync_all())

@@ -36,15 +36,17 @@ pub use switch::{is_own_temp, temp_name, Replacement, TEMP_SUFFIX};
 
 /// A named point in a long operation where tests can stop the process. In builds with the
 /// `failpoints` feature, when `ATOCORE_FAILPOINT` equals `name`, the process prints
-/// `failpoint <name> reached` on stderr and waits there forever, for the test to SIGKILL it.
-/// In every other build it does nothing.
+/// `failpoint <name> reached` on stderr and waits there, for the test to SIGKILL it or to
+/// send SIGINT/SIGTERM (which let it go on to its next safe point, unless
+/// `ATOCORE_FAILPOINT_STUCK` is set: then it stays, as a run stuck in one long SQLite step
+/// would). In every other build it does nothing.
 #[inline]
 pub fn failpoint(name: &str) {
     #[cfg(feature = "failpoints")]
     if std::env::var("ATOCORE_FAILPOINT").is_ok_and(|v| v == name) {
         eprintln!("failpoint {name} reached");
-        // Waits to be killed; a SIGINT or SIGTERM lets it go on to the next safe point.
-        while interrupt::requested().is_none() {
+        let stuck = std::env::var_os("ATOCORE_FAILPOINT_STUCK").is_some();
+        while stuck || interrupt::requested().is_none() {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }

@@ -370,7 +370,10 @@ impl<'a> Orchestrator<'a> {
     /// Only when the snapshot cannot be found; findings are in [`Validation::problems`].
     pub fn validate(&self, stamp: &Stamp) -> Result<Validation> {
         let dir = self.store.open(stamp)?;
-        Ok(self.validate_dir(&dir, stamp))
+        let v = self.validate_dir(&dir, stamp);
+        // A validation cut short by a signal says nothing about the snapshot.
+        crate::interrupt::check()?;
+        Ok(v)
     }
 
     fn validate_dir(&self, dir: &Path, stamp: &Stamp) -> Validation {
@@ -624,6 +627,8 @@ impl<'a> Orchestrator<'a> {
         let live = matches!(opts.targets, Targets::Live(_));
         let dir = self.store.open(stamp)?;
         let validation = self.validate_dir(&dir, stamp);
+        // A validation cut short by a signal says nothing about the snapshot.
+        crate::interrupt::check()?;
         let manifest = match (validation.manifest, validation.problems.is_empty()) {
             (Some(m), true) => m,
             (_, _) => {
@@ -793,6 +798,11 @@ impl<'a> Orchestrator<'a> {
                 return Err(Error::TargetExists { path: target });
             }
             fsio::plain_kind(&target)?;
+            // The private folder a restore builds in: refuse now, before any lock or safety
+            // snapshot is written, if something that is not ours sits at its name.
+            if let Ok(parent) = Dir::open(fsio::parent_of(&target)) {
+                parent.check_own_leftover(&switch::temp_name(fsio::last_name(&target)?))?;
+            }
             let exists = comp.exists(&target)?;
             if !live && exists {
                 return Err(Error::TargetExists { path: target });
@@ -906,8 +916,9 @@ impl<'a> Orchestrator<'a> {
         Ok(report)
     }
 
-    /// Every name a run may write at, beside, or inside the live stores `targets`, and in the
-    /// backup dir, in one list: the hostile-user tests plant a symlink at each one.
+    /// Every name a run may write at, beside, or inside the live stores `targets` (the
+    /// targets themselves included), and in the backup dir, in one list: the hostile-user
+    /// tests plant a symlink at each one.
     ///
     /// # Errors
     /// [`Error::UnknownComponent`].
@@ -922,6 +933,7 @@ impl<'a> Orchestrator<'a> {
         ];
         for s in targets {
             let comp = self.component(&s.id)?;
+            out.push(s.path.clone());
             out.push(lock::live_lock_path(&s.path));
             out.push(fsio::parent_of(&s.path).join(switch::temp_name(fsio::last_name(&s.path)?)));
             out.extend(comp.side_files(&s.path));

@@ -168,16 +168,25 @@ impl SnapshotStore for FolderStore {
     fn commit(&self, pending: Pending) -> Result<Stamp> {
         let snaps = self.ensure_dirs()?;
         let tmp = fsio::last_name(&pending.dir)?.to_owned();
-        snaps.open_dir(&tmp)?.sync()?;
-        crate::failpoint("create.before-commit");
         let name = OsStr::new(pending.stamp.as_str());
-        if snaps.stat(name)?.is_some() {
-            return Err(Error::BadPath {
-                path: snaps.join(name),
-                problem: "already exists; a snapshot is never overwritten".into(),
-            });
+        let made_visible = (|| {
+            snaps.open_dir(&tmp)?.sync()?;
+            crate::failpoint("create.before-commit");
+            // The last moment to stop: after the rename the snapshot is complete and stays.
+            interrupt::check()?;
+            if snaps.stat(name)?.is_some() {
+                return Err(Error::BadPath {
+                    path: snaps.join(name),
+                    problem: "already exists; a snapshot is never overwritten".into(),
+                });
+            }
+            snaps.rename(&tmp, &snaps, name)
+        })();
+        if let Err(e) = made_visible {
+            let _ = snaps.remove_tree(&tmp);
+            let _ = snaps.sync();
+            return Err(e);
         }
-        snaps.rename(&tmp, &snaps, name)?;
         snaps.sync()?;
         crate::failpoint("create.committed");
         Ok(pending.stamp)

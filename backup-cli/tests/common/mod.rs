@@ -200,3 +200,130 @@ pub fn spawn_ready(cmd: &mut Command, ready: &str) -> Child {
     assert_eq!(line.trim(), ready);
     child
 }
+
+/// The committed chromadb 1.5.9 store below its first sync (small, no pickle).
+pub fn small_chroma_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/chroma/1.5.9/small")
+}
+
+/// A live store with all three parts (database, registry, Chroma folder) and runs of the
+/// binary with all of them configured.
+pub struct Scene {
+    pub env: Env,
+    pub chroma: PathBuf,
+}
+
+pub fn scene() -> Scene {
+    let env = env();
+    let chroma = env.db.parent().unwrap().join("chroma");
+    backup_core::conformance::copy_tree(&small_chroma_fixture(), &chroma);
+    Scene { env, chroma }
+}
+
+impl Scene {
+    pub fn vars(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        vec![
+            ("ATOCORE_DB_PATH", self.env.db.clone().into_os_string()),
+            (
+                "ATOCORE_PROJECT_REGISTRY_PATH",
+                self.env.registry.clone().into_os_string(),
+            ),
+            ("ATOCORE_CHROMA_PATH", self.chroma.clone().into_os_string()),
+            (
+                "ATOCORE_BACKUP_DIR",
+                self.env.backups.clone().into_os_string(),
+            ),
+        ]
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let vars = self.vars();
+        let v: Vec<(&str, &std::ffi::OsStr)> =
+            vars.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+        self.env.run_env(args, &v)
+    }
+
+    /// The binary with every store configured, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_atocore-backup"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("ATOCORE_") {
+                c.env_remove(k);
+            }
+        }
+        c.args(args)
+            .envs(self.vars())
+            .current_dir(self.env.tmp.path());
+        c
+    }
+
+    pub fn create(&self) -> String {
+        let out = self.run(&["create", "--json"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        json(&out)["stamp"].as_str().unwrap().to_owned()
+    }
+
+    /// The live paths of every store.
+    pub fn live_paths(&self) -> [PathBuf; 3] {
+        [
+            self.env.db.clone(),
+            self.env.registry.clone(),
+            self.chroma.clone(),
+        ]
+    }
+}
+
+/// A run of `cmd` stopped at `failpoint` (the build has the `failpoints` feature), and a
+/// thread that keeps reading its stderr (so its later messages never meet a closed pipe);
+/// the thread returns all of it.
+pub fn stop_at(mut cmd: Command, failpoint: &str) -> (Child, std::thread::JoinHandle<String>) {
+    cmd.env("ATOCORE_FAILPOINT", failpoint)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let want = format!("failpoint {failpoint} reached");
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        let mut told = false;
+        while let Some(Ok(l)) = lines.next() {
+            all.push_str(&l);
+            all.push('\n');
+            if !told && l == want {
+                told = true;
+                let _ = tx.send(());
+            }
+        }
+        all
+    });
+    if rx.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        let status = child.wait();
+        panic!(
+            "never reached failpoint {failpoint} ({status:?}): {}",
+            reader.join().unwrap()
+        );
+    }
+    (child, reader)
+}
+
+/// Send `signal` ("INT", "TERM", "KILL") to a child.
+pub fn signal(child: &Child, signal: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{signal}");
+}
+
+/// Whether this test runs as root.
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false)
+}

@@ -1,0 +1,945 @@
+//! Hostile local users and careless operators: whoever runs the service can write its data
+//! folder while the tool runs as root. Each test plants what such a user would, runs the real
+//! binary, and checks what an operator cares about: the victim file byte for byte, no live
+//! path turned into a symlink, owners and modes as before, nothing written on a refusal.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use backup_core::{Component, FolderStore, Orchestrator, Source};
+use common::{code, json, scene, skip, stderr, stop_at, Scene};
+
+fn components() -> Vec<Box<dyn Component>> {
+    vec![
+        Box::new(backup_sqlite::SqliteComponent),
+        Box::new(backup_registry::RegistryComponent),
+        Box::new(backup_chroma::ChromaComponent::new(None)),
+    ]
+}
+
+fn sources(s: &Scene, dir: Option<&Path>) -> Vec<Source> {
+    let at = |p: &Path| match dir {
+        Some(d) => d.join(p.file_name().unwrap()),
+        None => p.to_path_buf(),
+    };
+    vec![
+        Source {
+            id: "sqlite".into(),
+            path: at(&s.env.db),
+        },
+        Source {
+            id: "registry".into(),
+            path: at(&s.env.registry),
+        },
+        Source {
+            id: "chroma".into(),
+            path: at(&s.chroma),
+        },
+    ]
+}
+
+/// Every name a run writes, from the code's one list (`Orchestrator::places_written`, which
+/// asks each component for its side files): for the live stores, and for a `restore --to`
+/// folder. Relative to the scene's folder, so it can be planted in a fresh scene.
+fn names_written(s: &Scene, into: &Path) -> Vec<PathBuf> {
+    let store = FolderStore::new(&s.env.backups);
+    let known = components();
+    let o = Orchestrator::new(&store, &known);
+    let mut names = o.places_written(&sources(s, None)).unwrap();
+    names.extend(o.places_written(&sources(s, Some(into))).unwrap());
+    let mut rel: Vec<PathBuf> = names
+        .iter()
+        .map(|p| p.strip_prefix(s.env.tmp.path()).unwrap().to_path_buf())
+        .collect();
+    rel.sort();
+    rel.dedup();
+    rel
+}
+
+struct Victims {
+    file: PathBuf,
+    dir: PathBuf,
+}
+
+impl Victims {
+    fn new(root: &Path) -> Victims {
+        let file = root.join("victim-file");
+        fs::write(&file, b"root's precious bytes").unwrap();
+        let dir = root.join("victim-dir");
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("keep"), b"keep").unwrap();
+        Victims { file, dir }
+    }
+
+    fn check(&self, what: &str) {
+        assert_eq!(
+            fs::read(&self.file).unwrap(),
+            b"root's precious bytes",
+            "{what}: the victim file was written"
+        );
+        let names: Vec<_> = fs::read_dir(&self.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![OsStr::new("keep").to_owned()],
+            "{what}: the victim folder was written"
+        );
+        assert_eq!(fs::read(self.dir.join("keep")).unwrap(), b"keep", "{what}");
+    }
+}
+
+fn plant(at: &Path, to: &Path) {
+    fs::create_dir_all(at.parent().unwrap()).unwrap();
+    match fs::symlink_metadata(at) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(at).unwrap(),
+        Ok(_) => fs::remove_file(at).unwrap(),
+        Err(_) => {}
+    }
+    std::os::unix::fs::symlink(to, at).unwrap();
+}
+
+fn no_live_symlink(s: &Scene, planted: &Path, what: &str) {
+    for p in s.live_paths() {
+        if p == planted {
+            continue;
+        }
+        if let Ok(m) = fs::symlink_metadata(&p) {
+            assert!(
+                !m.file_type().is_symlink(),
+                "{what}: {} became a symlink",
+                p.display()
+            );
+        }
+    }
+}
+
+/// A run interrupted after its journal was written (SIGKILL at a failpoint), so that
+/// `--resume` and `--rollback` have something to do.
+fn leave_unfinished_restore(s: &Scene, stamp: &str) {
+    let (mut child, err) = stop_at(
+        s.command(&["restore", stamp, "--confirm-service-stopped"]),
+        "restore.after-sqlite",
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = err.join();
+    assert!(s.env.backups.join("restore-journal.json").exists());
+}
+
+#[test]
+fn a_symlink_planted_at_any_name_the_tool_writes_is_never_followed() {
+    let probe = scene();
+    let into_rel = PathBuf::from("exported");
+    let names = names_written(&probe, &probe.env.tmp.path().join(&into_rel));
+    // The backup dir's five names, and for each of three stores (live and --to) the store
+    // itself, its lock and its private folder, plus SQLite's three sidecars and Chroma's
+    // ingestion lock and journal.
+    assert!(names.len() >= 5 + 2 * (3 * 3 + 3 + 2) - 2, "{names:?}");
+    drop(probe);
+    let mut runs = 0;
+    for rel in &names {
+        // A folder-shaped name is also tried with a link to a folder.
+        let shaped_like_folder = rel.ends_with("snapshots")
+            || rel.to_string_lossy().ends_with(".atocore-restore.tmp")
+            || rel.ends_with("chroma");
+        for to_dir in [false, true] {
+            if to_dir && !shaped_like_folder {
+                continue;
+            }
+            let s = scene();
+            let root = s.env.tmp.path();
+            let victims = Victims::new(root);
+            let target = if to_dir { &victims.dir } else { &victims.file };
+            let stamp = s.create();
+            s.env.mutate();
+            let planted = root.join(rel);
+            let into = root.join(&into_rel).to_string_lossy().into_owned();
+            let what = |cmd: &str| format!("{} -> {}: {cmd}", rel.display(), target.display());
+
+            // Resume and rollback of a restore that a kill left unfinished.
+            leave_unfinished_restore(&s, &stamp);
+            plant(&planted, target);
+            for args in [
+                vec!["restore", "--resume", "--confirm-service-stopped"],
+                vec!["restore", "--rollback", "--confirm-service-stopped"],
+            ] {
+                let out = s.run(&args);
+                runs += 1;
+                victims.check(&what(&args.join(" ")));
+                no_live_symlink(&s, &planted, &what(&args.join(" ")));
+                let _ = out;
+                if fs::symlink_metadata(&planted).is_err() {
+                    plant(&planted, target);
+                }
+            }
+            // Finish it without the link, so the other commands are not refused for it (a
+            // link planted at the journal's own name replaced the journal).
+            let _ = fs::remove_file(&planted);
+            let journal = s.env.backups.join("restore-journal.json");
+            if fs::symlink_metadata(&journal).is_ok_and(|m| m.is_file()) {
+                let out = s.run(&["restore", "--resume", "--confirm-service-stopped"]);
+                if code(&out) != 0 {
+                    // Only a link that replaced the snapshots themselves may stop it.
+                    assert!(
+                        rel.ends_with("snapshots"),
+                        "{}: {}",
+                        what("resume"),
+                        stderr(&out)
+                    );
+                    fs::remove_file(&journal).unwrap();
+                }
+            }
+            plant(&planted, target);
+            for args in [
+                vec!["create"],
+                vec!["restore", &stamp, "--confirm-service-stopped"],
+                vec!["restore", &stamp, "--to", &into],
+                vec!["drill"],
+                vec!["cleanup"],
+                vec!["status"],
+                vec!["list"],
+            ] {
+                let out = s.run(&args);
+                runs += 1;
+                victims.check(&what(&args.join(" ")));
+                no_live_symlink(&s, &planted, &what(&args.join(" ")));
+                if code(&out) != 0 {
+                    // A refusal names the link (or the reason it could not go on).
+                    assert!(!stderr(&out).is_empty(), "{}", what(&args.join(" ")));
+                }
+                if fs::symlink_metadata(&planted).is_err() {
+                    plant(&planted, target);
+                }
+            }
+        }
+    }
+    assert!(runs > 300, "{runs} runs");
+}
+
+/// A refusal because of a planted link names the link and exits 2, touching nothing.
+#[test]
+fn a_symlink_at_the_restore_folder_is_refused_by_name() {
+    let s = scene();
+    let stamp = s.create();
+    s.env.mutate();
+    let victims = Victims::new(s.env.tmp.path());
+    let planted = s
+        .env
+        .db
+        .parent()
+        .unwrap()
+        .join(".atocore.db.atocore-restore.tmp");
+    plant(&planted, &victims.dir);
+    let before = s.env.live_bytes();
+    let snapshots = fs::read_dir(s.env.backups.join("snapshots"))
+        .unwrap()
+        .count();
+    let out = s.run(&["restore", &stamp, "--confirm-service-stopped"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(".atocore.db.atocore-restore.tmp")
+            && stderr(&out).contains("symlink"),
+        "{}",
+        stderr(&out)
+    );
+    victims.check("restore");
+    assert!(s.env.live_bytes() == before, "the live store changed");
+    assert_eq!(
+        fs::read_dir(s.env.backups.join("snapshots"))
+            .unwrap()
+            .count(),
+        snapshots,
+        "refused before the safety snapshot"
+    );
+    // A symlink as the live path itself is refused too, naming where it points.
+    fs::rename(&s.env.registry, s.env.tmp.path().join("real.json")).unwrap();
+    std::os::unix::fs::symlink(s.env.tmp.path().join("real.json"), &s.env.registry).unwrap();
+    let out = s.run(&["create"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("real.json"), "{}", stderr(&out));
+}
+
+fn make_special(kind: &str, at: &Path) -> Option<Box<dyn std::any::Any>> {
+    match kind {
+        "fifo" => {
+            assert!(Command::new("mkfifo").arg(at).status().unwrap().success());
+            Some(Box::new(()))
+        }
+        "socket" => Some(Box::new(
+            std::os::unix::net::UnixListener::bind(at).unwrap(),
+        )),
+        "char device" => {
+            let ok = Command::new("mknod")
+                .arg(at)
+                .args(["c", "1", "5"])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            ok.then(|| Box::new(()) as Box<dyn std::any::Any>)
+        }
+        _ => unreachable!(),
+    }
+}
+
+fn tree_names(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if fs::symlink_metadata(&p).unwrap().is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_fifo_a_device_or_a_socket_at_a_configured_path_is_refused_within_a_second() {
+    let mut skipped_devices = false;
+    for kind in ["fifo", "char device", "socket"] {
+        for which in [
+            "db",
+            "registry",
+            "chroma",
+            "chroma.sqlite3",
+            "ingestion lock",
+        ] {
+            let s = scene();
+            let stamp = s.create();
+            let at = match which {
+                "db" => s.env.db.clone(),
+                "registry" => s.env.registry.clone(),
+                "chroma" => s.chroma.clone(),
+                "chroma.sqlite3" => s.chroma.join("chroma.sqlite3"),
+                _ => s.chroma.parent().unwrap().join(".ingestion.lock"),
+            };
+            if at.is_dir() {
+                fs::remove_dir_all(&at).unwrap();
+            } else {
+                let _ = fs::remove_file(&at);
+            }
+            let Some(_keep) = make_special(kind, &at) else {
+                skipped_devices = true;
+                continue;
+            };
+            let live = s.env.db.parent().unwrap().to_path_buf();
+            let before = tree_names(&live);
+            let snapshots_before = tree_names(&s.env.backups.join("snapshots"));
+            for args in [
+                vec!["create"],
+                vec!["restore", &stamp, "--confirm-service-stopped"],
+            ] {
+                if which == "ingestion lock" && args[0] == "restore" {
+                    // A restore does not take the ingestion lock.
+                    continue;
+                }
+                let started = Instant::now();
+                let mut child = s
+                    .command(&args)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let status = loop {
+                    if let Some(st) = child.try_wait().unwrap() {
+                        break st;
+                    }
+                    if started.elapsed() > Duration::from_secs(1) {
+                        child.kill().unwrap();
+                        panic!("{kind} at {which}: {args:?} still running after a second");
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                };
+                let mut err = String::new();
+                std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+                assert_eq!(status.code(), Some(2), "{kind} at {which}: {args:?}: {err}");
+                let name = at.file_name().unwrap().to_string_lossy().into_owned();
+                assert!(err.contains(&name), "{kind} at {which}: {args:?}: {err}");
+                assert_eq!(
+                    tree_names(&live),
+                    before,
+                    "{kind} at {which}: {args:?} wrote beside the store"
+                );
+                assert_eq!(
+                    tree_names(&s.env.backups.join("snapshots")),
+                    snapshots_before,
+                    "{kind} at {which}: {args:?} wrote a snapshot"
+                );
+            }
+        }
+    }
+    if skipped_devices {
+        skip("a character device needs root to make (mknod); FIFOs and sockets were tested");
+    }
+}
+
+#[test]
+fn a_database_under_a_folder_named_0xff_restores_at_exactly_that_path() {
+    let s = scene();
+    let odd = s.env.tmp.path().join(OsStr::from_bytes(b"\xff"));
+    fs::create_dir(&odd).unwrap();
+    let db = odd.join("atocore.db");
+    fs::copy(&s.env.db, &db).unwrap();
+    let backups = s.env.backups.as_os_str();
+    let out = s.env.run_env(
+        &["create", "--json"],
+        &[
+            ("ATOCORE_DB_PATH", db.as_os_str()),
+            ("ATOCORE_BACKUP_DIR", backups),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let created = json(&out);
+    let stamp = created["stamp"].as_str().unwrap().to_owned();
+    let recorded = &created["components"][0]["source"];
+    assert_eq!(
+        recorded["hex"].as_str().unwrap(),
+        db.as_os_str()
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+        "{recorded}"
+    );
+    let want = fs::read(&db).unwrap();
+    fs::remove_file(&db).unwrap();
+    // The disaster-recovery flow: no --db, the target comes from the manifest.
+    let out = s.env.run_env(
+        &["restore", &stamp, "--confirm-service-stopped", "--json"],
+        &[("ATOCORE_BACKUP_DIR", backups)],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["db_restored"], true);
+    assert_eq!(report["components"][0]["target"], *recorded);
+    assert!(db.is_file(), "restored at exactly the recorded path");
+    let mut names: Vec<Vec<u8>> = fs::read_dir(s.env.tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().as_bytes().to_vec())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![b"backups".to_vec(), b"data".to_vec(), b"\xff".to_vec()],
+        "no folder with another name was made"
+    );
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM memories", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 500);
+    drop(c);
+    let _ = want;
+    // status and list cope with the path too.
+    let out = s
+        .env
+        .run_env(&["list", "--json"], &[("ATOCORE_BACKUP_DIR", backups)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn restore_to_inside_the_backup_dir_or_a_live_store_is_refused() {
+    let s = scene();
+    let stamp = s.create();
+    let snap_dir = s.env.backups.join("snapshots").join(&stamp);
+    let before = common::backup_dir_bytes(&snap_dir.join("sqlite"));
+    for into in [
+        s.env.backups.clone(),
+        s.env.backups.join("snapshots"),
+        s.env.backups.join("snapshots").join(&stamp),
+        s.chroma.join("sub"),
+    ] {
+        let out = s.run(&["restore", &stamp, "--to", &into.to_string_lossy()]);
+        assert_eq!(code(&out), 2, "{}: {}", into.display(), stderr(&out));
+        assert!(stderr(&out).contains("inside"), "{}", stderr(&out));
+        assert!(!s.chroma.join("sub").exists());
+    }
+    assert_eq!(common::backup_dir_bytes(&snap_dir.join("sqlite")), before);
+    let out = s.run(&["validate", &stamp]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // create refuses a backup dir inside a live store, and writes nothing there.
+    let inside = s.chroma.join("backups");
+    let vars = s.vars();
+    let mut v: Vec<(&str, &OsStr)> = vars
+        .iter()
+        .filter(|(k, _)| *k != "ATOCORE_BACKUP_DIR")
+        .map(|(k, v)| (*k, v.as_os_str()))
+        .collect();
+    v.push(("ATOCORE_BACKUP_DIR", inside.as_os_str()));
+    let out = s.env.run_env(&["create"], &v);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("inside the live chroma store"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!inside.exists());
+}
+
+#[test]
+fn an_empty_or_foreign_database_is_refused_by_create_and_kept_raw_before_a_restore() {
+    let s = scene();
+    let stamp = s.create();
+    for (content, want) in [
+        (&b""[..], "is empty (0 bytes)"),
+        (&b"hello, not a database at all"[..], "not a database"),
+    ] {
+        fs::write(&s.env.db, content).unwrap();
+        for side in ["-wal", "-shm"] {
+            let mut p = s.env.db.clone().into_os_string();
+            p.push(side);
+            let _ = fs::remove_file(p);
+        }
+        let out = s.run(&["create"]);
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("atocore.db") && stderr(&out).contains(want),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(fs::read(&s.env.db).unwrap(), content);
+        // The safety snapshot before a restore keeps it raw, so it can be rolled back to.
+        let out = s.run(&["restore", &stamp, "--confirm-service-stopped", "--json"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let pre = json(&out)["pre_restore_snapshot"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let m: serde_json::Value = serde_json::from_slice(
+            &fs::read(s.env.snapshot_dir(&pre).join("backup-metadata.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(m["components"][0]["facts"]["raw"], true);
+        assert_eq!(
+            fs::read(s.env.snapshot_dir(&pre).join("sqlite/raw/atocore.db")).unwrap(),
+            content
+        );
+    }
+}
+
+#[test]
+fn owners_and_modes_survive_create_restore_and_rollback_and_the_service_user_can_start() {
+    if !common::is_root() {
+        skip("needs root to give the live store to another user");
+        return;
+    }
+    let s = scene();
+    let live = s.env.db.parent().unwrap().to_path_buf();
+    // The service's user and group: nobody (65534) and daemon (1), files 0640, folders 0750.
+    let (uid, gid) = (65534u32, 1u32);
+    let own = |p: &Path| {
+        for p in tree_names(p).into_iter().chain([p.to_path_buf()]) {
+            let m = fs::symlink_metadata(&p).unwrap();
+            let mode = if m.is_dir() { 0o750 } else { 0o640 };
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+            std::os::unix::fs::chown(&p, Some(uid), Some(gid)).unwrap();
+        }
+    };
+    own(&live);
+    // The test's temporary folder must let the service user reach its data folder.
+    fs::set_permissions(s.env.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let meta = |p: &Path| {
+        let m = fs::symlink_metadata(p).unwrap();
+        (m.uid(), m.gid(), m.mode() & 0o7777)
+    };
+    let snapshot_of = |dir: &Path| -> Vec<(PathBuf, (u32, u32, u32))> {
+        tree_names(dir)
+            .into_iter()
+            .filter(|p| !p.file_name().unwrap().to_string_lossy().ends_with(".lock"))
+            .map(|p| {
+                let m = meta(&p);
+                (p, m)
+            })
+            .collect()
+    };
+    let before = snapshot_of(&live);
+    let stamp = s.create();
+    // Locks made beside the live stores (ours and the ingestion lock) belong to the
+    // store's user.
+    let locks: Vec<PathBuf> = tree_names(&live)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".lock"))
+        .collect();
+    assert_eq!(locks.len(), 4, "{locks:?}");
+    for lock in locks {
+        assert_eq!(meta(&lock).0, uid, "{}", lock.display());
+    }
+    s.env.mutate();
+    fs::write(s.chroma.join("stray-new-file"), b"x").unwrap();
+    own(&live);
+    let out = s.run(&["restore", &stamp, "--confirm-service-stopped"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(snapshot_of(&live), before, "after restore");
+    service_user_can_start(&s, uid, gid);
+    // Rollback of an interrupted restore gives the same owners back.
+    s.env.mutate();
+    own(&live);
+    let mutated = snapshot_of(&live);
+    leave_unfinished_restore(&s, &stamp);
+    let out = s.run(&["restore", "--rollback", "--confirm-service-stopped"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(snapshot_of(&live), mutated, "after rollback");
+    service_user_can_start(&s, uid, gid);
+    // Onto an empty host: the recorded owners and modes, the data folder included.
+    fs::remove_dir_all(&live).unwrap();
+    let vars = [("ATOCORE_BACKUP_DIR", s.env.backups.as_os_str())];
+    let out = s
+        .env
+        .run_env(&["restore", &stamp, "--confirm-service-stopped"], &vars);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(meta(&live), (uid, gid, 0o750), "the data folder");
+    assert_eq!(meta(&s.env.db), (uid, gid, 0o640));
+    assert_eq!(meta(&s.chroma), (uid, gid, 0o750));
+    service_user_can_start(&s, uid, gid);
+}
+
+/// As the service's user: open the database and query it, read the registry, list the Chroma
+/// folder and open its database.
+fn service_user_can_start(s: &Scene, uid: u32, gid: u32) {
+    // The system's Python: one under root's home would not run as another user.
+    let python = Path::new("/usr/bin/python3");
+    assert!(
+        python.exists(),
+        "this test needs /usr/bin/python3 (.ci/run installs it)"
+    );
+    let script = "import sqlite3, sys, os, json\n\
+        db, reg, chroma = sys.argv[1:4]\n\
+        c = sqlite3.connect(db); c.execute('SELECT count(*) FROM memories').fetchone(); c.close()\n\
+        json.load(open(reg))\n\
+        os.listdir(chroma)\n\
+        sqlite3.connect(os.path.join(chroma, 'chroma.sqlite3')).execute('SELECT count(*) FROM collections').fetchone()\n";
+    let out = Command::new("setpriv")
+        .args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={gid}"),
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            script,
+        ])
+        .arg(&s.env.db)
+        .arg(&s.env.registry)
+        .arg(&s.chroma)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the service user cannot use the store: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn drill_fails_naming_a_damaged_newest_snapshot_never_an_older_one() {
+    let s = scene();
+    let older = s.create();
+    std::thread::sleep(Duration::from_millis(1100));
+    let newest = s.create();
+    let m = s.env.snapshot_dir(&newest).join("backup-metadata.json");
+    let mut b = fs::read(&m).unwrap();
+    b.truncate(b.len() / 2);
+    fs::write(&m, b).unwrap();
+    let out = s.run(&["drill", "--json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["stamp"], newest.as_str());
+    assert_eq!(report["ok"], false);
+    assert!(stderr(&out).contains(&newest) || report["problems"].to_string().contains("JSON"));
+    let log = fs::read_to_string(s.env.backups.join("drills.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["ok"], false);
+    assert_eq!(last["stamp"], newest.as_str());
+    assert!(
+        !log.contains(&older),
+        "the older snapshot was not drilled instead"
+    );
+    // list says so too, with a non-zero exit, as JSON and as text.
+    for args in [vec!["list", "--json"], vec!["list"]] {
+        let out = s.run(&args);
+        assert_eq!(code(&out), 1, "{args:?}");
+        assert!(stderr(&out).contains(&newest), "{}", stderr(&out));
+    }
+}
+
+/// Give the snapshot file at `rel` new bytes and fix its size and SHA-256 in the manifest,
+/// as someone who can write the backup dir could.
+fn rewrite_with_checksums(dir: &Path, manifest: &mut serde_json::Value, rel: &str, new_rel: &str) {
+    use sha2::Digest;
+    let bytes = fs::read(dir.join(rel)).unwrap();
+    if rel != new_rel {
+        fs::create_dir_all(dir.join(new_rel).parent().unwrap()).unwrap();
+        fs::rename(dir.join(rel), dir.join(new_rel)).unwrap();
+    }
+    let sha = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    for c in manifest["components"].as_array_mut().unwrap() {
+        for f in c["files"].as_array_mut().unwrap() {
+            if f["path"] == rel {
+                f["path"] = new_rel.into();
+                f["size"] = bytes.len().into();
+                f["sha256"] = sha.clone().into();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_raw_mark_planted_in_a_regular_snapshot_makes_it_invalid() {
+    for move_into_raw_area in [false, true] {
+        let s = scene();
+        let stamp = s.create();
+        let dir = s.env.snapshot_dir(&stamp);
+        let mpath = dir.join("backup-metadata.json");
+        let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&mpath).unwrap()).unwrap();
+        // Damage the database so its integrity check would fail, keep the checksums right,
+        // and say "raw, unverified" so that the check would be skipped.
+        let db = dir.join("sqlite/atocore.db");
+        let mut b = fs::read(&db).unwrap();
+        let n = b.len();
+        for x in &mut b[n - 4096..n - 2048] {
+            *x ^= 0xFF;
+        }
+        fs::write(&db, b).unwrap();
+        let new_rel = if move_into_raw_area {
+            "sqlite/raw/atocore.db"
+        } else {
+            "sqlite/atocore.db"
+        };
+        rewrite_with_checksums(&dir, &mut m, "sqlite/atocore.db", new_rel);
+        m["components"][0]["facts"]["raw"] = true.into();
+        m["components"][0]["facts"]["verified"] = false.into();
+        fs::write(&mpath, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+        let out = s.run(&["validate", &stamp]);
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("only a pre-restore snapshot may"),
+            "{}",
+            stderr(&out)
+        );
+        let before = s.env.live_bytes();
+        let out = s.run(&["restore", &stamp, "--confirm-service-stopped"]);
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        assert_eq!(s.env.live_bytes(), before);
+        let out = s.run(&["drill", &stamp]);
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn cleanup_removes_only_its_own_names_and_reports_the_rest() {
+    let s = scene();
+    let stamp = s.create();
+    let snaps = s.env.backups.join("snapshots");
+    // A snapshot whose manifest was lost: data, not a leftover.
+    let lost = snaps.join("20250101T000000Z");
+    backup_core::conformance::copy_tree(&snaps.join(&stamp), &lost);
+    fs::remove_file(lost.join("backup-metadata.json")).unwrap();
+    // A stray file, and leftovers this tool makes.
+    fs::write(snaps.join("notes.txt"), b"operator's notes").unwrap();
+    fs::create_dir(snaps.join(".20250102T000000Z.tmp")).unwrap();
+    fs::create_dir(s.env.backups.join(".drill-scratch-1-0")).unwrap();
+    let beside = s
+        .env
+        .db
+        .parent()
+        .unwrap()
+        .join(".atocore.db.atocore-restore.tmp");
+    fs::create_dir(&beside).unwrap();
+    fs::write(beside.join("new-db"), b"half").unwrap();
+    // status lists every leftover, the one beside the live store included.
+    let out = s.run(&["status", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let st = json(&out);
+    let leftovers = st["leftovers"].to_string();
+    assert!(leftovers.contains(".20250102T000000Z.tmp"), "{st}");
+    assert!(leftovers.contains(".drill-scratch-1-0"), "{st}");
+    assert!(
+        leftovers.contains(".atocore.db.atocore-restore.tmp"),
+        "{st}"
+    );
+    assert!(
+        st["unrecognised"].to_string().contains("20250101T000000Z"),
+        "{st}"
+    );
+    let lost_before = tree_names(&lost);
+    let out = s.run(&["cleanup"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("20250101T000000Z"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("notes.txt"), "{}", stderr(&out));
+    assert_eq!(
+        tree_names(&lost),
+        lost_before,
+        "the manifest-less snapshot is untouched"
+    );
+    assert_eq!(
+        fs::read(snaps.join("notes.txt")).unwrap(),
+        b"operator's notes"
+    );
+    assert!(!snaps.join(".20250102T000000Z.tmp").exists());
+    assert!(!s.env.backups.join(".drill-scratch-1-0").exists());
+    assert!(!beside.exists());
+    // A second cleanup is not wedged by what it leaves alone.
+    let out = s.run(&["cleanup"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = s.run(&["validate", &stamp]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn a_future_stamp_and_a_world_writable_backup_dir_are_flagged() {
+    let s = scene();
+    let stamp = s.create();
+    let future = "20990101T000000Z";
+    backup_core::conformance::copy_tree(&s.env.snapshot_dir(&stamp), &s.env.snapshot_dir(future));
+    let mpath = s.env.snapshot_dir(future).join("backup-metadata.json");
+    let text = fs::read_to_string(&mpath).unwrap().replace(&stamp, future);
+    fs::write(&mpath, text).unwrap();
+    let out = s.run(&["list", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let rows = json(&out);
+    assert_eq!(rows[0]["stamp"], future);
+    assert_eq!(rows[0]["future"], true);
+    assert_eq!(rows[1]["future"], false);
+    assert!(stderr(&out).contains("in the future"), "{}", stderr(&out));
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = s.run(&["create"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains(future), "{}", stderr(&out));
+    fs::set_permissions(&s.env.backups, fs::Permissions::from_mode(0o777)).unwrap();
+    let out = s.run(&["list"]);
+    assert!(
+        stderr(&out).contains("can be written by every user"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn huge_lock_timeouts_saturate_instead_of_panicking() {
+    let s = scene();
+    s.create();
+    for v in [
+        "18446744073709551615",
+        "18446744073709551614",
+        "9223372036854775808",
+        "0",
+    ] {
+        for cmd in ["cleanup", "create", "drill"] {
+            let out = s.run(&[cmd, "--lock-timeout", v]);
+            assert!(
+                code(&out) == 0,
+                "{cmd} --lock-timeout {v}: {} {}",
+                code(&out),
+                stderr(&out)
+            );
+        }
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn clean(bytes: &[u8]) -> Result<(), String> {
+        let text = String::from_utf8_lossy(bytes);
+        for c in text.chars() {
+            if c.is_control() && c != '\n' {
+                return Err(format!("{c:?} in {text:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn numeric_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<u64>().prop_map(|n| n.to_string()),
+            Just(u64::MAX.to_string()),
+            Just("18446744073709551616".to_owned()),
+            Just("-1".to_owned()),
+            "[0-9]{1,40}",
+            "[^\u{0}]{0,12}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any value of any numeric flag: exit 0 or 2, never a panic (exit 101).
+        #[test]
+        fn numeric_flags_never_panic(v in numeric_value()) {
+            let s = common::env();
+            fs::create_dir(&s.backups).unwrap();
+            let out = s.run(&["cleanup", "--lock-timeout", &v]);
+            prop_assert!(matches!(code(&out), 0 | 2), "{v}: {}", stderr(&out));
+            prop_assert!(!stderr(&out).contains("panicked"));
+        }
+    }
+
+    fn hostile_text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just('\u{1b}'),
+                Just('\u{9b}'),
+                Just('\u{7}'),
+                Just('\r'),
+                Just('\u{7f}'),
+                Just('['),
+                Just('2'),
+                Just('J'),
+                any::<char>(),
+            ],
+            1..24,
+        )
+        .prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Control characters anywhere a manifest holds text never reach the terminal raw:
+        /// list, validate and status, as text and as JSON.
+        #[test]
+        fn control_characters_from_a_manifest_are_escaped(t in hostile_text(), field in 0usize..6) {
+            let s = scene();
+            let stamp = s.create();
+            let mpath = s.env.snapshot_dir(&stamp).join("backup-metadata.json");
+            let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&mpath).unwrap()).unwrap();
+            match field {
+                0 => m["tool_version"] = t.clone().into(),
+                1 => m["created_at"] = t.clone().into(),
+                2 => m["components"][0]["files"][0]["path"] = format!("sqlite/{t}").into(),
+                3 => m["components"][2]["facts"]["collections"][0]["name"] = t.clone().into(),
+                4 => m["components"][1]["id"] = t.clone().into(),
+                _ => m["sources"]["sqlite"] = format!("/x/{t}").into(),
+            }
+            fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
+            for args in [
+                vec!["list"], vec!["list", "--json"], vec!["validate", &stamp],
+                vec!["validate", &stamp, "--json"], vec!["status"], vec!["drill", &stamp],
+            ] {
+                let out = s.run(&args);
+                prop_assert!(clean(&out.stdout).is_ok(), "{args:?} stdout: {:?}", clean(&out.stdout));
+                prop_assert!(clean(&out.stderr).is_ok(), "{args:?} stderr: {:?}", clean(&out.stderr));
+            }
+        }
+    }
+}
