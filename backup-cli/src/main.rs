@@ -45,7 +45,7 @@ fn install_signal_thread() {
             ));
         }
         output::error(&format!("interrupted by {name}"));
-        std::process::exit(128 + first);
+        std::process::exit(i32::from(exit_codes::INTERRUPTED_BASE) + first);
     });
 }
 
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
                     "interrupted by {} after the work above was done: what it reports stands",
                     backup_core::signal_name(sig)
                 ));
-                ExitCode::from(128 + sig as u8)
+                ExitCode::from(exit_codes::INTERRUPTED_BASE + sig as u8)
             }
             _ => ExitCode::from(code),
         },
@@ -74,7 +74,7 @@ fn main() -> ExitCode {
             if let Some(backup_core::Error::Interrupted { signal, .. }) =
                 core().find(|c| matches!(c, backup_core::Error::Interrupted { .. }))
             {
-                return ExitCode::from(128 + *signal as u8);
+                return ExitCode::from(exit_codes::INTERRUPTED_BASE + *signal as u8);
             }
             let negative = core().any(backup_core::Error::is_negative_answer);
             ExitCode::from(if negative {
