@@ -450,6 +450,54 @@ fn a_database_under_a_folder_named_0xff_restores_at_exactly_that_path() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
 
+/// The live file's own name need not be UTF-8 either: it is stored under an escaped name and
+/// restored under its own, also raw (a damaged database) and with its sidecars.
+#[test]
+fn a_database_whose_own_name_is_not_utf8_round_trips() {
+    let s = scene();
+    let name = OsStr::from_bytes(b"atocore-\xfe.db");
+    let db = s.env.db.parent().unwrap().join(name);
+    fs::rename(&s.env.db, &db).unwrap();
+    let backups = s.env.backups.as_os_str();
+    let vars = [
+        ("ATOCORE_DB_PATH", db.as_os_str()),
+        ("ATOCORE_BACKUP_DIR", backups),
+    ];
+    let out = s.env.run_env(&["create", "--json"], &vars);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stamp = json(&out)["stamp"].as_str().unwrap().to_owned();
+    let good = fs::read(&db).unwrap();
+    // Damage it so that the safety snapshot has to keep it raw, with a stray -wal.
+    fs::write(&db, b"not a database any more").unwrap();
+    let mut wal = db.clone().into_os_string();
+    wal.push("-wal");
+    fs::write(&wal, b"stray wal").unwrap();
+    let out = s.env.run_env(
+        &["restore", &stamp, "--confirm-service-stopped", "--json"],
+        &vars,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(fs::read(&db).unwrap(), good);
+    assert!(
+        !Path::new(&wal).exists(),
+        "the old -wal went with the old file"
+    );
+    let pre = json(&out)["pre_restore_snapshot"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = s
+        .env
+        .run_env(&["restore", &pre, "--confirm-service-stopped"], &vars);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(fs::read(&db).unwrap(), b"not a database any more");
+    assert_eq!(
+        fs::read(&wal).unwrap(),
+        b"stray wal",
+        "the raw -wal came back under its own name"
+    );
+}
+
 #[test]
 fn restore_to_inside_the_backup_dir_or_a_live_store_is_refused() {
     let s = scene();

@@ -219,6 +219,20 @@ pub fn last_name(path: &Path) -> Result<&OsStr> {
     }
 }
 
+/// The name a live file is stored under inside a snapshot: its own name when that is UTF-8
+/// (manifest paths are text), else `x-` and the hex of its bytes. The live path itself is
+/// recorded exactly in the manifest's sources, so nothing is lost.
+///
+/// # Errors
+/// [`Error::BadPath`] when `live` does not end in a name.
+pub fn snapshot_name(live: &Path) -> Result<String> {
+    let name = last_name(live)?;
+    Ok(match name.to_str() {
+        Some(s) => s.to_owned(),
+        None => format!("x-{}", hex(name.as_bytes())),
+    })
+}
+
 /// Check that `name` is one plain name (no `/`, not `.` or `..`, not empty).
 fn plain(name: &OsStr, within: &Path) -> Result<()> {
     let b = name.as_bytes();

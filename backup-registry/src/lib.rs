@@ -47,13 +47,7 @@ fn json_error(f: File) -> Result<Option<String>> {
 
 /// The file name the registry is stored under inside its component folder.
 fn file_name(live: &Path) -> Result<String> {
-    live.file_name()
-        .and_then(|n| n.to_str())
-        .map(str::to_owned)
-        .ok_or_else(|| Error::BadPath {
-            path: live.to_path_buf(),
-            problem: "has no UTF-8 file name".into(),
-        })
+    fsio::snapshot_name(live)
 }
 
 /// The registry component.

@@ -106,10 +106,7 @@ impl SqliteComponent {
 }
 
 fn db_file_name(live: &Path) -> Result<String> {
-    live.file_name()
-        .and_then(|n| n.to_str())
-        .map(str::to_owned)
-        .ok_or_else(|| bad(live, "has no UTF-8 file name"))
+    fsio::snapshot_name(live)
 }
 
 fn fact_str<'a>(facts: &'a Facts, key: &str) -> Option<&'a str> {
@@ -269,7 +266,11 @@ fn restore_raw(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
             match file.strip_prefix(name.as_str()) {
                 Some("") => db = Some(e),
                 Some(suffix) if SIDECAR_SUFFIXES.contains(&suffix) => {
-                    sides.push((e, OsString::from(file)));
+                    // The live sidecar's name is the target's own name (any bytes) and the
+                    // suffix; the snapshot's name may be an escaped form of it.
+                    let mut live_name = r.name().to_owned();
+                    live_name.push(suffix);
+                    sides.push((e, live_name, suffix));
                 }
                 _ => {}
             }
@@ -280,8 +281,8 @@ fn restore_raw(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
         let w = snap.copy_out(db, r.work(), &built, owner.as_ref())?;
         r.warn_opt(w);
         let mut built_sides = Vec::new();
-        for (e, live_name) in &sides {
-            let tmp = OsString::from(format!("new{}", &live_name.to_string_lossy()[name.len()..]));
+        for (e, live_name, suffix) in &sides {
+            let tmp = OsString::from(format!("new{suffix}"));
             let owner = r.owner_for(live_name, false, e.owner.as_ref())?;
             let w = snap.copy_out(e, r.work(), &tmp, owner.as_ref())?;
             r.warn_opt(w);
