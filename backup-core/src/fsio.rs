@@ -643,30 +643,7 @@ impl Dir {
     /// # Errors
     /// [`Error::Symlink`], [`Error::WrongPlace`], [`Error::Io`].
     pub fn remove_own_leftover(&self, name: &OsStr) -> Result<()> {
-        let Some(st) = self.stat(name)? else {
-            return Ok(());
-        };
-        let t = file_type(&st);
-        if t == FileType::Symlink {
-            return Err(self.refusal(name, "remove", Errno::LOOP));
-        }
-        let me = rustix::process::geteuid().as_raw();
-        if st.st_uid != me || !matches!(t, FileType::RegularFile | FileType::Directory) {
-            return Err(Error::WrongPlace {
-                path: self.join(name),
-                problem: format!(
-                    "is where atocore-backup keeps a temporary {}, but holds {} owned by uid {} \
-                     that it did not make; remove it by hand",
-                    if t == FileType::Directory {
-                        "folder"
-                    } else {
-                        "file"
-                    },
-                    kind_name(t),
-                    st.st_uid
-                ),
-            });
-        }
+        self.check_own_leftover(name)?;
         self.remove_tree(name)?;
         Ok(())
     }
@@ -690,8 +667,8 @@ impl Dir {
             return Err(Error::WrongPlace {
                 path: self.join(name),
                 problem: format!(
-                    "is where atocore-backup keeps a temporary folder, but holds {} owned by uid \
-                     {} that it did not make; remove it by hand",
+                    "is where atocore-backup keeps a temporary file or folder, but holds {} owned \
+                     by uid {} that it did not make; remove it by hand",
                     kind_name(t),
                     st.st_uid
                 ),

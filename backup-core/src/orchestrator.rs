@@ -438,20 +438,11 @@ impl<'a> Orchestrator<'a> {
                     find_unlisted(root, &record.id, &listed, &mut problems);
                 }
             }
-            let trusted_raw = check_capture_quality(&manifest, record, &mut problems);
+            check_capture_quality(&manifest, record, &mut problems);
             // The component's own checks run even when a checksum failed: they name what the
             // damage means (which collection, which invariant), and must cope with it.
             if let (Some(comp), true) = (comp, record.present) {
-                let snap = SnapshotFiles::new(
-                    dir,
-                    record,
-                    manifest
-                        .sources
-                        .get(&record.id)
-                        .and_then(RecordedPath::to_path),
-                    trusted_raw,
-                )
-                .with_damaged(damaged);
+                let snap = snap_files(dir, &manifest, record).with_damaged(damaged);
                 match comp.validate(&snap) {
                     Ok(p) => problems.extend(p),
                     Err(e) => problems.push(Problem::new(
@@ -1045,12 +1036,12 @@ fn raw_allowed(manifest: &Manifest, record: &ComponentRecord) -> bool {
 /// What a snapshot says about its own capture quality is checked, not trusted: a fact that
 /// relaxes a check (`raw: true`, `verified: false`) is honoured only in a pre-restore
 /// snapshot and only for files in the component's raw area, and the raw area holds files only
-/// in a raw capture. Returns whether the raw capture is allowed.
+/// in a raw capture.
 fn check_capture_quality(
     manifest: &Manifest,
     record: &ComponentRecord,
     problems: &mut Vec<Problem>,
-) -> bool {
+) {
     let allowed = raw_allowed(manifest, record);
     let claims_raw = record.facts.get("raw") == Some(&true.into());
     let unverified = record.facts.get("verified") == Some(&false.into());
@@ -1075,7 +1066,6 @@ fn check_capture_quality(
             ));
         }
     }
-    allowed
 }
 
 /// Check one listed file: no symlink on the way, a regular file, right size and SHA-256.
