@@ -223,18 +223,23 @@ impl ChromaComponent {
             facts.insert("orphans".into(), json!(orphans));
             facts.insert("skipped".into(), json!(skipped));
             facts.insert("attempts".into(), attempt.into());
-            facts.insert("ingestion_lock".into(), json!(lock_path));
+            facts.insert(
+                "ingestion_lock".into(),
+                json!(backup_core::RecordedPath::from_path(lock_path)),
+            );
             facts.insert("rolled_back_hot_journal".into(), rolled_back.into());
+            let mut warnings = Vec::new();
             if rolled_back {
-                facts.insert(
-                    "warnings".into(),
-                    json!([format!(
-                        "{}: a writer had died mid-transaction; its hot journal was rolled \
-                         back before the capture (as chromadb does when it next opens the \
-                         store), so the snapshot holds the last committed state",
-                        live.join("chroma.sqlite3").display()
-                    )]),
-                );
+                warnings.push(format!(
+                    "{}: a writer had died mid-transaction; its hot journal was rolled back \
+                     before the capture (as chromadb does when it next opens the store), so the \
+                     snapshot holds the last committed state",
+                    live.join("chroma.sqlite3").display()
+                ));
+            }
+            warnings.extend(skipped_warning(live, &skipped));
+            if !warnings.is_empty() {
+                facts.insert("warnings".into(), json!(warnings));
             }
             facts.insert(
                 "consistency_problems".into(),
@@ -401,10 +406,12 @@ fn capture_raw(live: &Path, out: &mut Staging<'_>, why: &Error) -> Result<Facts>
 /// A pre-restore snapshot of a live store that already failed the consistency checks keeps
 /// it as it was; its recorded findings are expected, not news.
 fn captured_damaged(snap: &SnapshotFiles<'_>) -> bool {
-    snap.facts()
-        .get("consistency_problems")
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty())
+    snap.kind() == backup_core::Kind::PreRestore
+        && snap
+            .facts()
+            .get("consistency_problems")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
 }
 
 /// The deep check of the Chroma folder `dir` (a snapshot's copy or a restored folder) plus a
@@ -451,10 +458,16 @@ fn collection_facts(cat: &Catalog, counts: &[(String, u64, bool)]) -> Value {
 /// Compare what a check found with what the manifest recorded.
 fn compare_recorded(facts: &Facts, found: &Value, prefix: &str) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let (Some(rec), Some(now)) = (
-        facts.get("collections").and_then(Value::as_array),
-        found.as_array(),
-    ) else {
+    let Some(now) = found.as_array() else {
+        return problems;
+    };
+    let Some(rec) = facts.get("collections").and_then(Value::as_array) else {
+        // What the store held is what the comparison checks against: a manifest without it
+        // would turn the comparison off.
+        problems.push(Problem::new(
+            format!("{prefix}chroma.sqlite3"),
+            "the manifest records no list of collections to compare the store with",
+        ));
         return problems;
     };
     for r in rec {
@@ -496,6 +509,19 @@ fn compare_recorded(facts: &Facts, found: &Value, prefix: &str) -> Vec<Problem> 
         ));
     }
     problems
+}
+
+/// What a capture or restore says about entries of the folder it does not copy.
+fn skipped_warning(live: &Path, skipped: &[String]) -> Option<String> {
+    (!skipped.is_empty()).then(|| {
+        format!(
+            "{}: {} entries are not captured (symlinks, special files, names that are not \
+             UTF-8; first: {}); a restore replaces the whole folder, and they are not kept",
+            live.display(),
+            skipped.len(),
+            skipped[0]
+        )
+    })
 }
 
 /// The files of the live folder at `target` (for the open-file gate), or none.
@@ -598,6 +624,15 @@ impl Component for ChromaComponent {
     fn restore(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
         let mut r = Replacement::begin(target, snap.parent_owner(), ID)?;
         let had_live = r.parent().stat(r.name())?.is_some();
+        // Entries of the live folder that no capture keeps go with the old folder: say so.
+        let dropped = if had_live {
+            Dir::open_nofollow(target)
+                .and_then(|d| walk(&d))
+                .map(|w| w.skipped)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let built = OsStr::new("new");
         let sub = if snap.is_raw() { "raw/" } else { "" };
         let done = snap.build_folder(&mut r, built, sub).and_then(|()| {
@@ -606,6 +641,13 @@ impl Component for ChromaComponent {
         });
         let mut warnings = r.finish();
         done?;
+        warnings.extend(skipped_warning(target, &dropped).map(|w| {
+            w.replace("are not captured", "of the replaced folder were not kept")
+                .replace(
+                    "; a restore replaces the whole folder, and they are not kept",
+                    "",
+                )
+        }));
         if snap.is_raw() {
             warnings.push(
                 "restored the raw, unverified files of a Chroma store that could not be read \

@@ -10,8 +10,9 @@ pub fn known_components(opts: &Global) -> Vec<Box<dyn Component>> {
     vec![
         Box::new(backup_sqlite::SqliteComponent),
         Box::new(backup_registry::RegistryComponent),
-        Box::new(backup_chroma::ChromaComponent::new(
-            opts.ingestion_lock.clone(),
-        )),
+        Box::new(
+            backup_chroma::ChromaComponent::new(opts.ingestion_lock.clone())
+                .with_lock_wait(std::time::Duration::from_secs(opts.lock_timeout)),
+        ),
     ]
 }

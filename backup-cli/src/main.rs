@@ -52,7 +52,22 @@ fn install_signal_thread() {
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     install_signal_thread();
-    match commands::run(cli) {
+    let result = commands::run(cli);
+    if let Some(why) = output::stdout_failure() {
+        output::error(&format!(
+            "the result could not be written to standard output ({why}); the operation itself \
+             {}",
+            if result.is_ok() {
+                "completed"
+            } else {
+                "failed, as said above"
+            }
+        ));
+        if result.is_ok() {
+            return ExitCode::from(exit_codes::ERROR);
+        }
+    }
+    match result {
         Ok(code) => match backup_core::interrupt::requested() {
             // Stopped where nothing could be cleaned any more (a restore that completed, a
             // report being printed): the result stands, the exit code says it was stopped.

@@ -381,23 +381,50 @@ pub struct Walked {
 pub fn walk(dir: &Dir) -> Result<Walked> {
     use rustix::fs::FileType;
     let mut out = Walked::default();
-    let mut stack = vec![(dir.try_clone()?, String::new())];
-    while let Some((d, rel)) = stack.pop() {
+    // Relative paths, not open handles: a store with thousands of folders must not run out
+    // of file descriptors, and a hostile tree thousands deep must not exhaust anything.
+    let mut stack = vec![String::new()];
+    while let Some(rel) = stack.pop() {
+        let d = if rel.is_empty() {
+            dir.try_clone()?
+        } else {
+            match dir.open_beneath(Path::new(&rel)) {
+                Ok(d) => d,
+                // Vanished or swapped meanwhile: a change check will notice.
+                Err(_) => {
+                    out.skipped.push(rel);
+                    continue;
+                }
+            }
+        };
+        let prefix = if rel.is_empty() {
+            String::new()
+        } else {
+            format!("{rel}/")
+        };
         for (name, t) in d.entries()? {
             let Some(n) = name.to_str() else {
-                out.skipped.push(format!("{rel}{}", name.to_string_lossy()));
+                out.skipped
+                    .push(format!("{prefix}{}", name.to_string_lossy()));
                 continue;
             };
-            let r = format!("{rel}{n}");
+            let r = format!("{prefix}{n}");
             match t {
-                FileType::Directory => match d.open_dir(&name) {
-                    Ok(sub) => {
-                        out.folders.push(r.clone());
-                        stack.push((sub, format!("{r}/")));
+                FileType::Directory => {
+                    if r.split('/').count() > fsio::MAX_DEPTH {
+                        return Err(Error::WrongPlace {
+                            path: dir.join(&r),
+                            problem: format!(
+                                "is nested more than {} folders deep below {}, which no store \
+                                 this tool captures is: refused",
+                                fsio::MAX_DEPTH,
+                                dir.path().display()
+                            ),
+                        });
                     }
-                    // Vanished or swapped meanwhile: a change check will notice.
-                    Err(_) => out.skipped.push(r),
-                },
+                    out.folders.push(r.clone());
+                    stack.push(r);
+                }
                 FileType::RegularFile => match d.stat(&name)? {
                     Some(st) if fsio::file_type(&st) == FileType::RegularFile => {
                         out.files.insert(
@@ -429,6 +456,7 @@ pub struct SnapshotFiles<'a> {
     source: Option<PathBuf>,
     damaged: Vec<String>,
     trusted_raw: bool,
+    kind: Kind,
 }
 
 impl<'a> SnapshotFiles<'a> {
@@ -437,6 +465,7 @@ impl<'a> SnapshotFiles<'a> {
         record: &'a ComponentRecord,
         source: Option<PathBuf>,
         trusted_raw: bool,
+        kind: Kind,
     ) -> Self {
         SnapshotFiles {
             root,
@@ -444,7 +473,15 @@ impl<'a> SnapshotFiles<'a> {
             source,
             damaged: Vec::new(),
             trusted_raw,
+            kind,
         }
+    }
+
+    /// Why the snapshot was taken. A component may accept a capture of a store that was
+    /// already damaged (a fact that relaxes one of its checks) only in a pre-restore snapshot:
+    /// a regular snapshot's word never turns a check off.
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     pub(crate) fn with_damaged(mut self, damaged: Vec<String>) -> Self {
@@ -616,7 +653,9 @@ impl<'a> SnapshotFiles<'a> {
         };
         let top = r.work().create_dir(built, fsio::DIR_MODE)?;
         let own = live_owner("", true).or_else(|| self.folder_owner("").copied());
-        let mut folders: BTreeMap<String, Dir> = BTreeMap::new();
+        // Folder names, not open handles: a store with thousands of folders must not run out
+        // of file descriptors.
+        let mut folders: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         let mut warnings = Vec::new();
         let prefix = format!("{}/{sub}", self.record.id);
         for entry in &self.record.files {
@@ -629,39 +668,36 @@ impl<'a> SnapshotFiles<'a> {
                 })?;
             let (parent, name) = split_rel(rel);
             let dir = match parent {
-                None => &top,
+                None => top.try_clone()?,
                 Some(p) => {
-                    if !folders.contains_key(p) {
-                        let mut d = top.try_clone()?;
-                        let mut so_far = String::new();
-                        for part in p.split('/') {
-                            if !so_far.is_empty() {
-                                so_far.push('/');
-                            }
-                            so_far.push_str(part);
-                            d = match folders.get(&so_far) {
-                                Some(existing) => existing.try_clone()?,
-                                None => {
-                                    let nd = d.create_dir(OsStr::new(part), fsio::DIR_MODE)?;
-                                    if let Some(o) = live_owner(&so_far, true).or_else(|| {
-                                        self.folder_owner(&format!("{sub}{so_far}")).copied()
-                                    }) {
-                                        warnings.extend(nd.set_owner(&o));
-                                    }
-                                    folders.insert(so_far.clone(), nd.try_clone()?);
-                                    nd
-                                }
-                            };
+                    let mut so_far = String::new();
+                    let mut d = top.try_clone()?;
+                    for part in p.split('/') {
+                        if !so_far.is_empty() {
+                            so_far.push('/');
                         }
+                        so_far.push_str(part);
+                        d = if folders.contains(&so_far) {
+                            d.open_dir(OsStr::new(part))?
+                        } else {
+                            let nd = d.create_dir(OsStr::new(part), fsio::DIR_MODE)?;
+                            if let Some(o) = live_owner(&so_far, true)
+                                .or_else(|| self.folder_owner(&format!("{sub}{so_far}")).copied())
+                            {
+                                warnings.extend(nd.set_owner(&o));
+                            }
+                            folders.insert(so_far.clone());
+                            nd
+                        };
                     }
-                    &folders[p]
+                    d
                 }
             };
             let owner = live_owner(rel, false).or(entry.owner);
-            warnings.extend(self.copy_out(entry, dir, OsStr::new(name), owner.as_ref())?);
+            warnings.extend(self.copy_out(entry, &dir, OsStr::new(name), owner.as_ref())?);
         }
-        for d in folders.values().rev() {
-            d.sync()?;
+        for f in folders.iter().rev() {
+            top.open_beneath(Path::new(f))?.sync()?;
         }
         if let Some(o) = own {
             warnings.extend(top.set_owner(&o));

@@ -237,6 +237,23 @@ pub enum Error {
         /// What was cleaned up or kept.
         done: String,
     },
+    /// A restore stopped after it had switched some stores: the live store is partly restored,
+    /// and the journal says which parts.
+    #[error(
+        "the restore stopped after switching {} ({} not switched): {cause}. The live store is \
+         partly restored and the journal records it: run `restore --resume` or \
+         `restore --rollback` with --confirm-service-stopped before starting the service",
+        list(switched),
+        list(not_switched)
+    )]
+    Unfinished {
+        /// Components already switched.
+        switched: Vec<String>,
+        /// Components not switched.
+        not_switched: Vec<String>,
+        /// What stopped it.
+        cause: String,
+    },
     /// A component could not do its work.
     #[error("{id}: {cause}")]
     Component {
@@ -253,6 +270,14 @@ pub fn signal_name(signal: i32) -> String {
         2 => "SIGINT".into(),
         15 => "SIGTERM".into(),
         n => format!("signal {n}"),
+    }
+}
+
+fn list(ids: &[String]) -> String {
+    if ids.is_empty() {
+        "nothing".into()
+    } else {
+        ids.join(", ")
     }
 }
 

@@ -48,6 +48,12 @@ pub const FILE_MODE: u32 = 0o600;
 /// Mode of a missing folder above a restored store's own folder, created by a restore onto
 /// an empty host: the service must be able to reach its folder through it.
 pub const ANCESTOR_MODE: u32 = 0o755;
+/// How deep below a live folder store the tool walks: a Chroma folder is two levels deep, so
+/// anything past this is not a store and is refused before a byte is written.
+pub const MAX_DEPTH: usize = 64;
+/// The deepest tree [`Dir::remove_tree`] removes (the old content of a store that a switch
+/// moved aside may be what a hostile user built); deeper ones are left, with a message.
+pub const MAX_REMOVE_DEPTH: usize = 1024;
 
 /// Owner, group and permission bits of a file or folder, as recorded in a manifest and given
 /// back on restore.
@@ -413,6 +419,32 @@ impl Dir {
             }),
             Err(e) => Err(Error::io("open folder", path, errno_io(e))),
         }
+    }
+
+    /// Open the folder at the absolute, already resolved path `real` one name at a time from
+    /// `/`, following no symlink on the way: a name that was swapped for a link after the path
+    /// was resolved is refused instead of followed.
+    ///
+    /// # Errors
+    /// [`Error::Symlink`] (naming the swapped component), [`Error::Io`].
+    pub fn open_real(real: &Path) -> Result<Dir> {
+        let mut dir = Dir::open(Path::new("/"))?;
+        for part in real.components() {
+            match part {
+                PathPart::RootDir => {}
+                PathPart::Normal(n) => dir = dir.open_dir(n)?,
+                _ => {
+                    return Err(Error::BadPath {
+                        path: real.to_path_buf(),
+                        problem: "is not a resolved absolute path".into(),
+                    })
+                }
+            }
+        }
+        Ok(Dir {
+            fd: dir.fd,
+            path: real.to_path_buf(),
+        })
     }
 
     /// Open a folder whose last name must not be a symlink (a live folder store): its parent
@@ -849,15 +881,45 @@ impl Dir {
         if file_type(&st) != FileType::Directory {
             return self.remove_file(name);
         }
-        let sub = self.open_dir(name)?;
-        for (child, _) in sub.entries()? {
-            sub.remove_tree(&child)?;
+        // Post-order without recursion and without one open handle per level (a hostile tree
+        // can be thousands of folders deep): a stack of relative paths, each folder opened
+        // afresh from here when its turn comes.
+        let mut stack: Vec<PathBuf> = vec![PathBuf::from(name)];
+        while let Some(rel) = stack.last().cloned() {
+            if stack.len() > MAX_REMOVE_DEPTH {
+                return Err(Error::WrongPlace {
+                    path: self.join(name),
+                    problem: format!(
+                        "holds folders nested more than {MAX_REMOVE_DEPTH} deep, which this tool \
+                         never makes; remove it by hand"
+                    ),
+                });
+            }
+            let d = self.open_beneath(&rel)?;
+            let mut deeper = None;
+            for (child, t) in d.entries()? {
+                if t == FileType::Directory {
+                    deeper = Some(rel.join(&child));
+                    break;
+                }
+                d.remove_file(&child)?;
+            }
+            drop(d);
+            if let Some(next) = deeper {
+                stack.push(next);
+                continue;
+            }
+            let parent = match rel.parent() {
+                Some(p) if !p.as_os_str().is_empty() => self.open_beneath(p)?,
+                _ => self.try_clone()?,
+            };
+            match rfs::unlinkat(&parent.fd, last_name(&rel)?, AtFlags::REMOVEDIR) {
+                Ok(()) | Err(Errno::NOENT) => {}
+                Err(e) => return Err(Error::io("remove folder", self.join(&rel), errno_io(e))),
+            }
+            stack.pop();
         }
-        drop(sub);
-        match rfs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR) {
-            Ok(()) | Err(Errno::NOENT) => Ok(true),
-            Err(e) => Err(Error::io("remove folder", self.join(name), errno_io(e))),
-        }
+        Ok(true)
     }
 
     /// The names inside (without `.` and `..`) with their types as the folder reports them,
@@ -983,9 +1045,26 @@ pub fn remove_tree_at(path: &Path) -> Result<bool> {
 /// # Errors
 /// [`Error::Io`], [`Error::Symlink`] (a name on the way that appeared as a symlink).
 pub fn open_or_create_dir(path: &Path, last: Option<&Owner>) -> Result<(Dir, Vec<String>)> {
+    open_or_create(path, last, Dir::open)
+}
+
+/// [`open_or_create_dir`] for a path resolved beforehand ([`real_path`]): the part that
+/// exists is opened with [`Dir::open_real`], so nothing swapped for a link since is followed.
+///
+/// # Errors
+/// As [`open_or_create_dir`].
+pub fn open_or_create_real_dir(path: &Path, last: Option<&Owner>) -> Result<(Dir, Vec<String>)> {
+    open_or_create(path, last, Dir::open_real)
+}
+
+fn open_or_create(
+    path: &Path,
+    last: Option<&Owner>,
+    open: fn(&Path) -> Result<Dir>,
+) -> Result<(Dir, Vec<String>)> {
     let path = std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?;
     if kind_of(&path)?.is_some() {
-        return Ok((Dir::open(&path)?, Vec::new()));
+        return Ok((open(&path)?, Vec::new()));
     }
     // The deepest folder that exists (as the operator named it), then each missing name.
     let mut existing = path.as_path();
@@ -994,7 +1073,7 @@ pub fn open_or_create_dir(path: &Path, last: Option<&Owner>) -> Result<(Dir, Vec
         missing.push(last_name(existing)?.to_owned());
         existing = parent_of(existing);
     }
-    let mut dir = Dir::open(existing)?;
+    let mut dir = open(existing)?;
     let mut warnings = Vec::new();
     while let Some(name) = missing.pop() {
         let is_last = missing.is_empty();
@@ -1013,39 +1092,92 @@ pub fn open_or_create_dir(path: &Path, last: Option<&Owner>) -> Result<(Dir, Vec
     Ok((dir, warnings))
 }
 
+/// `p` made absolute with every symlink on the way resolved as far as the path exists (the
+/// missing rest appended as named): the one resolution of an operator's path, after which the
+/// run opens it with [`Dir::open_real`].
+pub fn real_path(p: &Path) -> PathBuf {
+    let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut existing = p.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(r) = std::fs::canonicalize(existing) {
+            let mut out = r;
+            for n in rest.iter().rev() {
+                out.push(n);
+            }
+            return out;
+        }
+        match (existing.file_name(), existing.parent()) {
+            (Some(n), Some(parent)) => {
+                rest.push(n.to_owned());
+                existing = parent;
+            }
+            _ => return p.clone(),
+        }
+    }
+}
+
+/// `p` with its folder resolved ([`real_path`]) and its last name kept as it is, so that a
+/// link at the last name is still seen (and refused) rather than resolved away.
+pub fn real_parent(p: &Path) -> Result<PathBuf> {
+    let name = last_name(p)?.to_owned();
+    Ok(real_path(parent_of(
+        &std::path::absolute(p).map_err(|e| Error::io("resolve", p, e))?,
+    ))
+    .join(name))
+}
+
+/// Whether someone other than root and this process's user can change what is at `path`:
+/// write into it, or replace it through a folder above it. Returns the first place where
+/// that is possible and why. A sticky world-writable folder above (`/tmp`) is fine: nobody
+/// else may rename or remove what root owns in it. Missing parts are skipped.
+pub fn changeable_by_others(path: &Path) -> Option<(PathBuf, String)> {
+    let me = rustix::process::geteuid().as_raw();
+    let real = real_path(path);
+    let mut here = Some(real.as_path());
+    let mut is_self = true;
+    while let Some(p) = here {
+        if let Ok(Some(st)) = stat_at(p) {
+            let mode = st.st_mode & 0o7777;
+            let sticky = mode & 0o1000 != 0;
+            if st.st_uid != 0 && st.st_uid != me {
+                return Some((p.to_path_buf(), format!("is owned by uid {}", st.st_uid)));
+            }
+            let group_write = mode & 0o020 != 0 && st.st_gid != 0;
+            let other_write = mode & 0o002 != 0;
+            if (group_write || other_write) && (is_self || !sticky) {
+                return Some((
+                    p.to_path_buf(),
+                    format!(
+                        "can be written by {} (mode {mode:o})",
+                        if other_write {
+                            "every user"
+                        } else {
+                            "its group"
+                        }
+                    ),
+                ));
+            }
+            is_self = false;
+        }
+        here = p.parent();
+    }
+    None
+}
+
 /// Whether `inner` is `outer` or lies inside it, comparing the real folders (symlinks on the
 /// way resolved as far as the paths exist).
 pub fn is_within(inner: &Path, outer: &Path) -> bool {
-    fn real(p: &Path) -> PathBuf {
-        let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-        let mut existing = p.as_path();
-        let mut rest = Vec::new();
-        loop {
-            if let Ok(r) = std::fs::canonicalize(existing) {
-                let mut out = r;
-                for n in rest.iter().rev() {
-                    out.push(n);
-                }
-                return out;
-            }
-            match (existing.file_name(), existing.parent()) {
-                (Some(n), Some(parent)) => {
-                    rest.push(n.to_owned());
-                    existing = parent;
-                }
-                _ => return p.clone(),
-            }
-        }
-    }
-    real(inner).starts_with(real(outer))
+    real_path(inner).starts_with(real_path(outer))
 }
 
 /// `path` as text for messages and for places that need text, with every control character
-/// (C0, DEL, C1) escaped, so a hostile name cannot send terminal escape sequences.
+/// (C0 including newline, DEL, C1) escaped, so a hostile name can neither send terminal escape
+/// sequences nor forge an output line.
 pub fn display_clean(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() && c != '\n' {
+        if c.is_control() {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -1125,6 +1257,31 @@ mod tests {
         assert!(remove_tree_at(&t).unwrap());
         assert!(!t.exists());
         assert_eq!(std::fs::read(outside.join("keep")).unwrap(), b"k");
+    }
+
+    #[test]
+    fn a_tree_deeper_than_any_store_is_removed_without_recursion() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = dir.path().join("t");
+        for _ in 0..300 {
+            p.push("d");
+        }
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("f"), b"x").unwrap();
+        assert!(remove_tree_at(&dir.path().join("t")).unwrap());
+        assert!(!dir.path().join("t").exists());
+    }
+
+    #[test]
+    fn open_real_refuses_a_component_swapped_for_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = real_path(dir.path());
+        std::fs::create_dir(real.join("a")).unwrap();
+        assert!(Dir::open_real(&real.join("a")).is_ok());
+        std::fs::rename(real.join("a"), real.join("b")).unwrap();
+        std::os::unix::fs::symlink(real.join("b"), real.join("a")).unwrap();
+        let err = Dir::open_real(&real.join("a")).unwrap_err();
+        assert!(matches!(err, Error::Symlink { .. }), "{err}");
     }
 
     #[test]

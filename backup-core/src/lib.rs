@@ -39,12 +39,21 @@ pub use switch::{is_own_temp, temp_name, Replacement, TEMP_SUFFIX};
 /// `failpoint <name> reached` on stderr and waits there, for the test to SIGKILL it or to
 /// send SIGINT/SIGTERM (which let it go on to its next safe point, unless
 /// `ATOCORE_FAILPOINT_STUCK` is set: then it stays, as a run stuck in one long SQLite step
-/// would). In every other build it does nothing.
+/// would). With `ATOCORE_FAILPOINT_PAUSE_MS` it waits that long and goes on by itself, for a
+/// test to change something in between (a race made certain). In every other build it does
+/// nothing.
 #[inline]
 pub fn failpoint(name: &str) {
     #[cfg(feature = "failpoints")]
     if std::env::var("ATOCORE_FAILPOINT").is_ok_and(|v| v == name) {
         eprintln!("failpoint {name} reached");
+        if let Some(ms) = std::env::var("ATOCORE_FAILPOINT_PAUSE_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            return;
+        }
         let stuck = std::env::var_os("ATOCORE_FAILPOINT_STUCK").is_some();
         while stuck || interrupt::requested().is_none() {
             std::thread::sleep(std::time::Duration::from_millis(20));

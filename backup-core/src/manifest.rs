@@ -254,6 +254,11 @@ impl Manifest {
             Err(Error::Symlink { .. } | Error::NotRegular { .. }) => {
                 return Err(bad("is not a regular file".into()))
             }
+            Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
+                return Err(bad(
+                    "is missing: the snapshot's manifest was lost or never written".into(),
+                ))
+            }
             Err(e) => return Err(e),
         };
         let mut bytes = Vec::new();

@@ -188,6 +188,27 @@ fn journal_options(steps: &[Step], manifest: &Manifest) -> RestoreOptions {
     }
 }
 
+/// A live target that is a mount point cannot be replaced by a rename (the kernel refuses
+/// with "busy"): refuse before anything is switched, rather than half-way through a restore.
+fn refuse_mount_point(target: &Path) -> Result<()> {
+    let (Some(t), Some(p)) = (
+        fsio::stat_at(target)?,
+        fsio::stat_at(fsio::parent_of(target))?,
+    ) else {
+        return Ok(());
+    };
+    if t.st_dev != p.st_dev {
+        return Err(Error::WrongPlace {
+            path: target.to_path_buf(),
+            problem: "is a mount point: a restore replaces a store by renaming it, which cannot \
+                      be done to a mount point; mount the volume one folder higher and keep the \
+                      store in a folder on it"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
 /// Refuse while other processes hold a live target open (the service is running); return
 /// the scan, which says how many processes could not be inspected.
 fn refuse_if_in_use(plan: &[Planned<'_, '_>]) -> Result<crate::procs::Scan> {
@@ -291,6 +312,23 @@ impl<'a> Orchestrator<'a> {
                 return Err(Error::BadPath {
                     path,
                     problem: format!("does not exist, so there is no {} to back up", s.id),
+                });
+            }
+            // `restore --to` and the drill put every store in one folder under its own name:
+            // two stores of one name could not both be restored there.
+            if let Some((other, _, _)) =
+                plan.iter()
+                    .find(|(_, p, _): &&(&dyn Component, PathBuf, bool)| {
+                        p.file_name() == path.file_name()
+                    })
+            {
+                return Err(Error::WrongPlace {
+                    path,
+                    problem: format!(
+                        "has the same name as the {} store; `restore --to` and `drill` restore \
+                         every store into one folder by name, so rename one of them",
+                        other.id()
+                    ),
                 });
             }
             plan.push((comp, path, present));
@@ -466,8 +504,18 @@ impl<'a> Orchestrator<'a> {
     /// [`Error::MissingBackupDir`], [`Error::Io`].
     pub fn list(&self) -> Result<(Vec<Listed>, Vec<PathBuf>)> {
         let listing = self.store.list()?;
+        // A stamp folder whose manifest is gone is a snapshot that cannot be read, not
+        // nothing: it is listed as such, so `list` says so and `drill` fails on it.
+        let lost: Vec<Stamp> = listing
+            .unrecognised
+            .iter()
+            .filter(|p| fsio::kind_of(p).ok().flatten() == Some(FileType::Directory))
+            .filter_map(|p| p.file_name()?.to_str().and_then(|n| Stamp::parse(n).ok()))
+            .collect();
+        let mut stamps: Vec<Stamp> = listing.snapshots.into_iter().chain(lost).collect();
+        stamps.sort();
         let mut out = Vec::new();
-        for stamp in listing.snapshots.into_iter().rev() {
+        for stamp in stamps.into_iter().rev() {
             let m = self
                 .store
                 .open(&stamp)
@@ -505,7 +553,16 @@ impl<'a> Orchestrator<'a> {
             Journal::refuse_if_unfinished(self.store.location())?;
         }
         if let Targets::Into(into) = &opts.targets {
-            self.refuse_own_places(stamp, into, &opts.protected)?;
+            // Resolved once: the checks and the restore use the same folder, and a name on the
+            // way swapped for a link afterwards is refused, not followed.
+            let real = fsio::real_path(into);
+            self.refuse_own_places(stamp, &real, &opts.protected)?;
+            crate::failpoint("restore.places-checked");
+            let opts = RestoreOptions {
+                targets: Targets::Into(real),
+                ..opts.clone()
+            };
+            return self.restore_with(stamp, &opts, None);
         }
         self.restore_with(stamp, opts, None)
     }
@@ -616,6 +673,22 @@ impl<'a> Orchestrator<'a> {
         journal: Option<Journal>,
     ) -> Result<RestoreReport> {
         let live = matches!(opts.targets, Targets::Live(_));
+        if live && fsio::is_root() {
+            // A snapshot is trusted to say where and what to write; as root, only if nobody
+            // else can have put it there.
+            if let Some((path, why)) = fsio::changeable_by_others(self.store.location()) {
+                return Err(Error::WrongPlace {
+                    path: self.store.location().to_path_buf(),
+                    problem: format!(
+                        "is a backup dir that others can change ({} {why}): a snapshot planted \
+                         there could make this restore, run as root, write anywhere. Make the \
+                         backup dir and the folders above it root's and writable by root only, \
+                         or restore as the service's user",
+                        path.display()
+                    ),
+                });
+            }
+        }
         let dir = self.store.open(stamp)?;
         let validation = self.validate_dir(&dir, stamp);
         // A validation cut short by a signal says nothing about the snapshot.
@@ -631,7 +704,7 @@ impl<'a> Orchestrator<'a> {
         };
         let plan = self.plan(&dir, &manifest, opts)?;
         if let Targets::Into(into) = &opts.targets {
-            fsio::open_or_create_dir(into, None)?;
+            fsio::open_or_create_real_dir(into, None)?;
         }
         let mut open_file_check = None;
         let _locks = if live {
@@ -641,6 +714,13 @@ impl<'a> Orchestrator<'a> {
         } else {
             None
         };
+        // Private folders that an earlier run left beside the targets go now, before anything
+        // is switched: one that cannot be removed stops the restore here, not half-way.
+        for p in plan.iter().filter(|p| p.record.present) {
+            if let Ok(parent) = Dir::open_real(fsio::parent_of(&p.target)) {
+                parent.remove_own_leftover(&switch::temp_name(fsio::last_name(&p.target)?))?;
+            }
+        }
         let fresh = journal.is_none();
         let (pre_restore_snapshot, mut journal) = match journal {
             Some(j) => (j.pre_restore_snapshot.clone(), Some(j)),
@@ -687,8 +767,30 @@ impl<'a> Orchestrator<'a> {
                         if untouched {
                             // This run switched nothing: the live store is as it was.
                             Journal::remove(journal_dir)?;
+                            return Err(e);
                         }
-                        return Err(e);
+                        return Err(match (&journal, e) {
+                            (
+                                _,
+                                e @ (Error::Interrupted { .. } | Error::SwitchIncomplete { .. }),
+                            ) => e,
+                            (Some(j), e) => Error::Unfinished {
+                                switched: j
+                                    .steps
+                                    .iter()
+                                    .filter(|s| s.switched)
+                                    .map(|s| s.id.clone())
+                                    .collect(),
+                                not_switched: j
+                                    .steps
+                                    .iter()
+                                    .filter(|s| !s.switched)
+                                    .map(|s| s.id.clone())
+                                    .collect(),
+                                cause: e.to_string().replace(" (nothing was changed)", ""),
+                            },
+                            (None, e) => e,
+                        });
                     }
                 }
             } else {
@@ -784,11 +886,25 @@ impl<'a> Orchestrator<'a> {
                     })
                 }
             };
-            let target = std::path::absolute(&target).ctx("resolve", &target)?;
+            // Resolved once here (the operator's symlinks on the way followed, the last name
+            // kept); from now on the run opens it without following anything.
+            let target = fsio::real_parent(&target)?;
             if !live && fsio::kind_of(&target)?.is_some() {
                 return Err(Error::TargetExists { path: target });
             }
             fsio::plain_kind(&target)?;
+            if live {
+                refuse_mount_point(&target)?;
+            }
+            if let Some(other) = plan.iter().find(|p: &&Planned<'_, '_>| p.target == target) {
+                return Err(Error::WrongPlace {
+                    path: target,
+                    problem: format!(
+                        "is where both {} and {} would be restored; give them different paths",
+                        other.record.id, record.id
+                    ),
+                });
+            }
             // The private folder a restore builds in: refuse now, before any lock or safety
             // snapshot is written, if something that is not ours sits at its name.
             if let Ok(parent) = Dir::open(fsio::parent_of(&target)) {
@@ -875,7 +991,7 @@ impl<'a> Orchestrator<'a> {
             let scratch = parent.join(&scratch_name);
             let t1 = Instant::now();
             let opts = RestoreOptions {
-                targets: Targets::Into(scratch.join("restored")),
+                targets: Targets::Into(fsio::real_path(&scratch).join("restored")),
                 confirm_service_stopped: false,
                 pre_restore_snapshot: false,
                 skip: BTreeSet::new(),
@@ -1021,6 +1137,7 @@ fn snap_files<'m>(
             .get(&record.id)
             .and_then(RecordedPath::to_path),
         raw_allowed(manifest, record),
+        manifest.kind,
     )
 }
 
@@ -1114,23 +1231,24 @@ fn check_file(root: &Path, f: &FileEntry, problems: &mut Vec<Problem>) {
 }
 
 /// Report every file under the component folder `id` that the manifest does not list, and
-/// every symlink or special file (never followed).
+/// every symlink or special file (never followed). Folders are kept as names, not handles.
 fn find_unlisted(root: &Dir, id: &str, listed: &BTreeSet<&str>, problems: &mut Vec<Problem>) {
-    let mut stack = match root.open_dir(OsStr::new(id)) {
-        Ok(d) => vec![(d, id.to_owned())],
-        Err(_) => return,
-    };
-    while let Some((d, rel)) = stack.pop() {
+    let mut stack = vec![id.to_owned()];
+    while let Some(rel) = stack.pop() {
+        let Ok(d) = root.open_beneath(Path::new(&rel)) else {
+            problems.push(Problem::new(rel, "cannot be read as a folder"));
+            continue;
+        };
         let Ok(entries) = d.entries() else {
             continue;
         };
         for (name, t) in entries {
             let r = format!("{rel}/{}", name.to_string_lossy());
             match t {
-                FileType::Directory => match d.open_dir(&name) {
-                    Ok(sub) => stack.push((sub, r)),
-                    Err(e) => problems.push(Problem::new(r, e.to_string())),
-                },
+                FileType::Directory if r.split('/').count() > fsio::MAX_DEPTH => {
+                    problems.push(Problem::new(r, "is nested deeper than any snapshot is"));
+                }
+                FileType::Directory => stack.push(r),
                 FileType::RegularFile => {
                     if !listed.contains(r.as_str()) {
                         problems.push(Problem::new(r, "is not listed in the manifest"));
@@ -1150,56 +1268,60 @@ fn find_unlisted(root: &Dir, id: &str, listed: &BTreeSet<&str>, problems: &mut V
 /// folder, and return the sorted file list.
 fn seal_component(root: &Dir, id: &str, staging: &Staging<'_>) -> Result<Vec<FileEntry>> {
     let mut out = Vec::new();
-    let top = root.open_dir(OsStr::new(id))?;
-    seal_dir(&top, id, staging, &mut out)?;
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
-}
-
-fn seal_dir(d: &Dir, rel: &str, staging: &Staging<'_>, out: &mut Vec<FileEntry>) -> Result<()> {
-    d.set_mode(fsio::DIR_MODE)?;
-    for (name, t) in d.entries()? {
-        let Some(n) = name.to_str() else {
-            return Err(Error::BadPath {
-                path: d.join(&name),
-                problem: "has a name that is not UTF-8".into(),
-            });
-        };
-        let r = format!("{rel}/{n}");
-        match t {
-            FileType::Directory => seal_dir(&d.open_dir(&name)?, &r, staging, out)?,
-            FileType::RegularFile => {
-                let mut f = d.open_file(&name)?;
-                let path = d.join(&name);
-                rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(fsio::FILE_MODE))
-                    .map_err(|e| Error::io("set permissions of", &path, e.into()))?;
-                let mut entry = match staging.hashed.get(&r) {
-                    Some(h) => h.clone(),
-                    None => {
-                        f.sync_all().ctx("fsync", &path)?;
-                        let d = fsio::hash_open(&mut f, &path)?;
-                        FileEntry {
-                            path: r.clone(),
-                            size: d.size,
-                            sha256: d.sha256,
-                            owner: None,
-                        }
-                    }
-                };
-                entry.owner = staging.owners.get(&r).copied();
-                out.push(entry);
-            }
-            _ => {
+    let mut stack = vec![id.to_owned()];
+    let mut folders = Vec::new();
+    while let Some(rel) = stack.pop() {
+        let d = root.open_beneath(Path::new(&rel))?;
+        d.set_mode(fsio::DIR_MODE)?;
+        for (name, t) in d.entries()? {
+            let Some(n) = name.to_str() else {
                 return Err(Error::BadPath {
                     path: d.join(&name),
-                    problem: "is a symlink or special file; a snapshot holds only files and \
-                              folders"
-                        .into(),
-                })
+                    problem: "has a name that is not UTF-8".into(),
+                });
+            };
+            let r = format!("{rel}/{n}");
+            match t {
+                FileType::Directory => stack.push(r),
+                FileType::RegularFile => {
+                    let mut f = d.open_file(&name)?;
+                    let path = d.join(&name);
+                    rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(fsio::FILE_MODE))
+                        .map_err(|e| Error::io("set permissions of", &path, e.into()))?;
+                    let mut entry = match staging.hashed.get(&r) {
+                        Some(h) => h.clone(),
+                        None => {
+                            f.sync_all().ctx("fsync", &path)?;
+                            let d = fsio::hash_open(&mut f, &path)?;
+                            FileEntry {
+                                path: r.clone(),
+                                size: d.size,
+                                sha256: d.sha256,
+                                owner: None,
+                            }
+                        }
+                    };
+                    entry.owner = staging.owners.get(&r).copied();
+                    out.push(entry);
+                }
+                _ => {
+                    return Err(Error::BadPath {
+                        path: d.join(&name),
+                        problem: "is a symlink or special file; a snapshot holds only files \
+                                  and folders"
+                            .into(),
+                    })
+                }
             }
         }
+        folders.push(rel);
     }
-    d.sync()
+    // Deepest first, so each folder's own entry is durable after its content.
+    for rel in folders.iter().rev() {
+        root.open_beneath(Path::new(rel))?.sync()?;
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
 }
 
 fn strip_path(msg: &str, dir: &Path) -> String {

@@ -58,6 +58,9 @@ impl Replacement {
     /// Open the folder holding `target` (creating missing folders for a restore onto an
     /// empty host: the last one with `parent_owner` when recorded) and make the private work
     /// folder beside `target`, removing a leftover of ours. `label` names the failpoints.
+    /// `target`'s folder must be resolved already (the orchestrator does that once per run):
+    /// it is opened one name at a time from `/`, following no link, so a folder swapped for
+    /// a link since is refused.
     ///
     /// # Errors
     /// [`Error::Symlink`] (a symlink at the work folder's name), [`Error::WrongPlace`]
@@ -68,7 +71,8 @@ impl Replacement {
         label: &'static str,
     ) -> Result<Replacement> {
         let name = fsio::last_name(target)?.to_owned();
-        let (parent, warnings) = fsio::open_or_create_dir(fsio::parent_of(target), parent_owner)?;
+        let (parent, warnings) =
+            fsio::open_or_create_real_dir(fsio::parent_of(target), parent_owner)?;
         let work_name = temp_name(&name);
         let work = parent.create_temp_dir(&work_name)?;
         parent.sync()?;
@@ -276,7 +280,7 @@ mod tests {
     #[test]
     fn a_file_is_switched_in_and_the_work_folder_goes() {
         let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("data/reg.json");
+        let target = fsio::real_path(dir.path()).join("data/reg.json");
         let mut r = Replacement::begin(&target, None, "test").unwrap();
         let mut f = r.work().create_file(OsStr::new("new"), 0o600).unwrap();
         std::io::Write::write_all(&mut f, b"{}").unwrap();
@@ -298,7 +302,8 @@ mod tests {
         let victim = dir.path().join("victim");
         std::fs::create_dir(&victim).unwrap();
         std::os::unix::fs::symlink(&victim, dir.path().join(".db.atocore-restore.tmp")).unwrap();
-        let err = Replacement::begin(&dir.path().join("db"), None, "test").unwrap_err();
+        let err =
+            Replacement::begin(&fsio::real_path(dir.path()).join("db"), None, "test").unwrap_err();
         assert!(matches!(err, Error::Symlink { .. }), "{err}");
         assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0);
     }

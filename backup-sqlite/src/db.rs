@@ -96,6 +96,21 @@ pub fn open_existing_below(store: &Path, rel: &str) -> Result<Connection> {
 
 fn open_existing_under(real: &Path, shown: &Path) -> Result<Connection> {
     drop(fsio::open_regular(real)?);
+    // SQLite would only say "unable to open database file" for a link or a FIFO at a sidecar
+    // name (it never follows one): name it instead.
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = real.as_os_str().to_owned();
+        side.push(suffix);
+        let side = std::path::PathBuf::from(side);
+        if fsio::kind_of(&side)?.is_some_and(|t| t != fsio::FileType::RegularFile) {
+            fsio::plain_kind(&side)?;
+            return Err(Error::NotRegular {
+                path: side,
+                what: "a folder",
+                expected: "SQLite's regular sidecar file",
+            });
+        }
+    }
     let conn = sql(
         Connection::open_with_flags(
             real,

@@ -15,7 +15,7 @@ pub fn run(ctx: &Ctx, args: &DrillArgs) -> Result<u8> {
         return run_sample(ctx);
     }
     let backup_dir = ctx.backup_dir()?;
-    let store = FolderStore::new(&backup_dir);
+    let store = ctx.store()?;
     let o = ctx.orchestrator(&store);
     let stamp = match &args.stamp {
         Some(s) => stamp(s)?,

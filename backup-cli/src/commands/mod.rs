@@ -134,25 +134,25 @@ impl Ctx {
 
     /// Print `value` as JSON on stdout.
     pub fn print_json(&self, value: &impl Serialize) -> Result<()> {
-        println!("{}", output::json_text(value)?);
+        output::stdout_line(&output::json_text(value)?);
         Ok(())
     }
 }
 
-/// A backup dir that other users may write is a warning: anyone who can write there can
-/// replace snapshots (which validate checks) or plant names the tool writes (which it
-/// refuses), and can delete backups.
+/// A backup dir that other users can change is a warning: anyone who can write there (or
+/// replace it, through a folder above it) can delete backups or plant a snapshot; a restore
+/// as root from there is refused by the orchestrator.
 fn warn_if_open_to_others(dir: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(m) = std::fs::metadata(dir) {
-        let mode = m.permissions().mode();
-        if m.is_dir() && mode & 0o002 != 0 {
+    for d in [dir.to_path_buf(), dir.join("snapshots")] {
+        if let Some((path, why)) = backup_core::fsio::changeable_by_others(&d) {
             output::warn(&format!(
-                "the backup dir {} can be written by every user (mode {:o}): anyone can delete \
-                 or replace backups there; `chmod 700` it",
+                "the backup dir {} can be changed by others: {} {why}; anyone who can do that \
+                 can delete or replace backups: make it and the folders above it root's \
+                 (`chown root: … && chmod 700 …`)",
                 dir.display(),
-                mode & 0o7777
+                path.display()
             ));
+            return;
         }
     }
 }
