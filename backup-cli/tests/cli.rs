@@ -702,3 +702,71 @@ fn chroma_ingestion_lock_path_is_configurable() {
     let facts = &v["components"][2]["facts"];
     assert_eq!(facts["ingestion_lock"], lock.to_str().unwrap());
 }
+
+/// A snapshot in manifest format 1, made by the previous release (committed under
+/// tests/fixtures/snapshots/format-1), still validates, drills and restores: operators'
+/// existing backups keep working after the format bump.
+#[test]
+fn a_format_1_snapshot_from_the_previous_release_still_validates_drills_and_restores() {
+    let e = env();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/snapshots/format-1");
+    backup_core::conformance::copy_tree(&fixture, &e.backups);
+    let out = e.run_env(
+        &["list", "--json"],
+        &[("ATOCORE_BACKUP_DIR", e.backups.as_os_str())],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let listed = json(&out);
+    assert_eq!(listed[0]["format_version"], 1);
+    let stamp = listed[0]["stamp"].as_str().unwrap().to_owned();
+    let only_backups = [("ATOCORE_BACKUP_DIR", e.backups.as_os_str())];
+    for args in [vec!["validate", &stamp], vec!["drill", &stamp]] {
+        let out = e.run_env(&args, &only_backups);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+    }
+    let to = e.tmp.path().join("restored");
+    let out = e.run_env(
+        &["restore", &stamp, "--to", &to.to_string_lossy()],
+        &only_backups,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let memories = e.memories(&to.join("atocore.db"));
+    assert_eq!(memories.len(), 200);
+    assert_eq!(memories[7], "format-1 memory 7");
+    assert_eq!(
+        fs::read(to.join("project-registry.json")).unwrap(),
+        br#"{"projects": [{"id": "p1", "name": "P1"}]}"#
+    );
+    let chroma = fixture_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/chroma/1.5.9/small"),
+    );
+    let restored = fixture_tree(&to.join("chroma"));
+    assert_eq!(
+        restored.keys().collect::<Vec<_>>(),
+        chroma.keys().collect::<Vec<_>>()
+    );
+    for (rel, bytes) in &chroma {
+        // chroma.sqlite3 went through SQLite's backup API: the same rows, other bytes.
+        if rel != Path::new("chroma.sqlite3") {
+            assert!(&restored[rel] == bytes, "{}", rel.display());
+        }
+    }
+    // Over a live store at other paths than the recorded ones.
+    let out = e.run(&[
+        "restore",
+        &stamp,
+        "--confirm-service-stopped",
+        "--no-chroma",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(e.memories(&e.db).len(), 200);
+}
+
+/// Every file below `dir` by relative path, with its bytes.
+fn fixture_tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    backup_core::conformance::tree_bytes(dir)
+        .into_iter()
+        .map(|(p, b)| (p.strip_prefix(dir).unwrap().to_path_buf(), b))
+        .collect()
+}
