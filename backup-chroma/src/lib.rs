@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use backup_core::{
-    fsio, walk, Component, Dir, Error, Facts, FileState, Owner, Problem, Replacement, Result,
-    SnapshotFiles, Staging,
+    fsio, walk, Component, Dir, Error, Facts, FileState, Owner, Problem, Result, SnapshotFiles,
+    Staging,
 };
 use serde_json::{json, Value};
 
@@ -622,7 +622,7 @@ impl Component for ChromaComponent {
     }
 
     fn restore(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
-        let mut r = Replacement::begin(target, snap.parent_owner(), ID)?;
+        let mut r = snap.replacement(target, ID)?;
         let had_live = r.parent().stat(r.name())?.is_some();
         // Entries of the live folder that no capture keeps go with the old folder: say so.
         let dropped = if had_live {

@@ -1009,9 +1009,8 @@ fn journal_exists(s: &Scene) -> bool {
 }
 
 /// A folder chain deeper than any store, planted in the Chroma folder: create and restore
-/// refuse before anything is switched; a restore without a safety snapshot replaces it, and
-/// a chain too deep even to remove leaves a listed leftover and stops the next restore
-/// before its first switch, never half-way. No crash, whatever the depth.
+/// refuse before anything is switched; a restore without a safety snapshot replaces it and
+/// removes the old tree, whatever its depth. No crash, no leftover.
 #[test]
 fn a_deep_folder_chain_in_the_chroma_folder_never_half_restores() {
     let s = scene();
@@ -1038,7 +1037,7 @@ fn a_deep_folder_chain_in_the_chroma_folder_never_half_restores() {
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(!s.chroma.join("x").exists());
-    // Deeper than the tool will ever remove.
+    // Deeper than any limit: replaced, and the old tree removed all the same.
     chain(&s.chroma.join("x"), 1200);
     let out = s.run(&[
         "restore",
@@ -1047,45 +1046,13 @@ fn a_deep_folder_chain_in_the_chroma_folder_never_half_restores() {
         "--no-pre-snapshot",
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("remove it by hand"),
-        "{}",
-        stderr(&out)
-    );
-    let leftover = s
-        .chroma
-        .parent()
-        .unwrap()
-        .join(".chroma.atocore-restore.tmp");
+    assert!(!s.chroma.join("x").exists());
     let out = s.run(&["status", "--json"]);
-    assert!(json(&out)["leftovers"]
-        .to_string()
-        .contains(".chroma.atocore-restore.tmp"));
-    s.env.mutate();
-    let before = s.env.live_bytes();
-    let out = s.run(&[
-        "restore",
-        &stamp,
-        "--confirm-service-stopped",
-        "--no-pre-snapshot",
-    ]);
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
-    assert!(!journal_exists(&s), "stopped before its first switch");
-    let locks = |m: std::collections::BTreeMap<PathBuf, Vec<u8>>| {
-        m.into_iter()
-            .filter(|(p, _)| !p.to_string_lossy().ends_with(".lock"))
-            .collect::<Vec<_>>()
-    };
-    assert!(
-        locks(s.env.live_bytes()) == locks(before),
-        "nothing switched"
+    assert_eq!(
+        json(&out)["leftovers"],
+        serde_json::json!([]),
+        "no leftover"
     );
-    // The operator removes it by hand; then all is well.
-    Command::new("rm")
-        .arg("-rf")
-        .arg(&leftover)
-        .status()
-        .unwrap();
     let out = s.run(&["restore", &stamp, "--confirm-service-stopped"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
@@ -1476,4 +1443,129 @@ fn a_backup_dir_others_can_change_is_flagged_and_refused_for_a_root_restore() {
         stderr(&out)
     );
     assert_eq!(s.env.memories(&s.env.db), mutated, "nothing restored");
+}
+
+/// A restore --to whose folder is swapped for another real folder (not a link) after the
+/// run first opened it refuses to write into the other one.
+#[test]
+fn a_to_folder_swapped_for_another_folder_is_refused() {
+    let s = scene();
+    let stamp = s.create();
+    let data = s.env.db.parent().unwrap();
+    let to = data.join("restore-test");
+    let other = data.join("other");
+    fs::create_dir(&other).unwrap();
+    let mut cmd = s.command(&["restore", &stamp, "--to", &to.to_string_lossy()]);
+    cmd.env("ATOCORE_FAILPOINT_PAUSE_MS", "1500");
+    let (child, err) = stop_at(cmd, "restore.before-sqlite");
+    fs::rename(&to, data.join("moved-away")).unwrap();
+    fs::rename(&other, &to).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = err.join().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("was replaced by another folder"), "{err}");
+    assert_eq!(
+        fs::read_dir(&to).unwrap().count(),
+        0,
+        "nothing was written there"
+    );
+}
+
+fn set_acl_user_write(path: &Path, uid: u32) {
+    // A POSIX access ACL: user::rwx, user:<uid>:rwx, group::---, mask::rwx, other::---.
+    let script = "import os, struct, sys\n\
+        p, uid = sys.argv[1], int(sys.argv[2])\n\
+        e = lambda tag, perm, id: struct.pack('<HHI', tag, perm, id)\n\
+        v = struct.pack('<I', 2) + e(1, 7, 0xffffffff) + e(2, 7, uid) + e(4, 0, 0xffffffff) + e(0x10, 7, 0xffffffff) + e(0x20, 0, 0xffffffff)\n\
+        os.setxattr(p, 'system.posix_acl_access', v)\n";
+    let ok = Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .arg(uid.to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "setting an ACL");
+}
+
+/// What a root restore reads must be changeable by root only: an ACL, group write, a
+/// snapshots folder of another user, a link to the backup dir kept in another user's folder
+/// are each flagged, and refused for a restore run as root.
+#[test]
+fn every_way_others_could_change_the_backup_dir_is_refused_for_a_root_restore() {
+    let root = common::is_root();
+    type Setup = Box<dyn Fn(&Scene) -> (PathBuf, &'static str)>;
+    let cases: Vec<(&str, Setup)> = vec![
+        (
+            "an ACL",
+            Box::new(|s: &Scene| {
+                set_acl_user_write(&s.env.backups, 65534);
+                (s.env.backups.clone(), "ACL")
+            }),
+        ),
+        (
+            "group write",
+            Box::new(|s: &Scene| {
+                fs::set_permissions(&s.env.backups, fs::Permissions::from_mode(0o770)).unwrap();
+                (s.env.backups.clone(), "its group")
+            }),
+        ),
+        (
+            "a snapshots folder of another user",
+            Box::new(|s: &Scene| {
+                std::os::unix::fs::chown(s.env.backups.join("snapshots"), Some(65534), None)
+                    .unwrap();
+                (s.env.backups.clone(), "owned by uid 65534")
+            }),
+        ),
+        (
+            "a link in another user's folder",
+            Box::new(|s: &Scene| {
+                let nob = s.env.tmp.path().join("nob");
+                fs::create_dir(&nob).unwrap();
+                std::os::unix::fs::chown(&nob, Some(65534), Some(1)).unwrap();
+                let link = nob.join("bk");
+                std::os::unix::fs::symlink(&s.env.backups, &link).unwrap();
+                (link, "owned by uid 65534")
+            }),
+        ),
+    ];
+    for (what, setup) in cases {
+        if !root && what != "an ACL" && what != "group write" {
+            continue;
+        }
+        let s = scene();
+        let stamp = s.create();
+        s.env.mutate();
+        let mutated = s.env.memories(&s.env.db);
+        let (backup_dir, why) = setup(&s);
+        let vars = s.vars();
+        let mut v: Vec<(&str, &OsStr)> = vars
+            .iter()
+            .filter(|(k, _)| *k != "ATOCORE_BACKUP_DIR")
+            .map(|(k, v)| (*k, v.as_os_str()))
+            .collect();
+        v.push(("ATOCORE_BACKUP_DIR", backup_dir.as_os_str()));
+        let out = s.env.run_env(&["list"], &v);
+        assert!(
+            stderr(&out).contains("can be changed by others"),
+            "{what}: {}",
+            stderr(&out)
+        );
+        if root {
+            let out = s
+                .env
+                .run_env(&["restore", &stamp, "--confirm-service-stopped"], &v);
+            assert_eq!(code(&out), 2, "{what}: {}", stderr(&out));
+            assert!(stderr(&out).contains(why), "{what}: {}", stderr(&out));
+            assert_eq!(
+                s.env.memories(&s.env.db),
+                mutated,
+                "{what}: nothing restored"
+            );
+        }
+    }
+    if !root {
+        skip("needs root: the refusal is for restores run as root, and two cases chown");
+    }
 }

@@ -457,6 +457,7 @@ pub struct SnapshotFiles<'a> {
     damaged: Vec<String>,
     trusted_raw: bool,
     kind: Kind,
+    target_parent: Option<(u64, u64)>,
 }
 
 impl<'a> SnapshotFiles<'a> {
@@ -474,7 +475,23 @@ impl<'a> SnapshotFiles<'a> {
             damaged: Vec::new(),
             trusted_raw,
             kind,
+            target_parent: None,
         }
+    }
+
+    pub(crate) fn with_target_parent(mut self, id: Option<(u64, u64)>) -> Self {
+        self.target_parent = id;
+        self
+    }
+
+    /// Start putting this component's content at `target`: a [`Replacement`] whose folder is
+    /// created, on an empty host, with the recorded owner, and which refuses a folder swapped
+    /// for another since the restore first opened it. `label` names the failpoints.
+    ///
+    /// # Errors
+    /// As [`Replacement::begin_in`].
+    pub fn replacement(&self, target: &Path, label: &'static str) -> Result<Replacement> {
+        Replacement::begin_in(target, self.parent_owner(), self.target_parent, label)
     }
 
     /// Why the snapshot was taken. A component may accept a capture of a store that was

@@ -51,9 +51,9 @@ pub const ANCESTOR_MODE: u32 = 0o755;
 /// How deep below a live folder store the tool walks: a Chroma folder is two levels deep, so
 /// anything past this is not a store and is refused before a byte is written.
 pub const MAX_DEPTH: usize = 64;
-/// The deepest tree [`Dir::remove_tree`] removes (the old content of a store that a switch
-/// moved aside may be what a hostile user built); deeper ones are left, with a message.
-pub const MAX_REMOVE_DEPTH: usize = 1024;
+/// How many entries [`Dir::remove_tree`] handles before it concludes that something keeps
+/// writing into the tree it removes.
+const MAX_REMOVE_STEPS: u64 = 100_000_000;
 
 /// Owner, group and permission bits of a file or folder, as recorded in a manifest and given
 /// back on restore.
@@ -518,6 +518,17 @@ impl Dir {
             .map_err(|e| Error::io("inspect", &self.path, errno_io(e)))
     }
 
+    /// Which folder this is: its device and inode, to tell it from another folder put at its
+    /// name since.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn identity(&self) -> Result<(u64, u64)> {
+        rfs::fstat(&self.fd)
+            .map(|st| (st.st_dev, st.st_ino))
+            .map_err(|e| Error::io("inspect", &self.path, errno_io(e)))
+    }
+
     /// Set this folder's permission bits.
     ///
     /// # Errors
@@ -881,45 +892,69 @@ impl Dir {
         if file_type(&st) != FileType::Directory {
             return self.remove_file(name);
         }
-        // Post-order without recursion and without one open handle per level (a hostile tree
-        // can be thousands of folders deep): a stack of relative paths, each folder opened
-        // afresh from here when its turn comes.
-        let mut stack: Vec<PathBuf> = vec![PathBuf::from(name)];
-        while let Some(rel) = stack.last().cloned() {
-            if stack.len() > MAX_REMOVE_DEPTH {
-                return Err(Error::WrongPlace {
-                    path: self.join(name),
-                    problem: format!(
-                        "holds folders nested more than {MAX_REMOVE_DEPTH} deep, which this tool \
-                         never makes; remove it by hand"
-                    ),
-                });
+        // No recursion and no handle per level, whatever the depth (a hostile tree can be
+        // tens of thousands of folders deep): files go, an empty folder goes, and a folder
+        // inside a subfolder is moved up into the folder being removed, so the tree gets
+        // shallower with every step. At most three folders are open at a time; each folder
+        // is moved at most once per level it sits below the top.
+        let top = self.open_dir(name)?;
+        let mut steps: u64 = 0;
+        let mut next_free: u64 = 0;
+        loop {
+            let entries = top.entries()?;
+            if entries.is_empty() {
+                break;
             }
-            let d = self.open_beneath(&rel)?;
-            let mut deeper = None;
-            for (child, t) in d.entries()? {
-                if t == FileType::Directory {
-                    deeper = Some(rel.join(&child));
-                    break;
+            for (child, t) in entries {
+                steps += 1;
+                if steps > MAX_REMOVE_STEPS {
+                    return Err(Error::WrongPlace {
+                        path: self.join(name),
+                        problem: "kept changing while it was being removed (something is still \
+                                  writing into it); remove it by hand"
+                            .into(),
+                    });
                 }
-                d.remove_file(&child)?;
+                if t != FileType::Directory {
+                    top.remove_file(&child)?;
+                    continue;
+                }
+                let sub = top.open_dir(&child)?;
+                let mut deeper = None;
+                for (g, gt) in sub.entries()? {
+                    if gt == FileType::Directory {
+                        deeper = Some(g);
+                        break;
+                    }
+                    sub.remove_file(&g)?;
+                }
+                match deeper {
+                    Some(g) => {
+                        let free = loop {
+                            next_free += 1;
+                            let n = OsString::from(format!(".atocore-rm-{next_free}"));
+                            if top.stat(&n)?.is_none() {
+                                break n;
+                            }
+                        };
+                        sub.rename(&g, &top, &free)?;
+                    }
+                    None => match rfs::unlinkat(&top.fd, &child, AtFlags::REMOVEDIR) {
+                        Ok(()) | Err(Errno::NOENT) => {}
+                        // Something appeared in it meanwhile: the next round takes it.
+                        Err(Errno::NOTEMPTY) => {}
+                        Err(e) => {
+                            return Err(Error::io("remove folder", top.join(&child), errno_io(e)))
+                        }
+                    },
+                }
             }
-            drop(d);
-            if let Some(next) = deeper {
-                stack.push(next);
-                continue;
-            }
-            let parent = match rel.parent() {
-                Some(p) if !p.as_os_str().is_empty() => self.open_beneath(p)?,
-                _ => self.try_clone()?,
-            };
-            match rfs::unlinkat(&parent.fd, last_name(&rel)?, AtFlags::REMOVEDIR) {
-                Ok(()) | Err(Errno::NOENT) => {}
-                Err(e) => return Err(Error::io("remove folder", self.join(&rel), errno_io(e))),
-            }
-            stack.pop();
         }
-        Ok(true)
+        drop(top);
+        match rfs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => Ok(true),
+            Err(e) => Err(Error::io("remove folder", self.join(name), errno_io(e))),
+        }
     }
 
     /// The names inside (without `.` and `..`) with their types as the folder reports them,
@@ -1127,42 +1162,87 @@ pub fn real_parent(p: &Path) -> Result<PathBuf> {
     .join(name))
 }
 
-/// Whether someone other than root and this process's user can change what is at `path`:
-/// write into it, or replace it through a folder above it. Returns the first place where
-/// that is possible and why. A sticky world-writable folder above (`/tmp`) is fine: nobody
-/// else may rename or remove what root owns in it. Missing parts are skipped.
-pub fn changeable_by_others(path: &Path) -> Option<(PathBuf, String)> {
+/// Whether someone other than root and this process's user can change the entry at `p` (not
+/// followed), and how: its owner, group or other write bits, or a POSIX ACL granting write.
+/// `sticky_ok`: a sticky folder that others may write is fine as a folder *above* (nobody
+/// else may rename or remove what root owns in it), not as the entry itself.
+fn entry_changeable(p: &Path, sticky_ok: bool) -> Option<String> {
     let me = rustix::process::geteuid().as_raw();
-    let real = real_path(path);
-    let mut here = Some(real.as_path());
-    let mut is_self = true;
-    while let Some(p) = here {
-        if let Ok(Some(st)) = stat_at(p) {
-            let mode = st.st_mode & 0o7777;
-            let sticky = mode & 0o1000 != 0;
-            if st.st_uid != 0 && st.st_uid != me {
-                return Some((p.to_path_buf(), format!("is owned by uid {}", st.st_uid)));
-            }
-            let group_write = mode & 0o020 != 0 && st.st_gid != 0;
-            let other_write = mode & 0o002 != 0;
-            if (group_write || other_write) && (is_self || !sticky) {
-                return Some((
-                    p.to_path_buf(),
-                    format!(
-                        "can be written by {} (mode {mode:o})",
-                        if other_write {
-                            "every user"
-                        } else {
-                            "its group"
-                        }
-                    ),
-                ));
-            }
-            is_self = false;
+    let st = stat_at(p).ok().flatten()?;
+    let mode = st.st_mode & 0o7777;
+    if st.st_uid != 0 && st.st_uid != me {
+        return Some(format!("is owned by uid {}", st.st_uid));
+    }
+    if file_type(&st) == FileType::Symlink {
+        // A link's own mode means nothing; who may replace it is the folder holding it.
+        return None;
+    }
+    let sticky = mode & 0o1000 != 0 && sticky_ok;
+    // With an ACL, the group bits show its mask: name the ACL entry itself first.
+    if !sticky {
+        if let Some(id) = acl_writer(p, me) {
+            return Some(format!("has an ACL that lets {id} write it"));
         }
-        here = p.parent();
+    }
+    if mode & 0o022 != 0 && !sticky {
+        return Some(format!(
+            "can be written by {} (mode {mode:o})",
+            if mode & 0o002 != 0 {
+                "every user"
+            } else {
+                "the members of its group"
+            }
+        ));
     }
     None
+}
+
+/// A named user or group that a POSIX access ACL lets write `p` (root and `me` aside).
+fn acl_writer(p: &Path, me: u32) -> Option<String> {
+    const USER: u16 = 0x02;
+    const GROUP: u16 = 0x08;
+    let mut buf = [0u8; 4096];
+    let n = rfs::lgetxattr(p, "system.posix_acl_access", &mut buf[..]).ok()?;
+    // Header: a 4-byte version; then entries of tag (u16), perm (u16), id (u32), little-endian.
+    for e in buf.get(4..n)?.chunks_exact(8) {
+        let tag = u16::from_le_bytes([e[0], e[1]]);
+        let perm = u16::from_le_bytes([e[2], e[3]]);
+        let id = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
+        if perm & 0o2 != 0 && (tag == USER && id != 0 && id != me) {
+            return Some(format!("uid {id}"));
+        }
+        if perm & 0o2 != 0 && tag == GROUP {
+            return Some(format!("gid {id}"));
+        }
+    }
+    None
+}
+
+/// Whether someone other than root and this process's user can change what is at `path`:
+/// write into it, or replace it through a folder above it, on the path as given (a symlink
+/// on the way counts by the folder holding it) and on the path it resolves to. Returns the
+/// first place where that is possible and why. Missing parts are skipped.
+pub fn changeable_by_others(path: &Path) -> Option<(PathBuf, String)> {
+    let given = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let real = real_path(path);
+    for chain in [given.as_path(), real.as_path()] {
+        let mut here = Some(chain);
+        let mut is_self = true;
+        while let Some(p) = here {
+            if let Some(why) = entry_changeable(p, !is_self) {
+                return Some((p.to_path_buf(), why));
+            }
+            is_self = false;
+            here = p.parent();
+        }
+    }
+    None
+}
+
+/// Whether someone other than root and this process's user can change the entry at `path`
+/// itself (not the folders above it): for what sits inside a folder already checked.
+pub fn entry_changeable_by_others(path: &Path) -> Option<(PathBuf, String)> {
+    entry_changeable(path, false).map(|why| (path.to_path_buf(), why))
 }
 
 /// Whether `inner` is `outer` or lies inside it, comparing the real folders (symlinks on the
@@ -1260,16 +1340,25 @@ mod tests {
     }
 
     #[test]
-    fn a_tree_deeper_than_any_store_is_removed_without_recursion() {
+    fn a_tree_of_any_depth_is_removed_without_recursion() {
         let dir = tempfile::tempdir().unwrap();
-        let mut p = dir.path().join("t");
-        for _ in 0..300 {
-            p.push("d");
+        // Deeper than PATH_MAX allows naming, and than a stack frame per level would survive
+        // in a small stack.
+        let mut d = Dir::open(dir.path())
+            .unwrap()
+            .create_dir(OsStr::new("t"), 0o700)
+            .unwrap();
+        for i in 0..5000 {
+            d = d.create_dir(OsStr::new("d"), 0o700).unwrap();
+            if i % 1000 == 0 {
+                drop(d.create_file(OsStr::new("f"), 0o600).unwrap());
+                drop(d.create_dir(OsStr::new("side"), 0o700).unwrap());
+            }
         }
-        std::fs::create_dir_all(&p).unwrap();
-        std::fs::write(p.join("f"), b"x").unwrap();
+        drop(d);
         assert!(remove_tree_at(&dir.path().join("t")).unwrap());
         assert!(!dir.path().join("t").exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

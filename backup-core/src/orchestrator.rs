@@ -164,6 +164,8 @@ struct Planned<'m, 'a> {
     target: PathBuf,
     from_manifest: bool,
     exists: bool,
+    /// Device and inode of the folder holding the target, when the run first opened it.
+    parent_id: Option<(u64, u64)>,
 }
 
 /// Restore options that put back exactly `steps`' components at their targets: every other
@@ -675,8 +677,22 @@ impl<'a> Orchestrator<'a> {
         let live = matches!(opts.targets, Targets::Live(_));
         if live && fsio::is_root() {
             // A snapshot is trusted to say where and what to write; as root, only if nobody
-            // else can have put it there.
-            if let Some((path, why)) = fsio::changeable_by_others(self.store.location()) {
+            // else can have put it there: the backup dir and the folders above it (as given
+            // and as resolved), and what the restore reads inside it.
+            let dir = self.store.location();
+            let snap = dir.join("snapshots").join(stamp.as_str());
+            let inside = [
+                dir.join("snapshots"),
+                snap.clone(),
+                snap.join(MANIFEST_NAME),
+                Journal::path(dir),
+            ];
+            let found = fsio::changeable_by_others(dir).or_else(|| {
+                inside
+                    .iter()
+                    .find_map(|p| fsio::entry_changeable_by_others(p))
+            });
+            if let Some((path, why)) = found {
                 return Err(Error::WrongPlace {
                     path: self.store.location().to_path_buf(),
                     problem: format!(
@@ -702,9 +718,13 @@ impl<'a> Orchestrator<'a> {
                 })
             }
         };
-        let plan = self.plan(&dir, &manifest, opts)?;
+        let mut plan = self.plan(&dir, &manifest, opts)?;
         if let Targets::Into(into) = &opts.targets {
-            fsio::open_or_create_real_dir(into, None)?;
+            let (made, _) = fsio::open_or_create_real_dir(into, None)?;
+            let id = Some(made.identity()?);
+            for p in &mut plan {
+                p.parent_id = id;
+            }
         }
         let mut open_file_check = None;
         let _locks = if live {
@@ -753,7 +773,7 @@ impl<'a> Orchestrator<'a> {
         }
         let mut outcomes = Vec::new();
         for p in &plan {
-            let snap = snap_files(&dir, &manifest, p.record);
+            let snap = snap_files(&dir, &manifest, p.record).with_target_parent(p.parent_id);
             let facts = if p.record.present {
                 crate::failpoint(&format!("restore.before-{}", p.record.id));
                 match p.comp.restore(&snap, &p.target) {
@@ -914,12 +934,16 @@ impl<'a> Orchestrator<'a> {
             if !live && exists {
                 return Err(Error::TargetExists { path: target });
             }
+            let parent_id = Dir::open_real(fsio::parent_of(&target))
+                .and_then(|d| d.identity())
+                .ok();
             plan.push(Planned {
                 comp,
                 record,
                 target,
                 from_manifest,
                 exists,
+                parent_id,
             });
         }
         Ok(plan)

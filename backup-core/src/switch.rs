@@ -70,9 +70,34 @@ impl Replacement {
         parent_owner: Option<&Owner>,
         label: &'static str,
     ) -> Result<Replacement> {
+        Self::begin_in(target, parent_owner, None, label)
+    }
+
+    /// [`Replacement::begin`], and the folder holding `target` must be the one with this
+    /// identity (device, inode), seen when the run first opened it: a folder swapped for
+    /// another real folder since is refused, nothing written there.
+    ///
+    /// # Errors
+    /// As [`Replacement::begin`]; [`Error::WrongPlace`] for a swapped folder.
+    pub fn begin_in(
+        target: &Path,
+        parent_owner: Option<&Owner>,
+        parent_id: Option<(u64, u64)>,
+        label: &'static str,
+    ) -> Result<Replacement> {
         let name = fsio::last_name(target)?.to_owned();
         let (parent, warnings) =
             fsio::open_or_create_real_dir(fsio::parent_of(target), parent_owner)?;
+        if let Some(want) = parent_id {
+            if parent.identity()? != want {
+                return Err(Error::WrongPlace {
+                    path: parent.path().to_path_buf(),
+                    problem: "was replaced by another folder while the restore ran; nothing \
+                              was written there"
+                        .into(),
+                });
+            }
+        }
         let work_name = temp_name(&name);
         let work = parent.create_temp_dir(&work_name)?;
         parent.sync()?;
@@ -241,7 +266,9 @@ impl Replacement {
                 }
             }
             Err(e) => self.warnings.push(format!(
-                "the temporary folder {} was not removed ({e}); `cleanup` removes it",
+                "the temporary folder {} was not removed ({e}); `status` lists it, and the \
+                 next restore of this store refuses to start until it is gone: try `cleanup`, \
+                 or remove it by hand",
                 self.parent.join(&self.work_name).display()
             )),
         }

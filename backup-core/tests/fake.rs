@@ -7,9 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use backup_core::conformance::Fixture;
-use backup_core::{
-    fsio, walk, Component, Dir, Facts, Problem, Replacement, Result, SnapshotFiles, Staging,
-};
+use backup_core::{fsio, walk, Component, Dir, Facts, Problem, Result, SnapshotFiles, Staging};
 
 struct NotesFolder;
 
@@ -44,7 +42,7 @@ impl Component for NotesFolder {
     }
 
     fn restore(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
-        let mut r = Replacement::begin(target, snap.parent_owner(), "notes")?;
+        let mut r = snap.replacement(target, "notes")?;
         let built = OsStr::new("new");
         let done = snap
             .build_folder(&mut r, built, "")

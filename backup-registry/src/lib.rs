@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use backup_core::{
-    fsio, Component, Error, Facts, Kind, Problem, Replacement, Result, SnapshotFiles, Staging,
-};
+use backup_core::{fsio, Component, Error, Facts, Kind, Problem, Result, SnapshotFiles, Staging};
 
 /// Component id, folder name and manifest key.
 pub const ID: &str = "registry";
@@ -118,7 +116,7 @@ impl Component for RegistryComponent {
             path: target.to_path_buf(),
             problem: "the snapshot holds no registry file".into(),
         })?;
-        let mut r = Replacement::begin(target, snap.parent_owner(), ID)?;
+        let mut r = snap.replacement(target, ID)?;
         let name = r.name().to_owned();
         let done = (|| -> Result<()> {
             let owner = r.owner_for(&name, false, entry.owner.as_ref())?;

@@ -257,7 +257,7 @@ fn restore_raw(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
     let name = fact_str(snap.facts(), "file")
         .unwrap_or_default()
         .to_owned();
-    let mut r = Replacement::begin(target, snap.parent_owner(), ID)?;
+    let mut r = snap.replacement(target, ID)?;
     let done = (|| -> Result<()> {
         let mut db = None;
         let mut sides = Vec::new();
@@ -405,7 +405,7 @@ fn restore_consistent(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> 
         .and_then(|n| snap.entry(n))
         .ok_or_else(|| bad(target, "the snapshot names no database file"))?;
     let mode = fact_str(facts, "source_journal_mode").unwrap_or("delete");
-    let mut r = Replacement::begin(target, snap.parent_owner(), ID)?;
+    let mut r = snap.replacement(target, ID)?;
     let mut out = Facts::new();
     let done = (|| -> Result<()> {
         let built = OsString::from("new-db");

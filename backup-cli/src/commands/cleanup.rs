@@ -24,6 +24,7 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
     };
     let beside = o.temps_beside(&o.known_live_paths(&ctx.configured_paths()));
     let mut kept = Vec::new();
+    let mut failed = false;
     for t in beside {
         if unfinished {
             // The unfinished restore's resume or rollback deals with them.
@@ -35,7 +36,10 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
             d.sync()
         }) {
             Ok(()) => removed.push(t),
-            Err(e) => kept.push((t, e.to_string())),
+            Err(e) => {
+                failed = true;
+                kept.push((t, format!("{e}; remove it by hand")));
+            }
         }
     }
     for u in &unrecognised {
@@ -55,12 +59,18 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
             "left_alone": unrecognised.iter().map(|p| jpath(p)).collect::<Vec<_>>(),
             "kept": kept.iter().map(|(p, why)| json!({"path": jpath(p), "why": why})).collect::<Vec<_>>(),
         }))?;
-    } else if removed.is_empty() {
+    } else if removed.is_empty() && kept.is_empty() {
         say("nothing to clean");
     } else {
         for r in &removed {
             say(format!("removed {}", r.display()));
         }
     }
-    Ok(exit_codes::OK)
+    // A leftover that could not be removed is an error (a restore of that store will refuse
+    // to start until it is gone); one kept for an unfinished restore is not.
+    Ok(if failed {
+        exit_codes::ERROR
+    } else {
+        exit_codes::OK
+    })
 }

@@ -143,17 +143,16 @@ impl Ctx {
 /// replace it, through a folder above it) can delete backups or plant a snapshot; a restore
 /// as root from there is refused by the orchestrator.
 fn warn_if_open_to_others(dir: &std::path::Path) {
-    for d in [dir.to_path_buf(), dir.join("snapshots")] {
-        if let Some((path, why)) = backup_core::fsio::changeable_by_others(&d) {
-            output::warn(&format!(
-                "the backup dir {} can be changed by others: {} {why}; anyone who can do that \
-                 can delete or replace backups: make it and the folders above it root's \
-                 (`chown root: … && chmod 700 …`)",
-                dir.display(),
-                path.display()
-            ));
-            return;
-        }
+    let found = backup_core::fsio::changeable_by_others(dir)
+        .or_else(|| backup_core::fsio::entry_changeable_by_others(&dir.join("snapshots")));
+    if let Some((path, why)) = found {
+        output::warn(&format!(
+            "the backup dir {} can be changed by others: {} {why}; anyone who can do that can \
+             delete or replace backups: make it and the folders above it root's \
+             (`chown root: … && chmod 700 …`)",
+            dir.display(),
+            path.display()
+        ));
     }
 }
 
