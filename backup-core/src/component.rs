@@ -611,7 +611,12 @@ impl<'a> SnapshotFiles<'a> {
         name: &OsStr,
         owner: Option<&Owner>,
     ) -> Result<Option<String>> {
-        let mut src = self.open(entry)?;
+        let src = self.open(entry)?;
+        // The conformance suite makes reads fail part-way here, as a damaged disk or a
+        // storage backend that drops the connection would.
+        #[cfg(feature = "conformance")]
+        let src = crate::conformance::FaultyReads(src);
+        let mut src = src;
         let src_path = self.local_path(entry);
         let mut out = dst.create_file(name, fsio::FILE_MODE)?;
         let dst_path = dst.join(name);

@@ -4,15 +4,51 @@
 //!
 //! Panics are the point here: this module is test support.
 
-use std::collections::BTreeMap;
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::{
     Component, Error, FolderStore, Kind, Manifest, Orchestrator, RestoreOptions, Source, Stamp,
     Targets, MANIFEST_NAME,
 };
+
+thread_local! {
+    /// Bytes this thread may still read from snapshot files before a read fails.
+    static READ_BUDGET: Cell<u64> = const { Cell::new(u64::MAX) };
+}
+
+/// Make this thread's reads of snapshot files (what a restore copies out) fail once `bytes`
+/// bytes were read, as a damaged disk or a dropped connection to a store would; `None` lifts
+/// it. Per thread: tests running beside each other are not affected.
+pub fn fail_snapshot_reads_after(bytes: Option<u64>) {
+    READ_BUDGET.with(|b| b.set(bytes.unwrap_or(u64::MAX)));
+}
+
+/// A snapshot file's reader that fails when this thread's budget is spent.
+pub(crate) struct FaultyReads<R>(pub R);
+
+impl<R: Read> Read for FaultyReads<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = READ_BUDGET.with(Cell::get);
+        if left == 0 {
+            return Err(std::io::Error::other(
+                "injected read failure (conformance suite)",
+            ));
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.0.read(&mut buf[..want])?;
+        if left != u64::MAX {
+            READ_BUDGET.with(|b| b.set(left - n as u64));
+        }
+        Ok(n)
+    }
+}
 
 /// How to make and change a live store of one component, and read back what a user sees.
 pub trait Fixture {
@@ -541,6 +577,176 @@ pub fn planted_symlinks_are_never_followed(c: Box<dyn Component>, fx: &dyn Fixtu
     }
 }
 
+/// Owner, group, mode, modification time (seconds, nanoseconds), and a file's bytes.
+pub type State = (u32, u32, u32, i64, i64, Option<Vec<u8>>);
+
+/// Everything about a tree that a write would change: per path, owner, group, mode,
+/// modification time, and a file's bytes. A folder's modification time changes when anything
+/// is created, renamed or removed in it, even if it is gone again.
+pub fn tree_state(dir: &Path) -> BTreeMap<PathBuf, State> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let m = fs::symlink_metadata(&p).expect("stat");
+        let bytes = if m.is_dir() {
+            for e in fs::read_dir(&p).expect("read_dir") {
+                stack.push(e.expect("entry").path());
+            }
+            None
+        } else {
+            Some(fs::read(&p).expect("read"))
+        };
+        out.insert(
+            p,
+            (m.uid(), m.gid(), m.mode(), m.mtime(), m.mtime_nsec(), bytes),
+        );
+    }
+    out
+}
+
+/// Validate writes nothing anywhere: the snapshot and the live store are byte- and
+/// metadata-identical before and after (a valid snapshot and a damaged one alike).
+pub fn validate_writes_nothing(c: Box<dyn Component>, fx: &dyn Fixture) {
+    let s = Setup::new(c, fx);
+    let m = s.create();
+    let snap = s.snapshot_dir(&m);
+    let live_dir = s.live.parent().unwrap().to_path_buf();
+    for damaged in [false, true] {
+        if damaged {
+            let f = &m.component(&s.id()).unwrap().files[0];
+            let p = snap.join(&f.path);
+            if fs::metadata(&p).unwrap().len() > 0 {
+                flip_byte(&p, 0);
+            }
+        }
+        // Let a clock tick pass, so that a write would show in a modification time.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (snap_before, live_before) = (tree_state(&snap), tree_state(&live_dir));
+        let _ = s.problems(&m);
+        assert_eq!(
+            tree_state(&snap),
+            snap_before,
+            "validate wrote into the snapshot"
+        );
+        assert_eq!(
+            tree_state(&live_dir),
+            live_before,
+            "validate wrote beside the live store"
+        );
+    }
+}
+
+/// A restore whose reading of the snapshot fails part-way (at several points) leaves the
+/// live store byte-identical, nothing beside it, and no journal: the error means "not
+/// switched".
+pub fn a_restore_cut_short_leaves_the_target_as_it_was(c: Box<dyn Component>, fx: &dyn Fixture) {
+    let s = Setup::new(c, fx);
+    let m = s.create();
+    fx.mutate(&s.live);
+    let live_dir = s.live.parent().unwrap().to_path_buf();
+    let no_locks = |t: BTreeMap<PathBuf, Vec<u8>>| -> BTreeMap<PathBuf, Vec<u8>> {
+        t.into_iter()
+            .filter(|(p, _)| !p.to_string_lossy().ends_with(".atocore-backup.lock"))
+            .collect()
+    };
+    let names = |d: &Path| -> BTreeSet<PathBuf> {
+        fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| !p.to_string_lossy().ends_with(".lock"))
+            .collect()
+    };
+    let before = no_locks(tree_bytes(&live_dir));
+    let names_before = names(&live_dir);
+    let total: u64 = m
+        .component(&s.id())
+        .unwrap()
+        .files
+        .iter()
+        .map(|f| f.size)
+        .sum();
+    for budget in [0, 1, total / 3, total / 2, total.saturating_sub(1)] {
+        fail_snapshot_reads_after(Some(budget));
+        let r = s.restore(&m, s.live_targets(), true, false);
+        fail_snapshot_reads_after(None);
+        assert!(
+            r.is_err(),
+            "reads cut after {budget} of {total} bytes, yet it restored"
+        );
+        assert_eq!(
+            no_locks(tree_bytes(&live_dir)),
+            before,
+            "reads cut after {budget} bytes: the live store changed"
+        );
+        assert_eq!(
+            names(&live_dir),
+            names_before,
+            "a leftover beside the store"
+        );
+        assert!(
+            !s.backup_dir.join(crate::JOURNAL_NAME).exists(),
+            "a journal stayed though nothing was switched"
+        );
+    }
+}
+
+/// A process watching the live path while a restore runs never finds it missing, never finds
+/// a file where a folder was (or the reverse), and for a folder store always sees either the
+/// old or the new set of names at its top.
+pub fn a_poller_never_sees_the_target_missing_or_partial(c: Box<dyn Component>, fx: &dyn Fixture) {
+    let s = Setup::new(c, fx);
+    let m = s.create();
+    let top = |p: &Path| -> Option<(bool, BTreeSet<std::ffi::OsString>)> {
+        let meta = fs::symlink_metadata(p).ok()?;
+        let names = if meta.is_dir() {
+            fs::read_dir(p)
+                .ok()?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<std::io::Result<_>>()
+                .ok()?
+        } else {
+            BTreeSet::new()
+        };
+        Some((meta.is_dir(), names))
+    };
+    let snap_top = {
+        let into = s.tmp.path().join("expected");
+        s.restore(&m, Targets::Into(into.clone()), false, false)
+            .expect("restore --to");
+        top(&into.join(s.live.file_name().unwrap())).unwrap()
+    };
+    for round in 0..3 {
+        fx.mutate(&s.live);
+        let old_top = top(&s.live).expect("the live store exists");
+        let stop = Arc::new(AtomicBool::new(false));
+        let live = s.live.clone();
+        let (stop2, old2, new2) = (stop.clone(), old_top.clone(), snap_top.clone());
+        let poller = std::thread::spawn(move || {
+            let mut seen = 0u64;
+            while !stop2.load(Ordering::SeqCst) {
+                let now = top(&live);
+                match now {
+                    None => return Err(format!("missing after {seen} looks")),
+                    Some(t) if t != old2 && t != new2 => {
+                        return Err(format!("neither old nor new: {t:?}"))
+                    }
+                    Some(_) => seen += 1,
+                }
+            }
+            Ok(seen)
+        });
+        let r = s.restore(&m, s.live_targets(), true, round == 0);
+        stop.store(true, Ordering::SeqCst);
+        let seen = poller.join().unwrap();
+        r.expect("restore");
+        match seen {
+            Ok(n) => assert!(n > 0, "the poller looked"),
+            Err(e) => panic!("round {round}: a poller saw the live store {e}"),
+        }
+    }
+}
+
 /// Run every check above as its own `#[test]`:
 /// `backup_core::conformance_tests!(MyComponent::new(), MyFixture);`
 #[macro_export]
@@ -593,6 +799,21 @@ macro_rules! conformance_tests {
             #[test]
             fn planted_symlinks_are_never_followed() {
                 c::planted_symlinks_are_never_followed(Box::new($component), &$fixture);
+            }
+            #[test]
+            fn validate_writes_nothing() {
+                c::validate_writes_nothing(Box::new($component), &$fixture);
+            }
+            #[test]
+            fn a_restore_cut_short_leaves_the_target_as_it_was() {
+                c::a_restore_cut_short_leaves_the_target_as_it_was(Box::new($component), &$fixture);
+            }
+            #[test]
+            fn a_poller_never_sees_the_target_missing_or_partial() {
+                c::a_poller_never_sees_the_target_missing_or_partial(
+                    Box::new($component),
+                    &$fixture,
+                );
             }
         }
     };

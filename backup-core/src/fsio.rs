@@ -187,7 +187,7 @@ pub fn hash_file(path: &Path) -> Result<Digested> {
 /// # Errors
 /// [`Error::Io`] naming `src_path` or `dst_path`; [`Error::Interrupted`].
 pub fn copy_open(
-    src: &mut File,
+    src: &mut dyn Read,
     src_path: &Path,
     dst: &mut File,
     dst_path: &Path,
