@@ -302,7 +302,7 @@ fn live_positions(live: &Path) -> Result<BTreeMap<String, Option<i64>>> {
 /// the folder holding the store.
 fn open_read_only(live: &Path) -> Result<rusqlite::Connection> {
     let db = live.join("chroma.sqlite3");
-    let real = fsio::resolved(live)?.join("chroma.sqlite3");
+    let real = fsio::real_parent(live)?.join("chroma.sqlite3");
     drop(fsio::open_regular(&real)?);
     let conn = rusqlite::Connection::open_with_flags(
         &real,

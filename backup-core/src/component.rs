@@ -489,9 +489,9 @@ impl<'a> SnapshotFiles<'a> {
     /// for another since the restore first opened it. `label` names the failpoints.
     ///
     /// # Errors
-    /// As [`Replacement::begin_in`].
+    /// As [`Replacement::begin`].
     pub fn replacement(&self, target: &Path, label: &'static str) -> Result<Replacement> {
-        Replacement::begin_in(target, self.parent_owner(), self.target_parent, label)
+        Replacement::begin(target, self.parent_owner(), self.target_parent, label)
     }
 
     /// Why the snapshot was taken. A component may accept a capture of a store that was

@@ -383,22 +383,10 @@ pub type Meta = (u32, u32, u32, Option<Vec<u8>>);
 /// Every file and folder of the store at `live` (the store itself included), with owner,
 /// group and permission bits, and the bytes of files.
 pub fn tree_meta(live: &Path) -> BTreeMap<PathBuf, Meta> {
-    use std::os::unix::fs::MetadataExt;
-    let mut out = BTreeMap::new();
-    let mut stack = vec![live.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let m = fs::symlink_metadata(&p).expect("stat");
-        let bytes = if m.is_dir() {
-            for e in fs::read_dir(&p).expect("read_dir") {
-                stack.push(e.expect("entry").path());
-            }
-            None
-        } else {
-            Some(fs::read(&p).expect("read"))
-        };
-        out.insert(p, (m.uid(), m.gid(), m.mode() & 0o7777, bytes));
-    }
-    out
+    tree_state(live)
+        .into_iter()
+        .map(|(p, (uid, gid, mode, _, _, bytes))| (p, (uid, gid, mode & 0o7777, bytes)))
+        .collect()
 }
 
 /// Give every file of the store mode 0640 and every folder 0750 (and, as root, owner 65534

@@ -325,18 +325,6 @@ pub fn live_file_exists(live: &Path, what: &'static str) -> Result<bool> {
     }
 }
 
-/// `path` with its folder resolved (symlinks on the way followed, as the operator named it)
-/// and its last name kept: the path to hand to a library (SQLite) that opens by name and is
-/// told to refuse any symlink.
-///
-/// # Errors
-/// [`Error::Io`] when the folder does not exist.
-pub fn resolved(path: &Path) -> Result<PathBuf> {
-    let parent = parent_of(path);
-    let real = std::fs::canonicalize(parent).map_err(|e| Error::io("resolve", parent, e))?;
-    Ok(real.join(last_name(path)?))
-}
-
 /// Whether this process runs as root.
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()

@@ -65,21 +65,11 @@ impl Replacement {
     /// # Errors
     /// [`Error::Symlink`] (a symlink at the work folder's name), [`Error::WrongPlace`]
     /// (something there that is not ours), [`Error::Io`].
-    pub fn begin(
-        target: &Path,
-        parent_owner: Option<&Owner>,
-        label: &'static str,
-    ) -> Result<Replacement> {
-        Self::begin_in(target, parent_owner, None, label)
-    }
-
-    /// [`Replacement::begin`], and the folder holding `target` must be the one with this
-    /// identity (device, inode), seen when the run first opened it: a folder swapped for
-    /// another real folder since is refused, nothing written there.
     ///
-    /// # Errors
-    /// As [`Replacement::begin`]; [`Error::WrongPlace`] for a swapped folder.
-    pub fn begin_in(
+    /// When `parent_id` is given, the folder holding `target` must be the one with this
+    /// identity (device, inode), seen when the run first opened it: a folder swapped for
+    /// another real folder since is refused ([`Error::WrongPlace`]), nothing written there.
+    pub fn begin(
         target: &Path,
         parent_owner: Option<&Owner>,
         parent_id: Option<(u64, u64)>,
@@ -308,7 +298,7 @@ mod tests {
     fn a_file_is_switched_in_and_the_work_folder_goes() {
         let dir = tempfile::tempdir().unwrap();
         let target = fsio::real_path(dir.path()).join("data/reg.json");
-        let mut r = Replacement::begin(&target, None, "test").unwrap();
+        let mut r = Replacement::begin(&target, None, None, "test").unwrap();
         let mut f = r.work().create_file(OsStr::new("new"), 0o600).unwrap();
         std::io::Write::write_all(&mut f, b"{}").unwrap();
         drop(f);
@@ -329,8 +319,8 @@ mod tests {
         let victim = dir.path().join("victim");
         std::fs::create_dir(&victim).unwrap();
         std::os::unix::fs::symlink(&victim, dir.path().join(".db.atocore-restore.tmp")).unwrap();
-        let err =
-            Replacement::begin(&fsio::real_path(dir.path()).join("db"), None, "test").unwrap_err();
+        let err = Replacement::begin(&fsio::real_path(dir.path()).join("db"), None, None, "test")
+            .unwrap_err();
         assert!(matches!(err, Error::Symlink { .. }), "{err}");
         assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0);
     }

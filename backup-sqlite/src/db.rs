@@ -84,14 +84,14 @@ pub fn keep_wal_on_close(conn: &Connection, path: &Path) -> Result<()> {
 /// as the operator named it and SQLite is told to refuse any symlink on the way
 /// (`SQLITE_OPEN_NOFOLLOW`), so a name swapped for a link during the run is not followed.
 pub fn open_existing(path: &Path) -> Result<Connection> {
-    open_existing_under(&fsio::resolved(path)?, path)
+    open_existing_under(&fsio::real_parent(path)?, path)
 }
 
 /// [`open_existing`] for a database below a live folder store (`store`, whose own name must
 /// not be followed either), at `rel` inside it.
 pub fn open_existing_below(store: &Path, rel: &str) -> Result<Connection> {
     let shown = store.join(rel);
-    open_existing_under(&fsio::resolved(store)?.join(rel), &shown)
+    open_existing_under(&fsio::real_parent(store)?.join(rel), &shown)
 }
 
 fn open_existing_under(real: &Path, shown: &Path) -> Result<Connection> {
@@ -134,7 +134,7 @@ fn open_existing_under(real: &Path, shown: &Path) -> Result<Connection> {
 /// (no locks, no journal, no `-wal`/`-shm`), a regular file, no symlink followed.
 pub fn open_immutable(path: &Path) -> Result<Connection> {
     drop(fsio::open_regular(path)?);
-    let real = fsio::resolved(path)?;
+    let real = fsio::real_parent(path)?;
     let mut uri = String::from("file:");
     for &b in real.as_os_str().as_bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
