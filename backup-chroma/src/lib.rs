@@ -23,10 +23,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use backup_core::{
-    fsio, walk, Component, Dir, Error, Facts, FileState, Owner, Problem, Result, SnapshotFiles,
-    Staging,
+    fsio, walk, Component, Configured, Descriptor, Dir, Error, Facts, FileState, Owner, Problem,
+    RecordedPath, Result, Setting, SnapshotFiles, Staging, Standing,
 };
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 pub use catalog::Catalog;
 pub use check::check_store;
@@ -35,6 +35,113 @@ pub use check::check_store;
 pub const ID: &str = "chroma";
 /// File name of the ingestion lock, beside the persist folder by default.
 pub const DEFAULT_LOCK_NAME: &str = ".ingestion.lock";
+
+/// How the component introduces itself to the command line.
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    id: ID,
+    what: "the Chroma vector store",
+    path: Setting {
+        flag: "chroma",
+        env: "ATOCORE_CHROMA_PATH",
+        value_name: "DIR",
+        help: "The live Chroma persist folder.",
+    },
+    settings: &[Setting {
+        flag: "ingestion-lock",
+        env: "ATOCORE_INGESTION_LOCK",
+        value_name: "FILE",
+        help: "The service's exclusive-ingestion lock file, held while Chroma is copied \
+               [default: <chroma dir>/../.ingestion.lock].",
+    }],
+    required: false,
+    restored_key: "chroma_restored",
+    build,
+};
+
+fn build(c: &Configured) -> Box<dyn Component> {
+    Box::new(
+        ChromaComponent::new(c.get("ingestion-lock").map(Path::to_path_buf))
+            .with_lock_wait(c.lock_timeout),
+    )
+}
+
+/// What a capture records in the manifest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChromaFacts {
+    /// The persist folder's name.
+    #[serde(default)]
+    pub folder: String,
+    /// Page facts of the copied `chroma.sqlite3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqlite: Option<backup_sqlite::db::DbStats>,
+    /// The catalog's schema: migrations applied, sequence-id encoding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Schema>,
+    /// Every collection as captured: what restore and validation compare the store with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collections: Option<Vec<CollectionFacts>>,
+    /// Segment folders no collection names.
+    #[serde(default)]
+    pub orphans: Vec<String>,
+    /// Entries not captured: symlinks, special files, names that are not UTF-8.
+    #[serde(default)]
+    pub skipped: Vec<String>,
+    /// Copy attempts it took to get a consistent capture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// The ingestion lock held while copying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingestion_lock: Option<RecordedPath>,
+    /// Whether a dead writer's hot journal was rolled back first.
+    #[serde(default)]
+    pub rolled_back_hot_journal: bool,
+    /// The live store's own consistency findings (only a pre-restore snapshot may have any).
+    #[serde(default)]
+    pub consistency_problems: Vec<String>,
+}
+
+/// The catalog's schema.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Schema {
+    /// Highest migration applied, per migration folder.
+    #[serde(default)]
+    pub migrations: BTreeMap<String, i64>,
+    /// How sequence ids are stored.
+    #[serde(default)]
+    pub seq_id_encoding: String,
+}
+
+/// One collection as captured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CollectionFacts {
+    /// Chroma's collection id.
+    #[serde(default)]
+    pub id: String,
+    /// Its name.
+    #[serde(default)]
+    pub name: String,
+    /// Vector dimension.
+    #[serde(default)]
+    pub dimension: Option<i64>,
+    /// The vector segment's folder.
+    #[serde(default)]
+    pub segment_dir: String,
+    /// Vectors in the HNSW index.
+    #[serde(default)]
+    pub element_count: Option<u64>,
+    /// Whether the segment has its metadata pickle.
+    #[serde(default)]
+    pub has_pickle: bool,
+    /// Queue position the vector segment is indexed to.
+    #[serde(default)]
+    pub vector_max_seq_id: Option<i64>,
+    /// Queue position the metadata segment is indexed to.
+    #[serde(default)]
+    pub metadata_max_seq_id: Option<i64>,
+    /// Queue rows not yet indexed.
+    #[serde(default)]
+    pub pending_queue_rows: i64,
+}
 
 /// What can go wrong in this component.
 #[derive(Debug, thiserror::Error)]
@@ -155,8 +262,7 @@ impl ChromaComponent {
             if mode != "delete" {
                 return Err(bad(&dest, format!("journal mode stayed {mode}")));
             }
-            let mut sqlite = Facts::new();
-            backup_sqlite::db::db_facts(&dst, &dest, &mut sqlite)?;
+            let sqlite = backup_sqlite::db::DbStats::read(&dst, &dest)?;
             drop(dst);
             // 2. Every other file, hashed while copied.
             let mut vanished = false;
@@ -206,28 +312,6 @@ impl ChromaComponent {
             let checked = check::check_store(&out.dir(), "");
             let rels: Vec<String> = before_files.keys().cloned().collect();
             let orphans = check::orphans(&copied, &rels);
-            let mut facts = Facts::new();
-            facts.insert("folder".into(), folder_name(live).into());
-            facts.insert("sqlite".into(), Value::Object(sqlite));
-            facts.insert(
-                "schema".into(),
-                json!({
-                    "migrations": copied.migrations,
-                    "seq_id_encoding": copied.seq_id_encoding,
-                }),
-            );
-            facts.insert(
-                "collections".into(),
-                collection_facts(&copied, &checked.element_counts),
-            );
-            facts.insert("orphans".into(), json!(orphans));
-            facts.insert("skipped".into(), json!(skipped));
-            facts.insert("attempts".into(), attempt.into());
-            facts.insert(
-                "ingestion_lock".into(),
-                json!(backup_core::RecordedPath::from_path(lock_path)),
-            );
-            facts.insert("rolled_back_hot_journal".into(), rolled_back.into());
             let mut warnings = Vec::new();
             if rolled_back {
                 warnings.push(format!(
@@ -238,17 +322,22 @@ impl ChromaComponent {
                 ));
             }
             warnings.extend(skipped_warning(live, &skipped));
-            if !warnings.is_empty() {
-                facts.insert("warnings".into(), json!(warnings));
-            }
-            facts.insert(
-                "consistency_problems".into(),
-                json!(checked
-                    .problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()),
-            );
+            let facts = Facts::of(&ChromaFacts {
+                folder: folder_name(live).into(),
+                sqlite: Some(sqlite),
+                schema: Some(Schema {
+                    migrations: copied.migrations.clone(),
+                    seq_id_encoding: copied.seq_id_encoding.clone(),
+                }),
+                collections: Some(collection_facts(&copied, &checked.element_counts)),
+                orphans,
+                skipped,
+                attempts: Some(attempt),
+                ingestion_lock: Some(RecordedPath::from_path(lock_path)),
+                rolled_back_hot_journal: rolled_back,
+                consistency_problems: checked.problems.iter().map(ToString::to_string).collect(),
+            })?
+            .with_warnings(warnings);
             if !checked.problems.is_empty() && out.kind() == backup_core::Kind::Regular {
                 return Err(bad(
                     live,
@@ -273,6 +362,13 @@ impl ChromaComponent {
         }
         .into())
     }
+}
+
+/// What a restore reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChromaRestored {
+    /// Whether a live folder was replaced (false: there was none).
+    pub replaced_existing: bool,
 }
 
 /// Size and mtime of each file, by `/`-path: what change detection compares.
@@ -394,44 +490,49 @@ fn capture_raw(live: &Path, out: &mut Staging<'_>, why: &Error) -> Result<Facts>
         out.copy_in_beneath(&live_dir, rel, &format!("{RAW_DIR}/{rel}"))?;
     }
     out.record_folder_owners(&live_dir, RAW_DIR)?;
-    let mut facts = Facts::new();
-    facts.insert("folder".into(), folder_name(live).into());
-    facts.insert("raw".into(), true.into());
-    facts.insert("verified".into(), false.into());
-    facts.insert("reason".into(), why.to_string().into());
-    facts.insert("skipped".into(), json!(found.skipped));
-    Ok(facts)
+    Facts::raw(
+        why.to_string(),
+        &ChromaFacts {
+            folder: folder_name(live).into(),
+            skipped: found.skipped,
+            ..ChromaFacts::default()
+        },
+    )
 }
 
 /// A pre-restore snapshot of a live store that already failed the consistency checks keeps
 /// it as it was; its recorded findings are expected, not news.
-fn captured_damaged(snap: &SnapshotFiles<'_>) -> bool {
-    snap.kind() == backup_core::Kind::PreRestore
-        && snap
-            .facts()
-            .get("consistency_problems")
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty())
+fn captured_damaged(snap: &SnapshotFiles<'_>, facts: &ChromaFacts) -> bool {
+    snap.kind() == backup_core::Kind::PreRestore && !facts.consistency_problems.is_empty()
+}
+
+fn facts_of(snap: &SnapshotFiles<'_>) -> Result<ChromaFacts> {
+    snap.facts().get()
 }
 
 /// The deep check of the Chroma folder `dir` (a snapshot's copy or a restored folder) plus a
 /// comparison with what the manifest recorded. A store captured damaged is expected to be
 /// damaged in the same way: then only the comparison counts (and the bytes, elsewhere).
-fn deep_problems(snap: &SnapshotFiles<'_>, dir: &Path, label: &str) -> Vec<Problem> {
+fn deep_problems(
+    snap: &SnapshotFiles<'_>,
+    facts: &ChromaFacts,
+    dir: &Path,
+    label: &str,
+) -> Vec<Problem> {
     let checked = check::check_store(dir, label);
-    let mut problems = if captured_damaged(snap) {
+    let mut problems = if captured_damaged(snap, facts) {
         Vec::new()
     } else {
         checked.problems
     };
     if let Some(cat) = &checked.catalog {
         let found = collection_facts(cat, &checked.element_counts);
-        problems.extend(compare_recorded(snap.facts(), &found, label));
+        problems.extend(compare_recorded(facts, &found, label));
     }
     problems
 }
 
-fn collection_facts(cat: &Catalog, counts: &[(String, u64, bool)]) -> Value {
+fn collection_facts(cat: &Catalog, counts: &[(String, u64, bool)]) -> Vec<CollectionFacts> {
     cat.collections
         .iter()
         .map(|c| {
@@ -440,28 +541,25 @@ fn collection_facts(cat: &Catalog, counts: &[(String, u64, bool)]) -> Value {
                 .find(|(id, _, _)| *id == c.id)
                 .map(|(_, n, p)| (Some(*n), *p))
                 .unwrap_or((None, false));
-            json!({
-                "id": c.id,
-                "name": c.name,
-                "dimension": c.dimension,
-                "segment_dir": c.vector_segment,
-                "element_count": count,
-                "has_pickle": pickle,
-                "vector_max_seq_id": c.vector_max_seq_id,
-                "metadata_max_seq_id": c.metadata_max_seq_id,
-                "pending_queue_rows": c.pending_queue_rows,
-            })
+            CollectionFacts {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                dimension: c.dimension,
+                segment_dir: c.vector_segment.clone(),
+                element_count: count,
+                has_pickle: pickle,
+                vector_max_seq_id: c.vector_max_seq_id,
+                metadata_max_seq_id: c.metadata_max_seq_id,
+                pending_queue_rows: c.pending_queue_rows,
+            }
         })
         .collect()
 }
 
 /// Compare what a check found with what the manifest recorded.
-fn compare_recorded(facts: &Facts, found: &Value, prefix: &str) -> Vec<Problem> {
+fn compare_recorded(facts: &ChromaFacts, now: &[CollectionFacts], prefix: &str) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let Some(now) = found.as_array() else {
-        return problems;
-    };
-    let Some(rec) = facts.get("collections").and_then(Value::as_array) else {
+    let Some(rec) = &facts.collections else {
         // What the store held is what the comparison checks against: a manifest without it
         // would turn the comparison off.
         problems.push(Problem::new(
@@ -470,27 +568,36 @@ fn compare_recorded(facts: &Facts, found: &Value, prefix: &str) -> Vec<Problem> 
         ));
         return problems;
     };
+    let show = |v: &dyn erased::Show| v.show();
     for r in rec {
-        let id = r["id"].as_str().unwrap_or_default();
-        let name = r["name"].as_str().unwrap_or_default();
-        match now.iter().find(|n| n["id"] == r["id"]) {
+        let (id, name) = (&r.id, &r.name);
+        match now.iter().find(|n| n.id == r.id) {
             None => problems.push(Problem::new(
                 format!("{prefix}chroma.sqlite3"),
                 format!("collection '{name}' ({id}) recorded in the manifest is not in the store"),
             )),
             Some(n) => {
-                for key in [
-                    "segment_dir",
-                    "element_count",
-                    "vector_max_seq_id",
-                    "dimension",
-                ] {
-                    if n[key] != r[key] {
+                let pairs: [(&str, String, String); 4] = [
+                    ("segment_dir", show(&n.segment_dir), show(&r.segment_dir)),
+                    (
+                        "element_count",
+                        show(&n.element_count),
+                        show(&r.element_count),
+                    ),
+                    (
+                        "vector_max_seq_id",
+                        show(&n.vector_max_seq_id),
+                        show(&r.vector_max_seq_id),
+                    ),
+                    ("dimension", show(&n.dimension), show(&r.dimension)),
+                ];
+                for (key, found, recorded) in pairs {
+                    if found != recorded {
                         problems.push(Problem::new(
-                            format!("{prefix}{}", r["segment_dir"].as_str().unwrap_or_default()),
+                            format!("{prefix}{}", r.segment_dir),
                             format!(
-                                "collection '{name}' ({id}): {key} is {}, the manifest recorded {}",
-                                n[key], r[key]
+                                "collection '{name}' ({id}): {key} is {found}, the manifest \
+                                 recorded {recorded}"
                             ),
                         ));
                     }
@@ -509,6 +616,18 @@ fn compare_recorded(facts: &Facts, found: &Value, prefix: &str) -> Vec<Problem> 
         ));
     }
     problems
+}
+
+mod erased {
+    /// A recorded value as JSON text, as messages show it.
+    pub trait Show {
+        fn show(&self) -> String;
+    }
+    impl<T: serde::Serialize> Show for T {
+        fn show(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
+        }
+    }
 }
 
 /// What a capture or restore says about entries of the folder it does not copy.
@@ -599,20 +718,23 @@ impl Component for ChromaComponent {
             // there is to check.
             return Ok(Vec::new());
         }
-        let mut problems = deep_problems(snap, &snap.component_dir(), "chroma/");
+        let facts = facts_of(snap)?;
+        let mut problems = deep_problems(snap, &facts, &snap.component_dir(), &format!("{ID}/"));
         // Name the collection behind every damaged segment file core found.
-        if let Some(recorded) = snap.facts().get("collections").and_then(Value::as_array) {
+        if let Some(recorded) = &facts.collections {
             for path in snap.damaged() {
                 let seg = path
-                    .strip_prefix("chroma/")
+                    .strip_prefix(&format!("{ID}/"))
                     .and_then(|r| r.split('/').next());
-                if let Some(c) = recorded.iter().find(|c| c["segment_dir"].as_str() == seg) {
+                if let Some(c) = recorded
+                    .iter()
+                    .find(|c| Some(c.segment_dir.as_str()) == seg)
+                {
                     problems.push(Problem::new(
                         path.clone(),
                         format!(
                             "collection '{}' ({}): this file of its vector segment is damaged",
-                            c["name"].as_str().unwrap_or_default(),
-                            c["id"].as_str().unwrap_or_default()
+                            c.name, c.id
                         ),
                     ));
                 }
@@ -654,24 +776,58 @@ impl Component for ChromaComponent {
                  when they were captured, exactly as they were"
                     .into(),
             );
-        } else if captured_damaged(snap) {
+        } else if captured_damaged(snap, &facts_of(snap)?) {
             warnings.push(
                 "this snapshot was taken of a Chroma store that already failed its \
                  consistency checks; it is restored exactly as it was"
                     .into(),
             );
         }
-        let mut facts = Facts::new();
-        facts.insert("replaced_existing".into(), had_live.into());
-        facts.insert("warnings".into(), json!(warnings));
-        Ok(facts)
+        Ok(Facts::of(&ChromaRestored {
+            replaced_existing: had_live,
+        })?
+        .with_warnings(warnings))
+    }
+
+    fn standing(&self, facts: &Facts) -> Option<Standing> {
+        let f: ChromaFacts = facts.get().ok()?;
+        let cols = f.collections.unwrap_or_default();
+        let json: serde_json::Map<String, serde_json::Value> = cols
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    serde_json::json!({
+                        "vector_max_seq_id": c.vector_max_seq_id,
+                        "pending_queue_rows": c.pending_queue_rows,
+                        "element_count": c.element_count,
+                    }),
+                )
+            })
+            .collect();
+        let text = cols
+            .iter()
+            .map(|c| match c.vector_max_seq_id {
+                Some(seq) => format!("{ID} '{}' indexed to seq {seq}", c.name),
+                None => format!("{ID} '{}' not indexed yet", c.name),
+            })
+            .collect();
+        Some(Standing {
+            json: serde_json::json!({ "collections": json }),
+            text,
+        })
     }
 
     fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
         let mut problems = if snap.is_raw() {
             Vec::new()
         } else {
-            deep_problems(snap, target, &format!("{}/", target.display()))
+            deep_problems(
+                snap,
+                &facts_of(snap)?,
+                target,
+                &format!("{}/", target.display()),
+            )
         };
         let prefix = if snap.is_raw() {
             format!("{ID}/{RAW_DIR}/")

@@ -111,7 +111,7 @@ fn setup(version: &'static str) -> Setup {
 }
 
 fn collection<'a>(m: &'a Manifest, name: &str) -> &'a Value {
-    m.component("chroma").unwrap().facts["collections"]
+    m.component("chroma").unwrap().facts.own["collections"]
         .as_array()
         .unwrap()
         .iter()
@@ -125,7 +125,7 @@ fn both_layouts_snapshot_validate_and_record_their_facts() {
         let s = setup(version);
         let m = s.create();
         assert_eq!(s.problems(&m), Vec::<String>::new(), "{version}");
-        let facts = &m.component("chroma").unwrap().facts;
+        let facts = &m.component("chroma").unwrap().facts.own;
         let encoding = if version == "0.6.3" {
             "blob"
         } else {
@@ -175,7 +175,7 @@ fn stores_with_no_pickle_yet_snapshot_validate_and_restore() {
                 Kind::Regular,
             )
             .unwrap();
-        let cols = m.component("chroma").unwrap().facts["collections"].clone();
+        let cols = m.component("chroma").unwrap().facts.own["collections"].clone();
         assert_eq!(cols.as_array().unwrap().len(), 2, "{version}");
         for c in cols.as_array().unwrap() {
             assert_eq!(c["has_pickle"], false, "{version}");
@@ -385,7 +385,7 @@ fn orphans_are_copied_flagged_and_restored() {
     fs::write(s.live.join("old_backup_20250101/data.bin"), b"orphan bytes").unwrap();
     fs::write(s.live.join("README.txt"), b"left by someone").unwrap();
     let m = s.create();
-    let facts = &m.component("chroma").unwrap().facts;
+    let facts = &m.component("chroma").unwrap().facts.own;
     assert_eq!(
         facts["orphans"],
         serde_json::json!(["README.txt", "old_backup_20250101/data.bin"])

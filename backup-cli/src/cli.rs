@@ -1,8 +1,13 @@
-//! The command-line definition.
+//! The command-line definition. The options that name live stores (and any further setting a
+//! component takes), `--skip`'s choices and the `--no-<store>` aliases are added from the
+//! component descriptors at start-up: this file names no component.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use backup_core::{Configured, Descriptor};
+use clap::{Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Back up, validate and restore the AtoCore runtime store: the SQLite database, the project
 /// registry and the Chroma vector store.
@@ -18,35 +23,15 @@ pub struct Cli {
 /// Options accepted before or after the subcommand.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The live SQLite database file.
-    #[arg(long, env = "ATOCORE_DB_PATH", global = true, value_name = "FILE")]
-    pub db: Option<PathBuf>,
-    /// The live project-registry JSON file.
-    #[arg(
-        long,
-        env = "ATOCORE_PROJECT_REGISTRY_PATH",
-        global = true,
-        value_name = "FILE"
-    )]
-    pub registry: Option<PathBuf>,
-    /// The live Chroma persist folder.
-    #[arg(long, env = "ATOCORE_CHROMA_PATH", global = true, value_name = "DIR")]
-    pub chroma: Option<PathBuf>,
-    /// The service's exclusive-ingestion lock file, held while Chroma is copied
-    /// [default: <chroma dir>/../.ingestion.lock].
-    #[arg(
-        long,
-        env = "ATOCORE_INGESTION_LOCK",
-        global = true,
-        value_name = "FILE"
-    )]
-    pub ingestion_lock: Option<PathBuf>,
     /// Where snapshots are kept (`<backup-dir>/snapshots/<stamp>/`).
     #[arg(long, env = "ATOCORE_BACKUP_DIR", global = true, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
     /// Print results as JSON on stdout (messages still go to stderr).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Draw no progress bar (one is drawn on stderr only when it is a terminal).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
     /// How long to wait for another run's lock on the backup dir or live store before giving up.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
     pub lock_timeout: u64,
@@ -56,9 +41,10 @@ pub struct Global {
 pub enum Command {
     /// Take a snapshot of the live database, registry and Chroma folder.
     Create {
-        /// Do not capture Chroma even when a Chroma path is configured.
-        #[arg(long)]
-        no_chroma: bool,
+        /// Leave this store out of the snapshot even when its path is configured (repeat
+        /// for more than one).
+        #[arg(long, value_name = "ID")]
+        skip: Vec<String>,
     },
     /// List snapshots, newest first.
     List,
@@ -83,10 +69,10 @@ pub struct RestoreArgs {
     /// The snapshot stamp (YYYYMMDDTHHMMSSZ).
     pub stamp: Option<String>,
     /// Finish an unfinished restore by rolling forward to the snapshot its journal names.
-    #[arg(long, conflicts_with_all = ["stamp", "rollback", "to", "no_pre_snapshot", "no_chroma"])]
+    #[arg(long, conflicts_with_all = ["stamp", "rollback", "to", "no_pre_snapshot", "skip"])]
     pub resume: bool,
     /// Finish an unfinished restore by returning to the pre-restore snapshot its journal names.
-    #[arg(long, conflicts_with_all = ["stamp", "to", "no_pre_snapshot", "no_chroma"])]
+    #[arg(long, conflicts_with_all = ["stamp", "to", "no_pre_snapshot", "skip"])]
     pub rollback: bool,
     /// Confirm the service is stopped; required to restore over live files.
     #[arg(long)]
@@ -97,9 +83,10 @@ pub struct RestoreArgs {
     /// Restore into this folder instead of over the live files (nothing there may exist yet).
     #[arg(long, value_name = "DIR")]
     pub to: Option<PathBuf>,
-    /// Leave the live Chroma folder alone even when the snapshot holds one.
-    #[arg(long)]
-    pub no_chroma: bool,
+    /// Leave this live store alone even when the snapshot holds it (repeat for more than
+    /// one).
+    #[arg(long, value_name = "ID")]
+    pub skip: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -110,4 +97,128 @@ pub struct DrillArgs {
     /// (ignores configured paths).
     #[arg(long, conflicts_with = "stamp")]
     pub sample: bool,
+}
+
+/// The parsed command line: clap's part and the components' settings.
+pub struct Parsed {
+    pub cli: Cli,
+    pub configured: Configured,
+}
+
+/// The subcommands that take `--skip` and its `--no-<store>` aliases.
+const SKIPPING: [&str; 2] = ["create", "restore"];
+
+/// The command with every component's options added.
+pub fn command(known: &[&Descriptor]) -> clap::Command {
+    let mut cmd = Cli::command();
+    for d in known {
+        for s in std::iter::once(&d.path).chain(d.settings) {
+            cmd = cmd.arg(
+                Arg::new(s.flag)
+                    .long(s.flag)
+                    .env(s.env)
+                    .global(true)
+                    .value_name(s.value_name)
+                    .help(s.help)
+                    .value_parser(clap::value_parser!(PathBuf)),
+            );
+        }
+    }
+    let ids: Vec<&'static str> = known.iter().map(|d| d.id).collect();
+    for sub in SKIPPING {
+        cmd = cmd.mut_subcommand(sub, |mut c| {
+            c = c.mut_arg("skip", |a| {
+                a.value_parser(clap::builder::PossibleValuesParser::new(ids.clone()))
+            });
+            // `--no-chroma` and the like: the older spelling of `--skip chroma`.
+            for d in known.iter().filter(|d| !d.required) {
+                let mut a = Arg::new(format!("no-{}", d.path.flag))
+                    .long(format!("no-{}", d.path.flag))
+                    .action(ArgAction::SetTrue)
+                    .hide(true);
+                if sub == "restore" {
+                    a = a.conflicts_with_all(["resume", "rollback"]);
+                }
+                c = c.arg(a);
+            }
+            c
+        });
+    }
+    cmd
+}
+
+/// Parse the command line (exits with clap's message and code 2 on a mistake).
+pub fn parse(known: &[&Descriptor]) -> Parsed {
+    parse_from(known, std::env::args_os())
+}
+
+fn parse_from(known: &[&Descriptor], args: impl IntoIterator<Item = OsString>) -> Parsed {
+    let matches = command(known).get_matches_from(args);
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let mut configured = Configured::new(Duration::from_secs(cli.global.lock_timeout));
+    for d in known {
+        for s in std::iter::once(&d.path).chain(d.settings) {
+            if let Some(v) = matches.get_one::<PathBuf>(s.flag) {
+                configured.set(s.flag, v.clone());
+            }
+        }
+    }
+    if let Some((name, sub)) = matches.subcommand() {
+        let aliases = no_aliases(known, sub);
+        match &mut cli.command {
+            Command::Create { skip } if name == "create" => skip.extend(aliases),
+            Command::Restore(args) if name == "restore" => args.skip.extend(aliases),
+            _ => {}
+        }
+    }
+    Parsed { cli, configured }
+}
+
+/// The ids that `--no-<store>` flags asked to skip.
+fn no_aliases(known: &[&Descriptor], sub: &ArgMatches) -> Vec<String> {
+    known
+        .iter()
+        .filter(|d| !d.required)
+        .filter(|d| {
+            sub.try_get_one::<bool>(&format!("no-{}", d.path.flag))
+                .ok()
+                .flatten()
+                .copied()
+                .unwrap_or(false)
+        })
+        .map(|d| d.id.to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        command(backup_cli::components::KNOWN).debug_assert();
+    }
+
+    #[test]
+    fn every_descriptor_becomes_options_and_no_aliases_become_skips() {
+        let known = backup_cli::components::KNOWN;
+        let optional = known.iter().find(|d| !d.required).unwrap();
+        let mut args: Vec<OsString> = vec!["atocore-backup".into(), "create".into()];
+        for d in known {
+            args.push(format!("--{}", d.path.flag).into());
+            args.push(format!("/srv/{}", d.id).into());
+        }
+        args.push(format!("--no-{}", optional.path.flag).into());
+        let p = parse_from(known, args);
+        for d in known {
+            assert_eq!(
+                p.configured.get(d.path.flag),
+                Some(std::path::Path::new(&format!("/srv/{}", d.id)))
+            );
+        }
+        match p.cli.command {
+            Command::Create { skip } => assert_eq!(skip, vec![optional.id.to_owned()]),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
 }

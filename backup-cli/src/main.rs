@@ -2,15 +2,12 @@
 
 mod cli;
 mod commands;
-mod components;
 mod exit_codes;
 mod output;
-mod sample;
+mod progress;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-
-use clap::Parser;
 
 /// SIGINT and SIGTERM: the first asks the run to stop at its next safe point, where the
 /// ordinary error paths remove what it started. If it does not get there within a few
@@ -50,7 +47,7 @@ fn install_signal_thread() {
 }
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse(backup_cli::components::KNOWN);
     install_signal_thread();
     let result = commands::run(cli);
     if let Some(why) = output::stdout_failure() {

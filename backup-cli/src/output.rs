@@ -4,11 +4,9 @@
 
 use std::fmt::Display;
 use std::io::Write;
-use std::path::Path;
 use std::sync::Mutex;
 
 use serde::Serialize;
-use serde_json::Value;
 
 /// The first failure to write a result to stdout (a closed pipe, a full disk): the work is
 /// done, but whoever reads the result did not get it, and the exit code must say so.
@@ -81,10 +79,4 @@ pub fn json_text(value: &impl Serialize) -> anyhow::Result<String> {
         }
     }
     Ok(out)
-}
-
-/// A path as a JSON value that survives any bytes: a string when it is UTF-8, else
-/// `{"hex": "..."}` (the manifest's form).
-pub fn jpath(p: &Path) -> Value {
-    serde_json::to_value(backup_core::RecordedPath::from_path(p)).unwrap_or(Value::Null)
 }

@@ -179,7 +179,7 @@ fn start_writer(h: &Host, seconds: &str, lock: &str) -> std::process::Child {
 /// when it was captured, as `list` reports it. This rises and falls as chromadb syncs its
 /// queue, so it shows that `list` reports the store's state, not how far the writer got.
 fn queued_papers(h: &Host) -> Vec<i64> {
-    h.ok_json(&["list", "--json"])
+    h.ok_json(&["list", "--json"])["snapshots"]
         .as_array()
         .unwrap()
         .iter()

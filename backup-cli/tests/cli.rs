@@ -21,7 +21,7 @@ fn create_list_validate_json_keys_and_exit_codes() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let v = json(&out);
     let stamp = v["stamp"].as_str().unwrap();
-    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["format_version"], backup_cli::json::FORMAT_VERSION);
     assert_eq!(
         PathBuf::from(v["backup_root"].as_str().unwrap()),
         e.snapshot_dir(stamp)
@@ -47,7 +47,7 @@ fn create_list_validate_json_keys_and_exit_codes() {
 
     let out = e.run(&["list", "--json"]);
     assert_eq!(code(&out), 0);
-    let rows = json(&out);
+    let rows = common::listed(&out);
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["stamp"], second.as_str(), "newest first");
@@ -75,7 +75,7 @@ fn create_list_validate_json_keys_and_exit_codes() {
         e.backups.to_str().unwrap(),
         "list",
     ]);
-    assert_eq!(json(&out).as_array().unwrap().len(), 2);
+    assert_eq!(common::listed(&out).as_array().unwrap().len(), 2);
     // Human output.
     let out = e.run(&["list"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(stamp));
@@ -155,7 +155,7 @@ fn restore_refuses_an_invalid_backup_and_touches_nothing() {
         stderr(&out)
     );
     assert_eq!(e.live_bytes(), before);
-    let list = json(&e.run(&["list", "--json"]));
+    let list = common::listed(&e.run(&["list", "--json"]));
     assert_eq!(
         list.as_array().unwrap().len(),
         1,
@@ -188,7 +188,7 @@ fn restore_round_trip_reverses_mutations_and_keeps_them_in_the_pre_restore_snaps
     assert_eq!(fs::read(&e.registry).unwrap(), registry);
     // The pre-restore snapshot holds the mutation.
     let pre = v["pre_restore_snapshot"].as_str().unwrap();
-    let list = json(&e.run(&["list", "--json"]));
+    let list = common::listed(&e.run(&["list", "--json"]));
     let row = list
         .as_array()
         .unwrap()
@@ -222,7 +222,10 @@ fn restore_skips_the_pre_restore_snapshot_when_asked() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(json(&out)["pre_restore_snapshot"], Value::Null);
     assert_eq!(
-        json(&e.run(&["list", "--json"])).as_array().unwrap().len(),
+        common::listed(&e.run(&["list", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
         1
     );
     assert!(!e.memories(&e.db).contains(&"MUTATION".to_owned()));
@@ -501,7 +504,7 @@ fn leftover_temporary_folders_are_reported_never_listed_and_cleaned() {
     fs::write(leftover.join("backup-metadata.json"), b"{}").unwrap();
     let out = e.run(&["list", "--json"]);
     assert_eq!(code(&out), 0);
-    let rows = json(&out);
+    let rows = common::listed(&out);
     assert_eq!(rows.as_array().unwrap().len(), 1);
     assert_eq!(rows[0]["stamp"], stamp.as_str());
     assert!(
@@ -616,7 +619,7 @@ fn chroma_is_captured_restored_and_skippable() {
         .map(|x| x["id"].clone())
         .collect();
     assert_eq!(ids, ["sqlite", "registry", "chroma"]);
-    let list = json(&e.run(&["list", "--json"]));
+    let list = common::listed(&e.run(&["list", "--json"]));
     assert_eq!(
         list[0]["captured"]["chroma"]["collections"]["papers"]["element_count"],
         1000
@@ -717,8 +720,8 @@ fn a_format_1_snapshot_from_the_previous_release_still_validates_drills_and_rest
         &[("ATOCORE_BACKUP_DIR", e.backups.as_os_str())],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let listed = json(&out);
-    assert_eq!(listed[0]["format_version"], 1);
+    let listed = common::listed(&out);
+    assert_eq!(listed[0]["manifest_format_version"], 1);
     let stamp = listed[0]["stamp"].as_str().unwrap().to_owned();
     let only_backups = [("ATOCORE_BACKUP_DIR", e.backups.as_os_str())];
     for args in [vec!["validate", &stamp], vec!["drill", &stamp]] {

@@ -428,11 +428,10 @@ fn create_killed_anywhere_never_leaves_a_snapshot_that_counts() {
 
 fn list(s: &Scene) -> Vec<String> {
     let out = s.run(&["list", "--json"]);
-    serde_json::from_slice::<Value>(&out.stdout)
+    serde_json::from_slice::<backup_cli::json::Listed>(&out.stdout)
         .unwrap()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["stamp"].as_str().unwrap().to_owned())
+        .snapshots
+        .into_iter()
+        .map(|x| x.stamp)
         .collect()
 }

@@ -850,7 +850,7 @@ fn a_future_stamp_and_a_world_writable_backup_dir_are_flagged() {
     fs::write(&mpath, text).unwrap();
     let out = s.run(&["list", "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let rows = json(&out);
+    let rows = common::listed(&out);
     assert_eq!(rows[0]["stamp"], future);
     assert_eq!(rows[0]["future"], true);
     assert_eq!(rows[1]["future"], false);
@@ -1192,7 +1192,7 @@ fn a_closed_or_full_stdout_is_an_error_never_a_panic() {
     assert!(!stderr(&out).contains("panicked"));
     let out = s.run(&["list", "--json"]);
     assert_eq!(
-        json(&out).as_array().unwrap().len(),
+        common::listed(&out).as_array().unwrap().len(),
         1,
         "the snapshot was made"
     );

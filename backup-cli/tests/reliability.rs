@@ -187,7 +187,7 @@ fn concurrent_creates_and_a_restore_never_corrupt_anything() {
         }
     }
     // Whatever the interleaving: every snapshot validates and the live db is healthy.
-    let list = json(&e.run(&["list", "--json"]));
+    let list = common::listed(&e.run(&["list", "--json"]));
     for s in list.as_array().unwrap() {
         let out = e.run(&["validate", s["stamp"].as_str().unwrap()]);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -590,7 +590,7 @@ fn an_unfinished_restore_blocks_writes_until_resumed_or_rolled_back() {
     }
     let out = e.run(&["list", "--json"]);
     assert_eq!(code(&out), 0);
-    assert!(json(&out).is_array());
+    assert!(common::listed(&out).is_array());
     assert!(stderr(&out).contains("unfinished restore"));
     let out = e.run(&["validate", &stamp]);
     assert_eq!(code(&out), 0);

@@ -11,8 +11,17 @@ use crate::manifest::{ComponentRecord, FileEntry, Kind};
 use crate::switch::Replacement;
 use crate::Problem;
 
-/// A component's own facts, recorded in the manifest next to its files.
-pub type Facts = serde_json::Map<String, serde_json::Value>;
+use crate::facts::Facts;
+
+/// What a component says about where its store stood when it was captured (SQLite's page
+/// count, each Chroma collection's queue position): shown by `list` and `validate`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Standing {
+    /// The same, as JSON for `--json` (an object of the component's choosing).
+    pub json: serde_json::Value,
+    /// Short phrases for one human line ("sqlite 42 pages").
+    pub text: Vec<String>,
+}
 
 /// One kind of live storage (a SQLite database, a registry file, a Chroma folder).
 ///
@@ -38,7 +47,7 @@ pub type Facts = serde_json::Map<String, serde_json::Value>;
 /// - Live stores are read only through core's helpers ([`Staging::copy_in`],
 ///   [`Staging::copy_in_beneath`], [`walk`]), which never follow a symlink and read only
 ///   regular files.
-/// - Nothing here prints. Warnings go into the returned facts under `"warnings"`.
+/// - Nothing here prints. Warnings go into the returned [`Facts::warnings`].
 pub trait Component {
     /// The stable id (`sqlite`, `registry`, ...), lower-case.
     fn id(&self) -> &'static str;
@@ -90,6 +99,13 @@ pub trait Component {
     /// `-journal`, Chroma's ingestion lock. Core's own temporary folder and lock are not
     /// listed here. The hostile-user tests plant a symlink at each of these.
     fn side_files(&self, target: &Path) -> Vec<PathBuf>;
+
+    /// Where the store stood when captured, from the recorded facts of a capture that is not
+    /// raw (core says "raw" for those itself); `None` when there is nothing worth showing.
+    fn standing(&self, facts: &Facts) -> Option<Standing> {
+        let _ = facts;
+        None
+    }
 
     /// Check that `target` now holds what the snapshot holds, and is healthy.
     ///
@@ -315,6 +331,21 @@ impl<'a> Staging<'a> {
         dir.remove_file(OsStr::new(name))?;
         self.hashed.remove(&entry_path);
         self.owners.remove(&entry_path);
+        Ok(())
+    }
+
+    /// Create the folder `rel` (and those above it) in the snapshot, for a folder store whose
+    /// layout includes folders that hold no file: [`SnapshotFiles::build_folder`] puts back
+    /// every folder the capture recorded.
+    ///
+    /// # Errors
+    /// [`Error::BadPath`] for an unsafe `rel`; [`Error::Io`].
+    pub fn ensure_folder(&mut self, rel: &str) -> Result<()> {
+        check_rel(self.id, rel)?;
+        let mut d = self.dir.try_clone()?;
+        for part in rel.split('/') {
+            d = d.ensure_dir(OsStr::new(part), fsio::DIR_MODE)?;
+        }
         Ok(())
     }
 
@@ -678,45 +709,57 @@ impl<'a> SnapshotFiles<'a> {
         // Folder names, not open handles: a store with thousands of folders must not run out
         // of file descriptors.
         let mut folders: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-        let mut warnings = Vec::new();
         let prefix = format!("{}/{sub}", self.record.id);
+        let rel_of = |path: &str| -> Result<String> {
+            let rel = path.strip_prefix(&prefix).ok_or_else(|| Error::BadPath {
+                path: PathBuf::from(path),
+                problem: "is outside the component's folder".into(),
+            })?;
+            check_rel(&self.record.id, rel)?;
+            Ok(rel.to_owned())
+        };
+        let mut warnings = Vec::new();
+        // The folder `p` below the top, created (with its owner) on first use.
+        let mut folder = |p: &str, warnings: &mut Vec<String>| -> Result<Dir> {
+            let mut so_far = String::new();
+            let mut d = top.try_clone()?;
+            for part in p.split('/') {
+                if !so_far.is_empty() {
+                    so_far.push('/');
+                }
+                so_far.push_str(part);
+                d = if folders.contains(&so_far) {
+                    d.open_dir(OsStr::new(part))?
+                } else {
+                    let nd = d.create_dir(OsStr::new(part), fsio::DIR_MODE)?;
+                    if let Some(o) = live_owner(&so_far, true)
+                        .or_else(|| self.folder_owner(&format!("{sub}{so_far}")).copied())
+                    {
+                        warnings.extend(nd.set_owner(&o));
+                    }
+                    folders.insert(so_far.clone());
+                    nd
+                };
+            }
+            Ok(d)
+        };
         for entry in &self.record.files {
-            let rel = entry
-                .path
-                .strip_prefix(&prefix)
-                .ok_or_else(|| Error::BadPath {
-                    path: PathBuf::from(&entry.path),
-                    problem: "is outside the component's folder".into(),
-                })?;
-            let (parent, name) = split_rel(rel);
+            let rel = rel_of(&entry.path)?;
+            let (parent, name) = split_rel(&rel);
             let dir = match parent {
                 None => top.try_clone()?,
-                Some(p) => {
-                    let mut so_far = String::new();
-                    let mut d = top.try_clone()?;
-                    for part in p.split('/') {
-                        if !so_far.is_empty() {
-                            so_far.push('/');
-                        }
-                        so_far.push_str(part);
-                        d = if folders.contains(&so_far) {
-                            d.open_dir(OsStr::new(part))?
-                        } else {
-                            let nd = d.create_dir(OsStr::new(part), fsio::DIR_MODE)?;
-                            if let Some(o) = live_owner(&so_far, true)
-                                .or_else(|| self.folder_owner(&format!("{sub}{so_far}")).copied())
-                            {
-                                warnings.extend(nd.set_owner(&o));
-                            }
-                            folders.insert(so_far.clone());
-                            nd
-                        };
-                    }
-                    d
-                }
+                Some(p) => folder(p, &mut warnings)?,
             };
-            let owner = live_owner(rel, false).or(entry.owner);
+            let owner = live_owner(&rel, false).or(entry.owner);
             warnings.extend(self.copy_out(entry, &dir, OsStr::new(name), owner.as_ref())?);
+        }
+        // Folders that hold no file are part of the layout too.
+        for f in &self.record.folders {
+            if f.path == self.record.id || !f.path.starts_with(&prefix) {
+                continue;
+            }
+            let rel = rel_of(&f.path)?;
+            folder(&rel, &mut warnings)?;
         }
         for f in folders.iter().rev() {
             top.open_beneath(Path::new(f))?.sync()?;

@@ -108,6 +108,12 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+    /// A component's facts that do not have the shape the component records.
+    #[error("the recorded facts do not have the expected shape: {problem}")]
+    Facts {
+        /// serde's message.
+        problem: String,
+    },
     /// A snapshot names a component this build does not know.
     #[error("the snapshot has component '{id}', which this build of atocore-backup does not know")]
     UnknownComponent {

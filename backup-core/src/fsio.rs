@@ -148,6 +148,7 @@ fn pump(
             w.write_all(&buf[..n]).map_err(PumpError::Write)?;
         }
         size += n as u64;
+        crate::progress::advance(n as u64);
     }
     Ok(Digested {
         size,

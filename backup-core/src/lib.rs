@@ -3,7 +3,9 @@
 //! command line and no terminal: component crates plug in, the binary prints.
 
 mod component;
+mod descriptor;
 mod error;
+mod facts;
 pub mod fsio;
 pub mod interrupt;
 mod journal;
@@ -11,6 +13,7 @@ pub mod lock;
 mod manifest;
 mod orchestrator;
 pub mod procs;
+pub mod progress;
 mod stamp;
 mod store;
 mod switch;
@@ -18,8 +21,12 @@ mod switch;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use component::{summarize, walk, Component, Facts, FileState, SnapshotFiles, Staging, Walked};
+pub use component::{
+    summarize, walk, Component, FileState, SnapshotFiles, Staging, Standing, Walked,
+};
+pub use descriptor::{build_all, Configured, Descriptor, Setting};
 pub use error::{signal_name, Error, IoContext, Problem, Result};
+pub use facts::Facts;
 pub use fsio::{Dir, Owner};
 pub use journal::{Journal, Phase, Step, JOURNAL_NAME};
 pub use manifest::{
@@ -30,6 +37,7 @@ pub use orchestrator::{
     ComponentOutcome, DrillReport, Listed, Orchestrator, RestoreOptions, RestoreReport, Source,
     Targets, Validation, DRILL_LOG, DRILL_LOG_VERSION, DRILL_SCRATCH_PREFIX,
 };
+pub use progress::Progress;
 pub use stamp::{rfc3339, Stamp};
 pub use store::{FolderStore, Listing, Pending, SnapshotStore};
 pub use switch::{is_own_temp, temp_name, Replacement, TEMP_SUFFIX};

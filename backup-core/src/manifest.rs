@@ -199,9 +199,10 @@ pub struct ComponentRecord {
     pub present: bool,
     /// Every file the component wrote.
     pub files: Vec<FileEntry>,
-    /// The component's own facts (SQLite: page size, integrity result, ...).
+    /// Capture quality, warnings and the component's own facts (SQLite: page size,
+    /// integrity result, ...).
     #[serde(default)]
-    pub facts: serde_json::Map<String, serde_json::Value>,
+    pub facts: crate::facts::Facts,
     /// The store's folders with their live owners (format 2; a folder store's own folder is
     /// `<id>`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -6,13 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rustix::fs::FileType;
 use serde::Serialize;
 
-use crate::component::{Component, Facts, SnapshotFiles, Staging};
+use crate::component::{Component, SnapshotFiles, Staging};
 use crate::error::{Error, IoContext, Result};
+use crate::facts::Facts;
 use crate::fsio::{self, Dir};
 use crate::journal::{Journal, Phase, Step};
 use crate::lock::{self, OperationLocks};
@@ -20,6 +22,7 @@ use crate::manifest::{
     ComponentRecord, FileEntry, FolderEntry, Kind, Manifest, RecordedPath, FORMAT_VERSION,
     MANIFEST_NAME,
 };
+use crate::progress::{self, Progress};
 use crate::stamp::{rfc3339, Stamp};
 use crate::store::SnapshotStore;
 use crate::switch;
@@ -245,6 +248,7 @@ pub struct Orchestrator<'a> {
     store: &'a dyn SnapshotStore,
     known: &'a [Box<dyn Component>],
     lock_timeout: Duration,
+    progress: Option<Arc<dyn Progress>>,
 }
 
 impl<'a> Orchestrator<'a> {
@@ -254,7 +258,14 @@ impl<'a> Orchestrator<'a> {
             store,
             known,
             lock_timeout: Duration::from_secs(60),
+            progress: None,
         }
+    }
+
+    /// Report each phase of every operation, and the bytes it moves, to `progress`.
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     /// How long create and restore wait for another run's lock on a live store.
@@ -280,6 +291,7 @@ impl<'a> Orchestrator<'a> {
     /// # Errors
     /// Whatever stopped it; nothing is left behind that `list` would show.
     pub fn create(&self, sources: &[Source], kind: Kind) -> Result<Manifest> {
+        let _reporting = progress::report_to(self.progress.as_ref());
         Journal::refuse_if_unfinished(self.store.location())?;
         let plan = self.capture_plan(sources, kind)?;
         let paths: Vec<PathBuf> = plan.iter().map(|(_, p, _)| p.clone()).collect();
@@ -340,6 +352,18 @@ impl<'a> Orchestrator<'a> {
 
     /// Take the snapshot `plan` describes; the caller holds the live stores' locks.
     fn capture(&self, plan: &CapturePlan<'a>, kind: Kind) -> Result<Manifest> {
+        let total = plan
+            .iter()
+            .filter(|(_, _, present)| *present)
+            .map(|(_, p, _)| live_size(p))
+            .sum();
+        let _phase = progress::phase(
+            match kind {
+                Kind::Regular => "create",
+                Kind::PreRestore => "safety snapshot",
+            },
+            total,
+        );
         let pending = self.store.begin()?;
         let result = (|| {
             let root = Dir::open(&pending.dir)?;
@@ -361,7 +385,7 @@ impl<'a> Orchestrator<'a> {
                     id: comp.id().to_owned(),
                     present: *present,
                     files: Vec::new(),
-                    facts: Facts::new(),
+                    facts: Facts::default(),
                     folders: Vec::new(),
                     parent: Dir::open(fsio::parent_of(path))
                         .and_then(|d| d.owner())
@@ -409,6 +433,7 @@ impl<'a> Orchestrator<'a> {
     /// # Errors
     /// Only when the snapshot cannot be found; findings are in [`Validation::problems`].
     pub fn validate(&self, stamp: &Stamp) -> Result<Validation> {
+        let _reporting = progress::report_to(self.progress.as_ref());
         let dir = self.store.open(stamp)?;
         let v = self.validate_dir(&dir, stamp);
         // A validation cut short by a signal says nothing about the snapshot.
@@ -429,6 +454,7 @@ impl<'a> Orchestrator<'a> {
                 };
             }
         };
+        let _phase = progress::phase("validate", manifest.total_size());
         if manifest.stamp != stamp.as_str() {
             problems.push(Problem::new(
                 MANIFEST_NAME,
@@ -674,6 +700,7 @@ impl<'a> Orchestrator<'a> {
         opts: &RestoreOptions,
         journal: Option<Journal>,
     ) -> Result<RestoreReport> {
+        let _reporting = progress::report_to(self.progress.as_ref());
         let live = matches!(opts.targets, Targets::Live(_));
         if live && fsio::is_root() {
             // A snapshot is trusted to say where and what to write; as root, only if nobody
@@ -771,7 +798,14 @@ impl<'a> Orchestrator<'a> {
             j.write(journal_dir)?;
             crate::failpoint("restore.journal-written");
         }
+        let restored_size: u64 = plan
+            .iter()
+            .filter(|p| p.record.present)
+            .flat_map(|p| &p.record.files)
+            .map(|f| f.size)
+            .sum();
         let mut outcomes = Vec::new();
+        let restoring = progress::phase("restore", restored_size);
         for p in &plan {
             let snap = snap_files(&dir, &manifest, p.record).with_target_parent(p.parent_id);
             let facts = if p.record.present {
@@ -814,7 +848,7 @@ impl<'a> Orchestrator<'a> {
                     }
                 }
             } else {
-                Facts::new()
+                Facts::default()
             };
             if let Some(j) = journal.as_mut() {
                 if let Some(step) = j.steps.iter_mut().find(|s| s.id == p.record.id) {
@@ -832,6 +866,10 @@ impl<'a> Orchestrator<'a> {
                 problems: Vec::new(),
             });
         }
+        drop(restoring);
+        // Components verify partly with their engines (SQLite's integrity check), which read
+        // outside the counted copy loop: how much is read is not known in advance.
+        let _verifying = progress::phase("verify", 0);
         for (p, outcome) in plan.iter().zip(&mut outcomes) {
             if p.record.present {
                 let snap = snap_files(&dir, &manifest, p.record);
@@ -994,6 +1032,7 @@ impl<'a> Orchestrator<'a> {
     /// Only when the drill could not run (unknown stamp, unwritable folder); a snapshot that
     /// fails is a report with `ok: false`.
     pub fn drill(&self, stamp: &Stamp, scratch_parent: &Path) -> Result<DrillReport> {
+        let _reporting = progress::report_to(self.progress.as_ref());
         Journal::refuse_if_unfinished(self.store.location())?;
         let started_at = rfc3339(SystemTime::now());
         let t0 = Instant::now();
@@ -1169,7 +1208,7 @@ fn snap_files<'m>(
 /// says so, it is in a pre-restore snapshot, and every file is under `<id>/raw/`.
 fn raw_allowed(manifest: &Manifest, record: &ComponentRecord) -> bool {
     let prefix = format!("{}/raw/", record.id);
-    record.facts.get("raw") == Some(&true.into())
+    record.facts.raw
         && manifest.kind == Kind::PreRestore
         && record.files.iter().all(|f| f.path.starts_with(&prefix))
 }
@@ -1184,9 +1223,8 @@ fn check_capture_quality(
     problems: &mut Vec<Problem>,
 ) {
     let allowed = raw_allowed(manifest, record);
-    let claims_raw = record.facts.get("raw") == Some(&true.into());
-    let unverified = record.facts.get("verified") == Some(&false.into());
-    if (claims_raw || unverified) && !allowed {
+    let claims_raw = record.facts.raw;
+    if record.facts.claims_unchecked() && !allowed {
         problems.push(Problem::new(
             record.id.clone(),
             format!(
@@ -1346,6 +1384,21 @@ fn seal_component(root: &Dir, id: &str, staging: &Staging<'_>) -> Result<Vec<Fil
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
+}
+
+/// Bytes a capture of the live store at `path` is expected to read: a file's size, or the
+/// sum of a folder's regular files (0 when it cannot be looked at: the capture will say why).
+fn live_size(path: &Path) -> u64 {
+    match fsio::kind_of(path) {
+        Ok(Some(FileType::Directory)) => Dir::open(path)
+            .and_then(|d| crate::walk(&d))
+            .map(|w| w.files.values().map(|f| f.size).sum())
+            .unwrap_or(0),
+        _ => fsio::stat_at(path)
+            .ok()
+            .flatten()
+            .map_or(0, |st| st.st_size as u64),
+    }
 }
 
 fn strip_path(msg: &str, dir: &Path) -> String {

@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A process holding one of the watched files open.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenBy {
     /// Process id.
     pub pid: u32,
@@ -21,7 +21,7 @@ pub struct OpenBy {
 }
 
 /// What a scan found.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Scan {
     /// Processes holding a watched file.
     pub holders: Vec<OpenBy>,

@@ -71,7 +71,7 @@ impl Component for DeletesFirst {
             std::io::copy(&mut src, &mut out)
                 .map_err(|e| backup_core::Error::io("copy", &dst, e))?;
         }
-        Ok(Facts::new())
+        Ok(Facts::default())
     }
     fn held_files(&self, target: &Path) -> Vec<PathBuf> {
         NotesFolder.held_files(target)
@@ -95,7 +95,7 @@ impl Component for CopiesInPlace {
             let _ = dir.remove_file(OsStr::new(rel));
             snap.copy_out(f, &dir, OsStr::new(rel), None)?;
         }
-        Ok(Facts::new())
+        Ok(Facts::default())
     }
     fn held_files(&self, target: &Path) -> Vec<PathBuf> {
         NotesFolder.held_files(target)

@@ -8,12 +8,50 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use serde::de::IgnoredAny;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use backup_core::{fsio, Component, Error, Facts, Kind, Problem, Result, SnapshotFiles, Staging};
+use backup_core::{
+    fsio, Component, Configured, Descriptor, Error, Facts, Kind, Problem, Result, Setting,
+    SnapshotFiles, Staging,
+};
 
 /// Component id, folder name and manifest key.
 pub const ID: &str = "registry";
+
+/// How the component introduces itself to the command line.
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    id: ID,
+    what: "the project registry",
+    path: Setting {
+        flag: "registry",
+        env: "ATOCORE_PROJECT_REGISTRY_PATH",
+        value_name: "FILE",
+        help: "The live project-registry JSON file.",
+    },
+    settings: &[],
+    required: false,
+    restored_key: "registry_restored",
+    build,
+};
+
+fn build(_: &Configured) -> Box<dyn Component> {
+    Box::new(RegistryComponent)
+}
+
+/// What a capture records in the manifest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegistryFacts {
+    /// The file's name inside the component's folder.
+    #[serde(default)]
+    pub file: String,
+    /// Whether it parsed as JSON when captured (false only in a pre-restore snapshot).
+    #[serde(default = "yes")]
+    pub json_valid: bool,
+}
+
+fn yes() -> bool {
+    true
+}
 
 /// What can go wrong in this component.
 #[derive(Debug, thiserror::Error)]
@@ -69,10 +107,11 @@ impl Component for RegistryComponent {
         let name = file_name(live)?;
         out.copy_in(live, &name)?;
         let copy = out.dir().join(&name);
-        let mut facts = Facts::new();
-        facts.insert("file".into(), name.into());
         let err = json_error(fsio::open_regular(&copy)?)?;
-        facts.insert("json_valid".into(), err.is_none().into());
+        let facts = Facts::of(&RegistryFacts {
+            file: name,
+            json_valid: err.is_none(),
+        })?;
         if let Some(reason) = err {
             // A pre-restore snapshot keeps the live state as it is, even broken.
             if out.kind() == Kind::Regular {
@@ -87,12 +126,8 @@ impl Component for RegistryComponent {
     }
 
     fn validate(&self, snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
-        let facts = snap.facts();
-        let Some(entry) = facts
-            .get("file")
-            .and_then(|v| v.as_str())
-            .and_then(|n| snap.entry(n))
-        else {
+        let facts: RegistryFacts = snap.facts().get()?;
+        let Some(entry) = snap.entry(&facts.file) else {
             return Ok(vec![Problem::new(
                 ID,
                 "the manifest names no registry file",
@@ -100,8 +135,7 @@ impl Component for RegistryComponent {
         };
         // A registry captured broken is expected to be broken, but only a pre-restore
         // snapshot may say so: a regular one never turns the check off.
-        let captured_broken =
-            facts.get("json_valid") == Some(&false.into()) && snap.kind() == Kind::PreRestore;
+        let captured_broken = !facts.json_valid && snap.kind() == Kind::PreRestore;
         match json_error(snap.open(entry)?)? {
             Some(reason) if !captured_broken => Ok(vec![Problem::new(
                 &entry.path,
@@ -126,9 +160,7 @@ impl Component for RegistryComponent {
         })();
         let warnings = r.finish();
         done?;
-        let mut facts = Facts::new();
-        facts.insert("warnings".into(), serde_json::json!(warnings));
-        Ok(facts)
+        Ok(Facts::warnings(warnings))
     }
 
     fn held_files(&self, target: &Path) -> Vec<PathBuf> {

@@ -86,7 +86,10 @@ fn broken_json_is_refused_by_create_and_caught_by_validate() {
     );
     // A pre-restore snapshot keeps the broken file as it was, and says so.
     let m = o.create(&src, Kind::PreRestore).unwrap();
-    assert_eq!(m.component("registry").unwrap().facts["json_valid"], false);
+    assert_eq!(
+        m.component("registry").unwrap().facts.own["json_valid"],
+        false
+    );
     assert_eq!(s.problems(&m), Vec::<String>::new());
     // A regular snapshot whose file is replaced by non-JSON (checksum fixed up) is caught
     // by the JSON check, not only the checksum.

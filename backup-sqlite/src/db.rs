@@ -7,7 +7,7 @@ use std::path::Path;
 use std::thread::sleep;
 use std::time::Duration;
 
-use backup_core::{fsio, Error, Facts, Result};
+use backup_core::{fsio, Error, Result};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
@@ -185,17 +185,50 @@ pub fn pragma_i64(conn: &Connection, path: &Path, name: &str) -> Result<i64> {
 }
 
 /// The cheap facts worth recording: page size and count, free pages, user and schema version.
-pub fn db_facts(conn: &Connection, path: &Path, facts: &mut Facts) -> Result<()> {
-    for name in [
-        "page_size",
-        "page_count",
-        "freelist_count",
-        "user_version",
-        "schema_version",
-    ] {
-        facts.insert(name.into(), pragma_i64(conn, path, name)?.into());
+/// Every field is optional when read back (a manifest of another version may lack one).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DbStats {
+    /// `PRAGMA page_size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<i64>,
+    /// `PRAGMA page_count`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_count: Option<i64>,
+    /// `PRAGMA freelist_count`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freelist_count: Option<i64>,
+    /// `PRAGMA user_version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_version: Option<i64>,
+    /// `PRAGMA schema_version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<i64>,
+}
+
+impl DbStats {
+    /// Read them from `conn`.
+    ///
+    /// # Errors
+    /// [`Error::Component`] when SQLite refuses.
+    pub fn read(conn: &Connection, path: &Path) -> Result<DbStats> {
+        let get = |name: &str| pragma_i64(conn, path, name).map(Some);
+        Ok(DbStats {
+            page_size: get("page_size")?,
+            page_count: get("page_count")?,
+            freelist_count: get("freelist_count")?,
+            user_version: get("user_version")?,
+            schema_version: get("schema_version")?,
+        })
     }
-    Ok(())
+
+    /// The facts a restored or stored copy must match: page size, page count, user version.
+    pub fn must_match(&self) -> [(&'static str, Option<i64>); 3] {
+        [
+            ("page_size", self.page_size),
+            ("page_count", self.page_count),
+            ("user_version", self.user_version),
+        ]
+    }
 }
 
 pub fn journal_mode(conn: &Connection, path: &Path, set: Option<&str>) -> Result<String> {

@@ -16,14 +16,67 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use backup_core::{
-    fsio, Component, Error, Facts, Kind, Problem, Replacement, Result, SnapshotFiles, Staging,
+    fsio, Component, Configured, Descriptor, Error, Facts, Kind, Problem, Replacement, Result,
+    Setting, SnapshotFiles, Staging, Standing,
 };
+use serde::{Deserialize, Serialize};
 
 pub mod db;
-use db::{db_facts, header, integrity, journal_mode, open_existing, open_immutable, pragma_i64};
+use db::{header, integrity, journal_mode, open_existing, open_immutable, pragma_i64, DbStats};
 
 /// Component id, folder name and manifest key.
 pub const ID: &str = "sqlite";
+
+/// How the component introduces itself to the command line.
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    id: ID,
+    what: "the SQLite database",
+    path: Setting {
+        flag: "db",
+        env: "ATOCORE_DB_PATH",
+        value_name: "FILE",
+        help: "The live SQLite database file.",
+    },
+    settings: &[],
+    required: true,
+    restored_key: "db_restored",
+    build,
+};
+
+fn build(_: &Configured) -> Box<dyn Component> {
+    Box::new(SqliteComponent)
+}
+
+/// What a capture records in the manifest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SqliteFacts {
+    /// The database's file name inside the component's folder.
+    #[serde(default)]
+    pub file: String,
+    /// The live database's journal mode (`wal`, `delete`, ...), put back by a restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_journal_mode: Option<String>,
+    /// The SQLite library that made the copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqlite_version: Option<String>,
+    /// Page size and count, user and schema version of the copy.
+    #[serde(flatten)]
+    pub stats: DbStats,
+    /// `PRAGMA integrity_check` of the copy (`ok`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrity_check: Option<String>,
+}
+
+/// What a restore reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SqliteRestored {
+    /// The journal mode the restored file was given.
+    pub journal_mode: String,
+    /// Whether the live database was checkpointed before the switch.
+    pub checkpointed: bool,
+    /// The live sidecars moved aside (and removed after the switch).
+    pub removed_sidecars: Vec<String>,
+}
 
 /// Journal modes a restore will put back.
 const RESTORABLE_MODES: [&str; 4] = ["wal", "delete", "truncate", "persist"];
@@ -109,8 +162,8 @@ fn db_file_name(live: &Path) -> Result<String> {
     fsio::snapshot_name(live)
 }
 
-fn fact_str<'a>(facts: &'a Facts, key: &str) -> Option<&'a str> {
-    facts.get(key).and_then(|v| v.as_str())
+fn facts_of(snap: &SnapshotFiles<'_>) -> Result<SqliteFacts> {
+    snap.facts().get()
 }
 
 impl Component for SqliteComponent {
@@ -155,13 +208,14 @@ impl Component for SqliteComponent {
                     out.discard(&p)?;
                 }
                 out.copy_in(live, &format!("{RAW_DIR}/{name}"))?;
-                let mut facts = Facts::new();
-                facts.insert("file".into(), name.into());
-                facts.insert("raw".into(), true.into());
-                facts.insert("verified".into(), false.into());
-                facts.insert("reason".into(), e.to_string().into());
-                facts.insert("sqlite_version".into(), rusqlite::version().into());
-                Ok(facts)
+                Facts::raw(
+                    e.to_string(),
+                    &SqliteFacts {
+                        file: name,
+                        sqlite_version: Some(rusqlite::version().into()),
+                        ..SqliteFacts::default()
+                    },
+                )
             }
         }
     }
@@ -192,7 +246,8 @@ impl Component for SqliteComponent {
 
     fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
         if snap.is_raw() {
-            let name = fact_str(snap.facts(), "file").unwrap_or_default();
+            let name = facts_of(snap)?.file;
+            let name = name.as_str();
             return Ok(snap
                 .files()
                 .iter()
@@ -205,6 +260,23 @@ impl Component for SqliteComponent {
                 .collect());
         }
         verify_consistent(snap, target)
+    }
+
+    fn standing(&self, facts: &Facts) -> Option<Standing> {
+        let f: SqliteFacts = facts.get().ok()?;
+        Some(Standing {
+            json: serde_json::json!({
+                "page_count": f.stats.page_count,
+                "user_version": f.stats.user_version,
+                "schema_version": f.stats.schema_version,
+            }),
+            text: vec![format!(
+                "{ID} {} pages",
+                f.stats
+                    .page_count
+                    .map_or_else(|| "?".to_owned(), |n| n.to_string())
+            )],
+        })
     }
 }
 
@@ -254,9 +326,7 @@ fn switch_db(r: &mut Replacement, built: &OsStr, moved: &[(OsString, OsString)])
 /// folder, then the old sidecars are moved aside, the database is switched in, then its
 /// sidecars.
 fn restore_raw(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
-    let name = fact_str(snap.facts(), "file")
-        .unwrap_or_default()
-        .to_owned();
+    let name = facts_of(snap)?.file;
     let mut r = snap.replacement(target, ID)?;
     let done = (|| -> Result<()> {
         let mut db = None;
@@ -301,9 +371,7 @@ fn restore_raw(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
         vec!["restored the raw, unverified files of a damaged database as they were".to_owned()];
     warnings.extend(r.finish());
     done?;
-    let mut facts = Facts::new();
-    facts.insert("warnings".into(), serde_json::json!(warnings));
-    Ok(facts)
+    Ok(Facts::warnings(warnings))
 }
 
 fn consistent_copy(live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
@@ -336,13 +404,15 @@ fn copy_from(src: &rusqlite::Connection, live: &Path, out: &mut Staging<'_>) -> 
     if mode != "delete" {
         return Err(bad(&dest, format!("journal mode stayed {mode}")));
     }
-    let mut facts = Facts::new();
-    facts.insert("file".into(), name.clone().into());
-    facts.insert("source_journal_mode".into(), source_mode.into());
-    facts.insert("sqlite_version".into(), rusqlite::version().into());
-    db_facts(&dst, &dest, &mut facts)?;
+    let stats = DbStats::read(&dst, &dest)?;
     let check = integrity(&dst, &dest)?;
-    facts.insert("integrity_check".into(), check.clone().into());
+    let facts = Facts::of(&SqliteFacts {
+        file: name.clone(),
+        source_journal_mode: Some(source_mode),
+        sqlite_version: Some(rusqlite::version().into()),
+        stats,
+        integrity_check: Some(check.clone()),
+    })?;
     sql(dst.close().map_err(|(_, e)| e), &dest, "close the snapshot")?;
     if check != "ok" {
         return Err(bad(
@@ -360,8 +430,8 @@ fn copy_from(src: &rusqlite::Connection, live: &Path, out: &mut Staging<'_>) -> 
 }
 
 fn validate_consistent(snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
-    let facts = snap.facts();
-    let Some(entry) = fact_str(facts, "file").and_then(|n| snap.entry(n)) else {
+    let facts = facts_of(snap)?;
+    let Some(entry) = snap.entry(&facts.file) else {
         return Ok(vec![Problem::new(
             ID,
             "the manifest names no database file for this component",
@@ -386,8 +456,7 @@ fn validate_consistent(snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
         Ok(c) => problems.push(Problem::new(&entry.path, format!("integrity_check: {c}"))),
         Err(e) => problems.push(Problem::new(&entry.path, format!("integrity_check: {e}"))),
     }
-    for key in ["page_size", "page_count", "user_version"] {
-        let want = facts.get(key).and_then(|v| v.as_i64());
+    for (key, want) in facts.stats.must_match() {
         let got = pragma_i64(&conn, &path, key).ok();
         if want != got {
             problems.push(Problem::new(
@@ -400,13 +469,16 @@ fn validate_consistent(snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
 }
 
 fn restore_consistent(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
-    let facts = snap.facts();
-    let entry = fact_str(facts, "file")
-        .and_then(|n| snap.entry(n))
+    let facts = facts_of(snap)?;
+    let entry = snap
+        .entry(&facts.file)
         .ok_or_else(|| bad(target, "the snapshot names no database file"))?;
-    let mode = fact_str(facts, "source_journal_mode").unwrap_or("delete");
+    let mode = facts.source_journal_mode.as_deref().unwrap_or("delete");
     let mut r = snap.replacement(target, ID)?;
-    let mut out = Facts::new();
+    let mut out = SqliteRestored {
+        journal_mode: mode.to_owned(),
+        ..SqliteRestored::default()
+    };
     let done = (|| -> Result<()> {
         let built = OsString::from("new-db");
         // 1. The new file, complete and checked, in the private folder beside the target,
@@ -447,16 +519,15 @@ fn restore_consistent(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> 
                 Err(e) => r.warn(format!("the live database was not checkpointed: {e}")),
             }
         }
-        out.insert("checkpointed".into(), checkpointed.into());
+        out.checkpointed = checkpointed;
         backup_core::failpoint("sqlite.checkpointed");
         // 4. Move every sidecar of the old file aside: a stale -wal paired with the new file
         //    would corrupt it. They are deleted only once the switch has happened.
         let moved = move_sidecars_aside(&r)?;
-        let moved_names: Vec<serde_json::Value> = moved
+        out.removed_sidecars = moved
             .iter()
-            .map(|(live, _)| r.parent().join(live).to_string_lossy().into_owned().into())
+            .map(|(live, _)| r.parent().join(live).to_string_lossy().into_owned())
             .collect();
-        out.insert("removed_sidecars".into(), moved_names.into());
         backup_core::failpoint("sqlite.sidecars-removed");
         // 5. The switch: one rename, then the folder fsync.
         switch_db(&mut r, &built, &moved)?;
@@ -465,16 +536,11 @@ fn restore_consistent(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> 
     })();
     let warnings = r.finish();
     done?;
-    out.insert("journal_mode".into(), mode.into());
-    out.insert(
-        "warnings".into(),
-        warnings.into_iter().map(serde_json::Value::from).collect(),
-    );
-    Ok(out)
+    Ok(Facts::of(&out)?.with_warnings(warnings))
 }
 
 fn verify_consistent(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
-    let facts = snap.facts();
+    let facts = facts_of(snap)?;
     let where_ = target.to_string_lossy().into_owned();
     let conn = open_existing(target)?;
     let mut problems = Vec::new();
@@ -482,8 +548,7 @@ fn verify_consistent(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Prob
     if check != "ok" {
         problems.push(Problem::new(&where_, format!("integrity_check: {check}")));
     }
-    for key in ["page_size", "page_count", "user_version"] {
-        let want = facts.get(key).and_then(|v| v.as_i64());
+    for (key, want) in facts.stats.must_match() {
         let got = pragma_i64(&conn, target, key).ok();
         if want != got {
             problems.push(Problem::new(
@@ -493,7 +558,7 @@ fn verify_consistent(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Prob
         }
     }
     // Only WAL is recorded in the file; a fresh connection reports delete for the others.
-    let want_mode = match fact_str(facts, "source_journal_mode").unwrap_or("delete") {
+    let want_mode = match facts.source_journal_mode.as_deref().unwrap_or("delete") {
         "wal" => "wal",
         _ => "delete",
     };

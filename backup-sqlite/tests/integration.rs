@@ -83,9 +83,9 @@ fn snapshot_is_rollback_journal_mode_and_stays_sidecar_free_when_opened() {
     let s = setup();
     let m = s.create();
     let rec = m.component("sqlite").unwrap();
-    assert_eq!(rec.facts["source_journal_mode"], "wal");
-    assert_eq!(rec.facts["integrity_check"], "ok");
-    assert_eq!(rec.facts["user_version"], 7);
+    assert_eq!(rec.facts.own["source_journal_mode"], "wal");
+    assert_eq!(rec.facts.own["integrity_check"], "ok");
+    assert_eq!(rec.facts.own["user_version"], 7);
     let db = s.snapshot_dir(&m).join(&rec.files[0].path);
     let bytes = fs::read(&db).unwrap();
     assert_eq!(
@@ -152,7 +152,7 @@ fn restore_keeps_delete_mode_of_a_rollback_journal_database() {
         .unwrap();
     let m = s.create();
     assert_eq!(
-        m.component("sqlite").unwrap().facts["source_journal_mode"],
+        m.component("sqlite").unwrap().facts.own["source_journal_mode"],
         "delete"
     );
     MemoryDb.mutate(&s.live);
@@ -268,10 +268,7 @@ fn restore_over_a_corrupt_live_database_keeps_its_raw_files_in_the_safety_snapsh
         let pre_dir = s.backup_dir.join("snapshots").join(&pre);
         let pre_m = backup_core::Manifest::read(&pre_dir.join(backup_core::MANIFEST_NAME)).unwrap();
         let facts = &pre_m.component("sqlite").unwrap().facts;
-        assert_eq!(
-            (facts["raw"].clone(), facts["verified"].clone()),
-            (true.into(), false.into())
-        );
+        assert_eq!((facts.raw, facts.verified), (true, Some(false)));
         assert_eq!(
             fs::read(pre_dir.join("sqlite/raw/atocore.db")).unwrap(),
             bytes,

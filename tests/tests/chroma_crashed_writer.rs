@@ -205,7 +205,7 @@ fn a_crashed_writers_hot_journal_is_rolled_back_in_create_and_before_restore() {
     let m = s.create(Kind::Regular).expect("create over a hot journal");
     assert!(s.valid(&m.stamp));
     assert_eq!(
-        m.component("chroma").unwrap().facts["rolled_back_hot_journal"],
+        m.component("chroma").unwrap().facts.own["rolled_back_hot_journal"],
         true
     );
     let snap_db = s.snapshot_dir(&m.stamp).join("chroma/chroma.sqlite3");
@@ -289,7 +289,7 @@ fn restore_over_an_unreadable_chroma_db_keeps_its_raw_files_to_roll_back_to() {
 
     // Rolling back gives the damaged store back byte for byte, journal included.
     let back = s.restore(&pre);
-    let warnings = back.component("chroma").unwrap().facts["warnings"].to_string();
+    let warnings = back.component("chroma").unwrap().facts.warnings.join("\n");
     assert!(warnings.contains("raw, unverified"), "{warnings}");
     assert_eq!(bytes(&s.live()), damaged);
 

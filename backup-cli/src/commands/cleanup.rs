@@ -4,12 +4,12 @@
 //! reported and left alone.
 
 use anyhow::Result;
-use backup_core::{Error, SnapshotStore};
-use serde_json::json;
+use backup_cli::json;
+use backup_core::{Error, RecordedPath, SnapshotStore};
 
-use super::{Ctx, OUTPUT_FORMAT_VERSION};
+use super::Ctx;
 use crate::exit_codes;
-use crate::output::{self, jpath, say};
+use crate::output::{self, say};
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
     let _lock = ctx.lock("cleanup")?;
@@ -53,12 +53,21 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
         output::warn(&format!("kept {}: {why}", t.display()));
     }
     if ctx.global.json {
-        ctx.print_json(&json!({
-            "format_version": OUTPUT_FORMAT_VERSION,
-            "removed": removed.iter().map(|p| jpath(p)).collect::<Vec<_>>(),
-            "left_alone": unrecognised.iter().map(|p| jpath(p)).collect::<Vec<_>>(),
-            "kept": kept.iter().map(|(p, why)| json!({"path": jpath(p), "why": why})).collect::<Vec<_>>(),
-        }))?;
+        ctx.print_json(&json::Cleaned {
+            format_version: json::FORMAT_VERSION,
+            removed: removed.iter().map(|p| RecordedPath::from_path(p)).collect(),
+            left_alone: unrecognised
+                .iter()
+                .map(|p| RecordedPath::from_path(p))
+                .collect(),
+            kept: kept
+                .iter()
+                .map(|(p, why)| json::Kept {
+                    path: RecordedPath::from_path(p),
+                    why: why.clone(),
+                })
+                .collect(),
+        })?;
     } else if removed.is_empty() && kept.is_empty() {
         say("nothing to clean");
     } else {

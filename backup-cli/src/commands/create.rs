@@ -1,18 +1,34 @@
 //! `create`: take a regular snapshot.
 
 use anyhow::{bail, Context, Result};
+use backup_cli::json;
 use backup_core::Kind;
-use serde_json::json;
+use backup_core::RecordedPath;
 
-use super::{human_size, in_future, Ctx, OUTPUT_FORMAT_VERSION};
+use super::{human_size, in_future, Ctx};
 use crate::exit_codes;
-use crate::output::{self, jpath, say};
+use crate::output::{self, say};
 
-pub fn run(ctx: &Ctx, no_chroma: bool) -> Result<u8> {
-    let sources = ctx.sources(!no_chroma);
-    if ctx.global.db.is_none() {
-        bail!("no database to back up: pass --db FILE or set ATOCORE_DB_PATH");
+pub fn run(ctx: &Ctx, skip: &[String]) -> Result<u8> {
+    for d in ctx.descriptors.iter().filter(|d| d.required) {
+        if skip.iter().any(|s| s == d.id) {
+            bail!(
+                "{} ({}) is in every snapshot and cannot be skipped",
+                d.what,
+                d.id
+            );
+        }
+        if ctx.configured.get(d.path.flag).is_none() {
+            bail!(
+                "no {} to back up: pass --{} {} or set {}",
+                d.what.trim_start_matches("the "),
+                d.path.flag,
+                d.path.value_name,
+                d.path.env
+            );
+        }
     }
+    let sources = ctx.sources(skip);
     let store = ctx.store()?;
     let backup_root = ctx.backup_dir()?;
     // A backup dir that does not exist yet is made by the create itself, once the live
@@ -42,33 +58,28 @@ pub fn run(ctx: &Ctx, no_chroma: bool) -> Result<u8> {
     }
     let dir = backup_root.join("snapshots").join(&m.stamp);
     for c in &m.components {
-        if let Some(w) = c.facts.get("warnings").and_then(|w| w.as_array()) {
-            for w in w {
-                output::warn(&format!("{}: {}", c.id, w.as_str().unwrap_or_default()));
-            }
+        for w in &c.facts.warnings {
+            output::warn(&format!("{}: {w}", c.id));
         }
     }
     if ctx.global.json {
-        let components: Vec<_> = m
-            .components
-            .iter()
-            .map(|c| {
-                json!({
-                    "id": c.id,
-                    "present": c.present,
-                    "source": m.sources.get(&c.id),
-                    "files": c.files,
-                    "facts": c.facts,
+        ctx.print_json(&json::Created {
+            format_version: json::FORMAT_VERSION,
+            stamp: m.stamp.clone(),
+            backup_root: RecordedPath::from_path(&dir),
+            created_at: m.created_at.clone(),
+            components: m
+                .components
+                .iter()
+                .map(|c| json::CreatedComponent {
+                    id: c.id.clone(),
+                    present: c.present,
+                    source: m.sources.get(&c.id).cloned(),
+                    files: c.files.clone(),
+                    facts: c.facts.clone(),
                 })
-            })
-            .collect();
-        ctx.print_json(&json!({
-            "format_version": OUTPUT_FORMAT_VERSION,
-            "stamp": m.stamp,
-            "backup_root": jpath(&dir),
-            "created_at": m.created_at,
-            "components": components,
-        }))?;
+                .collect(),
+        })?;
     } else {
         say(format!("stamp: {}", m.stamp));
         say(format!("backup_root: {}", dir.display()));

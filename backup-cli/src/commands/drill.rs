@@ -1,14 +1,15 @@
 //! `drill [STAMP] [--sample]`: the non-destructive restore drill.
 
 use anyhow::{Context, Result};
-use backup_core::{DrillReport, FolderStore, Kind, Source, DRILL_LOG};
-use serde_json::json;
+use backup_cli::json;
+use backup_core::RecordedPath;
+use backup_core::{DrillReport, FolderStore, Kind, DRILL_LOG};
 
-use super::{stamp, Ctx, OUTPUT_FORMAT_VERSION};
+use super::{stamp, Ctx};
 use crate::cli::DrillArgs;
 use crate::exit_codes;
-use crate::output::{self, jpath, say};
-use crate::sample;
+use crate::output::{self, say};
+use backup_cli::components::sample;
 
 pub fn run(ctx: &Ctx, args: &DrillArgs) -> Result<u8> {
     if args.sample {
@@ -46,23 +47,7 @@ fn run_sample(ctx: &Ctx) -> Result<u8> {
     let backup_dir = scratch.join("backups");
     let store = FolderStore::new(&backup_dir);
     let o = ctx.orchestrator(&store);
-    let m = o.create(
-        &[
-            Source {
-                id: backup_sqlite::ID.into(),
-                path: s.db.clone(),
-            },
-            Source {
-                id: backup_registry::ID.into(),
-                path: s.registry.clone(),
-            },
-            Source {
-                id: backup_chroma::ID.into(),
-                path: s.chroma.clone(),
-            },
-        ],
-        Kind::Regular,
-    )?;
+    let m = o.create(&s.sources, Kind::Regular)?;
     let at_backup = sample::memory_count(&s.db)?;
     output::tell(
         "sample",
@@ -75,11 +60,11 @@ fn run_sample(ctx: &Ctx) -> Result<u8> {
         format!("changed the live sample afterwards ({now} memories now)"),
     );
     let report = o.drill(&backup_core::Stamp::parse(&m.stamp)?, &backup_dir)?;
-    let sample_info = json!({
-        "dir": jpath(&scratch),
-        "memories_at_backup": at_backup,
-        "memories_live_now": now,
-    });
+    let sample_info = json::SampleRun {
+        dir: RecordedPath::from_path(&scratch),
+        memories_at_backup: at_backup,
+        memories_live_now: now,
+    };
     print(ctx, &report, &backup_dir.join(DRILL_LOG), Some(sample_info))?;
     Ok(code(&report))
 }
@@ -88,19 +73,24 @@ fn print(
     ctx: &Ctx,
     report: &DrillReport,
     log: &std::path::Path,
-    sample: Option<serde_json::Value>,
+    sample: Option<json::SampleRun>,
 ) -> Result<()> {
     for p in &report.problems {
         output::tell("drill problem", p);
     }
     if ctx.global.json {
-        let mut v = serde_json::to_value(report)?;
-        v["format_version"] = OUTPUT_FORMAT_VERSION.into();
-        v["drill_log"] = jpath(log);
-        if let Some(s) = sample {
-            v["sample"] = s;
-        }
-        return ctx.print_json(&v);
+        return ctx.print_json(&json::Drilled {
+            format_version: json::FORMAT_VERSION,
+            stamp: report.stamp.clone(),
+            started_at: report.started_at.clone(),
+            ok: report.ok,
+            validate_ms: report.validate_ms,
+            restore_ms: report.restore_ms,
+            components: report.components.clone(),
+            problems: report.problems.clone(),
+            drill_log: RecordedPath::from_path(log),
+            sample,
+        });
     }
     say(format!(
         "drill of snapshot {}: {}",
@@ -117,11 +107,11 @@ fn print(
         },
         report.restore_ms
     ));
-    if let Some(s) = sample {
+    if let Some(s) = &sample {
         say(format!(
             "sample: {} memories when backed up, {} live now; the drill restored and verified \
              the backed-up state, the live sample was not touched",
-            s["memories_at_backup"], s["memories_live_now"]
+            s.memories_at_backup, s.memories_live_now
         ));
     }
     say(format!("logged to {}", log.display()));

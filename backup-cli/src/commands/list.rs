@@ -2,8 +2,8 @@
 //! manifest that cannot be read is listed (as unreadable) and makes the exit code 1.
 
 use anyhow::Result;
+use backup_cli::json;
 use backup_core::Orchestrator;
-use serde_json::json;
 
 use super::{human_size, in_future, warn_unfinished, where_stores_stood, Ctx};
 use crate::exit_codes;
@@ -48,28 +48,49 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
         exit_codes::OK
     };
     if ctx.global.json {
-        let rows: Vec<_> = snapshots
+        let rows = snapshots
             .iter()
-            .map(|(stamp, m)| match m {
-                Ok(m) => json!({
-                    "stamp": stamp.as_str(),
-                    "kind": m.kind.as_str(),
-                    "created_at": m.created_at,
-                    "size": m.total_size(),
-                    "components": m.components.iter().filter(|c| c.present).map(|c| &c.id).collect::<Vec<_>>(),
-                    "format_version": m.format_version,
-                    "tool_version": m.tool_version,
-                    "captured": where_stores_stood(m),
-                    "future": in_future(stamp),
-                }),
-                Err(e) => json!({
-                    "stamp": stamp.as_str(),
-                    "error": e.to_string(),
-                    "future": in_future(stamp),
-                }),
+            .map(|(stamp, m)| {
+                let row = json::ListedSnapshot {
+                    stamp: stamp.to_string(),
+                    future: in_future(stamp),
+                    error: None,
+                    kind: None,
+                    created_at: None,
+                    size: None,
+                    components: None,
+                    manifest_format_version: None,
+                    tool_version: None,
+                    captured: None,
+                };
+                match m {
+                    Ok(m) => json::ListedSnapshot {
+                        kind: Some(m.kind.as_str().to_owned()),
+                        created_at: Some(m.created_at.clone()),
+                        size: Some(m.total_size()),
+                        components: Some(
+                            m.components
+                                .iter()
+                                .filter(|c| c.present)
+                                .map(|c| c.id.clone())
+                                .collect(),
+                        ),
+                        manifest_format_version: Some(m.format_version),
+                        tool_version: Some(m.tool_version.clone()),
+                        captured: Some(where_stores_stood(ctx, m).0),
+                        ..row
+                    },
+                    Err(e) => json::ListedSnapshot {
+                        error: Some(e.to_string()),
+                        ..row
+                    },
+                }
             })
             .collect();
-        ctx.print_json(&rows)?;
+        ctx.print_json(&json::Listed {
+            format_version: json::FORMAT_VERSION,
+            snapshots: rows,
+        })?;
         return Ok(code);
     }
     if snapshots.is_empty() {

@@ -14,19 +14,23 @@ use anyhow::{anyhow, Result};
 use std::time::Duration;
 
 use backup_core::lock::OperationLocks;
-use backup_core::{Component, FolderStore, Manifest, Orchestrator, Source, Stamp};
+use backup_core::{
+    Component, Configured, Descriptor, FolderStore, Manifest, Orchestrator, Source, Stamp,
+};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::cli::{Cli, Command, Global};
+use crate::cli::{Command, Global, Parsed};
 use crate::output;
-
-/// Version of the JSON printed by `--json`. Bumped when a key changes meaning or goes away.
-pub const OUTPUT_FORMAT_VERSION: u32 = 1;
 
 /// What every command needs: the options and the known components.
 pub struct Ctx {
     pub global: Global,
+    /// The registration list.
+    pub descriptors: &'static [&'static Descriptor],
+    /// Every setting the components took from the command line or the environment.
+    pub configured: Configured,
+    /// The components, built from their descriptors, in the same order.
     pub known: Vec<Box<dyn Component>>,
 }
 
@@ -49,9 +53,14 @@ impl Ctx {
         Duration::from_secs(self.global.lock_timeout)
     }
 
-    /// An orchestrator over this backup dir; it locks each live store it writes or reads.
+    /// An orchestrator over this backup dir; it locks each live store it writes or reads,
+    /// and reports progress to the bar when one is drawn.
     pub fn orchestrator<'a>(&'a self, store: &'a FolderStore) -> Orchestrator<'a> {
-        Orchestrator::new(store, &self.known).with_lock_timeout(self.lock_timeout())
+        let o = Orchestrator::new(store, &self.known).with_lock_timeout(self.lock_timeout());
+        match crate::progress::receiver(!self.global.no_progress) {
+            Some(p) => o.with_progress(p),
+            None => o,
+        }
     }
 
     /// Take the backup dir's lock for an operation that writes there, saying what to do
@@ -103,33 +112,28 @@ impl Ctx {
         }
     }
 
-    /// The live stores configured now, by component id.
-    pub fn sources(&self, with_chroma: bool) -> Vec<Source> {
-        let mut out = Vec::new();
-        if let Some(p) = &self.global.db {
-            out.push(Source {
-                id: backup_sqlite::ID.into(),
-                path: p.clone(),
-            });
-        }
-        if let Some(p) = &self.global.registry {
-            out.push(Source {
-                id: backup_registry::ID.into(),
-                path: p.clone(),
-            });
-        }
-        if let (Some(p), true) = (&self.global.chroma, with_chroma) {
-            out.push(Source {
-                id: backup_chroma::ID.into(),
-                path: p.clone(),
-            });
-        }
-        out
+    /// The live stores configured now, in registration order, leaving out those in `skip`.
+    pub fn sources(&self, skip: &[String]) -> Vec<Source> {
+        self.descriptors
+            .iter()
+            .filter(|d| !skip.iter().any(|s| s == d.id))
+            .filter_map(|d| {
+                self.configured.get(d.path.flag).map(|p| Source {
+                    id: d.id.to_owned(),
+                    path: p.to_path_buf(),
+                })
+            })
+            .collect()
+    }
+
+    /// The component `id`, if this build knows it.
+    pub fn component(&self, id: &str) -> Option<&dyn Component> {
+        self.known.iter().find(|c| c.id() == id).map(AsRef::as_ref)
     }
 
     /// Every live path configured now (flags or environment), Chroma included.
     pub fn configured_paths(&self) -> Vec<PathBuf> {
-        self.sources(true).into_iter().map(|s| s.path).collect()
+        self.sources(&[]).into_iter().map(|s| s.path).collect()
     }
 
     /// Print `value` as JSON on stdout.
@@ -156,75 +160,28 @@ fn warn_if_open_to_others(dir: &std::path::Path) {
     }
 }
 
-/// Where each store stood when captured: the cross-store facts `list` and `validate` show
-/// (SQLite page count and versions, each Chroma collection's queue position). SQLite's
-/// `data_version` is not among them: it is per connection, so not comparable across processes.
-pub fn where_stores_stood(m: &Manifest) -> Value {
-    let mut out = serde_json::Map::new();
+/// Where each store stood when captured: the cross-store facts `list` and `validate` show,
+/// as each component describes them (SQLite's page count and versions, each Chroma
+/// collection's queue position), as JSON and as phrases for one human line. A raw capture
+/// says only that: nothing about its content is known.
+pub fn where_stores_stood(ctx: &Ctx, m: &Manifest) -> (Value, Vec<String>) {
+    let mut json = serde_json::Map::new();
+    let mut text = Vec::new();
     for c in m.components.iter().filter(|c| c.present) {
-        let f = &c.facts;
-        if f.get("raw") == Some(&Value::Bool(true)) {
-            // Raw files of a store that could not be read: nothing about its content is known.
-            out.insert(c.id.clone(), json!({ "raw": true }));
+        if c.facts.raw {
+            json.insert(c.id.clone(), serde_json::json!({ "raw": true }));
+            text.push(format!("{} raw files, unverified", c.id));
             continue;
         }
-        let v = match c.id.as_str() {
-            backup_sqlite::ID => json!({
-                "page_count": f.get("page_count"),
-                "user_version": f.get("user_version"),
-                "schema_version": f.get("schema_version"),
-            }),
-            backup_chroma::ID => {
-                let cols: serde_json::Map<String, Value> = f
-                    .get("collections")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .map(|col| {
-                        (
-                            col["name"].as_str().unwrap_or_default().to_owned(),
-                            json!({
-                                "vector_max_seq_id": col["vector_max_seq_id"],
-                                "pending_queue_rows": col["pending_queue_rows"],
-                                "element_count": col["element_count"],
-                            }),
-                        )
-                    })
-                    .collect();
-                json!({ "collections": cols })
-            }
-            _ => continue,
-        };
-        out.insert(c.id.clone(), v);
-    }
-    Value::Object(out)
-}
-
-/// One line of human text for [`where_stores_stood`].
-pub fn stood_line(stood: &Value) -> String {
-    let mut parts = Vec::new();
-    if let Some(obj) = stood.as_object() {
-        for (id, v) in obj {
-            if v["raw"] == true {
-                parts.push(format!("{id} raw files, unverified"));
-            }
+        if let Some(s) = ctx
+            .component(&c.id)
+            .and_then(|comp| comp.standing(&c.facts))
+        {
+            json.insert(c.id.clone(), s.json);
+            text.extend(s.text);
         }
     }
-    if let Some(s) = stood.get("sqlite").filter(|s| s["raw"] != true) {
-        parts.push(format!("sqlite {} pages", s["page_count"]));
-    }
-    if let Some(cols) = stood
-        .get("chroma")
-        .and_then(|c| c["collections"].as_object())
-    {
-        for (name, c) in cols {
-            match c["vector_max_seq_id"].as_i64() {
-                Some(seq) => parts.push(format!("chroma '{name}' indexed to seq {seq}")),
-                None => parts.push(format!("chroma '{name}' not indexed yet")),
-            }
-        }
-    }
-    parts.join(", ")
+    (Value::Object(json), text)
 }
 
 /// Say on stderr that a restore is unfinished, and which components it already switched.
@@ -292,13 +249,17 @@ pub fn human_size(n: u64) -> String {
     }
 }
 
-pub fn run(cli: Cli) -> Result<u8> {
+pub fn run(parsed: Parsed) -> Result<u8> {
+    let Parsed { cli, configured } = parsed;
+    let descriptors = backup_cli::components::KNOWN;
     let ctx = Ctx {
-        known: crate::components::known_components(&cli.global),
+        known: backup_core::build_all(descriptors, &configured),
+        descriptors,
+        configured,
         global: cli.global,
     };
     match cli.command {
-        Command::Create { no_chroma } => create::run(&ctx, no_chroma),
+        Command::Create { skip } => create::run(&ctx, &skip),
         Command::List => list::run(&ctx),
         Command::Validate { stamp } => validate::run(&ctx, &stamp),
         Command::Restore(args) => restore::run(&ctx, &args),

@@ -3,10 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
-use backup_core::{RestoreOptions, RestoreReport, Targets};
-use serde_json::json;
+use backup_cli::json;
+use backup_core::{RecordedPath, RestoreOptions, RestoreReport, Targets};
 
-use super::{stamp, Ctx, OUTPUT_FORMAT_VERSION};
+use super::{stamp, Ctx};
 use crate::cli::RestoreArgs;
 use crate::exit_codes;
 use crate::output::{self, say};
@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<u8> {
         let targets = match &args.to {
             Some(dir) => Targets::Into(dir.clone()),
             None => Targets::Live(
-                ctx.sources(true)
+                ctx.sources(&[])
                     .into_iter()
                     .map(|s| (s.id, s.path))
                     .collect::<BTreeMap<_, _>>(),
@@ -42,11 +42,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<u8> {
                 targets,
                 confirm_service_stopped: args.confirm_service_stopped,
                 pre_restore_snapshot: !args.no_pre_snapshot,
-                skip: if args.no_chroma {
-                    BTreeSet::from([backup_chroma::ID.to_owned()])
-                } else {
-                    BTreeSet::new()
-                },
+                skip: args.skip.iter().cloned().collect::<BTreeSet<_>>(),
                 protected: ctx.configured_paths(),
             },
         )?
@@ -84,10 +80,8 @@ fn print(ctx: &Ctx, report: &RestoreReport) -> Result<()> {
                 c.target.display()
             ));
         }
-        if let Some(w) = c.facts.get("warnings").and_then(|w| w.as_array()) {
-            for w in w {
-                output::warn(&format!("{}: {}", c.id, w.as_str().unwrap_or_default()));
-            }
+        for w in &c.facts.warnings {
+            output::warn(&format!("{}: {w}", c.id));
         }
         for p in &c.problems {
             output::tell("verification failed", p);
@@ -101,17 +95,30 @@ fn print(ctx: &Ctx, report: &RestoreReport) -> Result<()> {
         ));
     }
     if ctx.global.json {
-        return ctx.print_json(&json!({
-            "format_version": OUTPUT_FORMAT_VERSION,
-            "stamp": report.stamp,
-            "pre_restore_snapshot": report.pre_restore_snapshot,
-            "db_restored": restored(report, backup_sqlite::ID),
-            "registry_restored": restored(report, backup_registry::ID),
-            "chroma_restored": restored(report, backup_chroma::ID),
-            "restored_integrity_ok": report.verified(),
-            "open_file_check": report.open_file_check,
-            "components": report.components,
-        }));
+        return ctx.print_json(&json::Restored {
+            format_version: json::FORMAT_VERSION,
+            stamp: report.stamp.clone(),
+            pre_restore_snapshot: report.pre_restore_snapshot.clone(),
+            restored_integrity_ok: report.verified(),
+            open_file_check: report.open_file_check.clone(),
+            components: report
+                .components
+                .iter()
+                .map(|c| json::RestoredComponent {
+                    id: c.id.clone(),
+                    target: RecordedPath::from_path(&c.target),
+                    target_from_manifest: c.target_from_manifest,
+                    restored: c.restored,
+                    facts: c.facts.clone(),
+                    problems: c.problems.clone(),
+                })
+                .collect(),
+            restored: ctx
+                .descriptors
+                .iter()
+                .map(|d| (d.restored_key.to_owned(), restored(report, d.id)))
+                .collect(),
+        });
     }
     say(format!("restored snapshot {}", report.stamp));
     match &report.pre_restore_snapshot {

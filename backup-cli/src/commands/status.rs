@@ -3,13 +3,13 @@
 //! unrecognised, and who holds the backup dir's lock.
 
 use anyhow::Result;
+use backup_cli::json;
 use backup_core::lock::{self, BACKUP_DIR_LOCK};
-use backup_core::{Error, Orchestrator};
-use serde_json::json;
+use backup_core::{Error, Orchestrator, RecordedPath};
 
-use super::{Ctx, OUTPUT_FORMAT_VERSION};
+use super::Ctx;
 use crate::exit_codes;
-use crate::output::{jpath, say};
+use crate::output::say;
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
     let dir = ctx.backup_dir()?;
@@ -27,15 +27,20 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
     let held = lock::is_held(&lock_path);
     let holder = held.then(|| lock::holder(&lock_path)).flatten();
     if ctx.global.json {
-        ctx.print_json(&json!({
-            "format_version": OUTPUT_FORMAT_VERSION,
-            "backup_dir": jpath(&dir),
-            "snapshots": snapshots.len(),
-            "unfinished_restore": journal,
-            "leftovers": leftovers.iter().map(|p| jpath(p)).collect::<Vec<_>>(),
-            "unrecognised": unrecognised.iter().map(|p| jpath(p)).collect::<Vec<_>>(),
-            "lock": { "held": held, "holder": holder },
-        }))?;
+        let paths =
+            |v: &[std::path::PathBuf]| v.iter().map(|p| RecordedPath::from_path(p)).collect();
+        ctx.print_json(&json::Status {
+            format_version: json::FORMAT_VERSION,
+            backup_dir: RecordedPath::from_path(&dir),
+            snapshots: snapshots.len(),
+            unfinished_restore: journal.clone(),
+            leftovers: paths(&leftovers),
+            unrecognised: paths(&unrecognised),
+            lock: json::LockState {
+                held,
+                holder: holder.clone(),
+            },
+        })?;
         return Ok(exit_codes::OK);
     }
     say(format!(

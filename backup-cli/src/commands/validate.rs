@@ -1,35 +1,34 @@
 //! `validate STAMP`.
 
 use anyhow::Result;
-use backup_core::Orchestrator;
-use serde_json::json;
+use backup_cli::json;
 
-use super::{stamp, stood_line, warn_unfinished, where_stores_stood, Ctx, OUTPUT_FORMAT_VERSION};
+use super::{stamp, warn_unfinished, where_stores_stood, Ctx};
 use crate::exit_codes;
 use crate::output::{self, say};
 
 pub fn run(ctx: &Ctx, stamp_arg: &str) -> Result<u8> {
     let stamp = stamp(stamp_arg)?;
     let store = ctx.store()?;
-    let o = Orchestrator::new(&store, &ctx.known);
+    let o = ctx.orchestrator(&store);
     let v = o.validate(&stamp)?;
     warn_unfinished(&o);
-    let stood = v
+    let (stood, stood_text) = v
         .manifest
         .as_ref()
-        .map(where_stores_stood)
+        .map(|m| where_stores_stood(ctx, m))
         .unwrap_or_default();
     if ctx.global.json {
-        ctx.print_json(&json!({
-            "format_version": OUTPUT_FORMAT_VERSION,
-            "stamp": v.stamp,
-            "valid": v.is_valid(),
-            "errors": v.problems,
-            "captured": stood,
-        }))?;
+        ctx.print_json(&json::Validated {
+            format_version: json::FORMAT_VERSION,
+            stamp: v.stamp.clone(),
+            valid: v.is_valid(),
+            errors: v.problems.clone(),
+            captured: stood,
+        })?;
     } else if v.is_valid() {
         say(format!("snapshot {} is valid", v.stamp));
-        say(format!("captured: {}", stood_line(&stood)));
+        say(format!("captured: {}", stood_text.join(", ")));
     } else {
         say(format!("snapshot {} is INVALID:", v.stamp));
     }

@@ -164,6 +164,24 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Standard output read as the published type `T` of its command's `--json` output.
+pub fn typed<T: serde::de::DeserializeOwned>(out: &Output) -> T {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not a {} ({e}): {}",
+            std::any::type_name::<T>(),
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// `list --json` read through its published type; its rows as JSON values, newest first.
+pub fn listed(out: &Output) -> Value {
+    let l: backup_cli::json::Listed = typed(out);
+    assert_eq!(l.format_version, backup_cli::json::FORMAT_VERSION);
+    serde_json::to_value(l.snapshots).unwrap()
+}
+
 pub fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(

@@ -28,13 +28,11 @@ impl Component for NotesFolder {
             out.copy_in_beneath(&dir, rel, rel)?;
         }
         out.record_folder_owners(&dir, "")?;
-        let mut facts = Facts::new();
-        facts.insert("file_count".into(), found.files.len().into());
-        Ok(facts)
+        Facts::of(&serde_json::json!({ "file_count": found.files.len() }))
     }
 
     fn validate(&self, snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
-        let want = snap.facts()["file_count"].as_u64().unwrap_or(0) as usize;
+        let want = snap.facts().own["file_count"].as_u64().unwrap_or(0) as usize;
         Ok(if snap.files().len() == want {
             vec![]
         } else {
@@ -50,9 +48,7 @@ impl Component for NotesFolder {
             .and_then(|()| r.switch_folder(built));
         let warnings = r.finish();
         done?;
-        let mut facts = Facts::new();
-        facts.insert("warnings".into(), warnings.into());
-        Ok(facts)
+        Ok(Facts::warnings(warnings))
     }
 
     fn held_files(&self, target: &Path) -> Vec<PathBuf> {

@@ -5,13 +5,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use backup_core::Source;
 use rusqlite::Connection;
 
 /// Paths of a sample store.
 pub struct Sample {
     pub db: PathBuf,
     pub registry: PathBuf,
-    pub chroma: PathBuf,
+    /// Every store of the sample, by component id, in registration order.
+    pub sources: Vec<Source>,
 }
 
 /// One file of the sample Chroma folder: its path inside the folder and its bytes.
@@ -19,7 +21,7 @@ macro_rules! file {
     ($rel:literal) => {
         (
             $rel,
-            include_bytes!(concat!("../../tests/fixtures/chroma/1.5.9/small/", $rel)) as &[u8],
+            include_bytes!(concat!("../../../tests/fixtures/chroma/1.5.9/small/", $rel)) as &[u8],
         )
     };
 }
@@ -117,10 +119,24 @@ pub fn build(dir: &Path) -> Result<Sample> {
     .with_context(|| format!("cannot write {}", registry.display()))?;
     let chroma = dir.join("chroma");
     build_chroma(&chroma)?;
+    let sources = vec![
+        Source {
+            id: backup_sqlite::ID.into(),
+            path: db.clone(),
+        },
+        Source {
+            id: backup_registry::ID.into(),
+            path: registry.clone(),
+        },
+        Source {
+            id: backup_chroma::ID.into(),
+            path: chroma,
+        },
+    ];
     Ok(Sample {
         db,
         registry,
-        chroma,
+        sources,
     })
 }
 

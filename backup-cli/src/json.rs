@@ -1,0 +1,236 @@
+//! Every command's `--json` output, one struct per command. Each carries
+//! [`FORMAT_VERSION`], the version of these shapes: independent of the manifest's format and
+//! of the drill log's. It goes up when a key changes meaning or goes away; new keys may be
+//! added without a bump, so readers must ignore keys they do not know.
+//!
+//! Paths are strings when they are UTF-8, else `{"hex": "..."}` ([`RecordedPath`]).
+
+use std::collections::BTreeMap;
+
+use backup_core::lock::Holder;
+use backup_core::procs::Scan;
+use backup_core::{Facts, FileEntry, Journal, Problem, RecordedPath};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Version of the shapes below.
+///
+/// 1: the first release. 2: `list` prints an object with `format_version` and `snapshots`
+/// (it printed a bare array), whose rows call the manifest's format `manifest_format_version`;
+/// restore's `components[].facts` and create's hold core's `warnings` only when there are any.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// `create --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Created {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The new snapshot's stamp.
+    pub stamp: String,
+    /// Its folder.
+    pub backup_root: RecordedPath,
+    /// When it was taken (RFC 3339 UTC).
+    pub created_at: String,
+    /// Every component, in capture order.
+    pub components: Vec<CreatedComponent>,
+}
+
+/// One component of a new snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedComponent {
+    /// Component id.
+    pub id: String,
+    /// False when the live store did not exist (an optional store), recorded as absent.
+    pub present: bool,
+    /// The live path captured.
+    pub source: Option<RecordedPath>,
+    /// Every file captured, with size, SHA-256 and owner.
+    pub files: Vec<FileEntry>,
+    /// What the component recorded: capture quality, warnings and its own facts.
+    pub facts: Facts,
+}
+
+/// `list --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Listed {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Newest first.
+    pub snapshots: Vec<ListedSnapshot>,
+}
+
+/// One snapshot in `list`: either its summary or why its manifest cannot be read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListedSnapshot {
+    /// Its stamp.
+    pub stamp: String,
+    /// True when stamped later than this machine's clock says it is now.
+    pub future: bool,
+    /// Why the manifest cannot be read; when set, the fields below are absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `regular` or `pre-restore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// When it was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Bytes of every file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Ids of the components it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<Vec<String>>,
+    /// The manifest's format version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_format_version: Option<u32>,
+    /// The version of atocore-backup that took it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_version: Option<String>,
+    /// Where each store stood, by component id (each component's own object; `{"raw":
+    /// true}` for a raw capture).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured: Option<Value>,
+}
+
+/// `validate --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Validated {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The snapshot.
+    pub stamp: String,
+    /// True when nothing was found wrong.
+    pub valid: bool,
+    /// Everything found wrong.
+    pub errors: Vec<Problem>,
+    /// Where each store stood (as in `list`); empty when the manifest cannot be read.
+    pub captured: Value,
+}
+
+/// `restore --json` (also for `--resume` and `--rollback`). The keys the service's original
+/// tool printed (`pre_restore_snapshot`, `db_restored`, `registry_restored`,
+/// `chroma_restored`, `restored_integrity_ok`) are kept as they were; each component's
+/// `<key>_restored` comes from its descriptor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Restored {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The snapshot restored.
+    pub stamp: String,
+    /// The safety snapshot of the previous live state; restore it to undo.
+    pub pre_restore_snapshot: Option<String>,
+    /// True when every restored store verified clean.
+    pub restored_integrity_ok: bool,
+    /// The check for processes holding the live store open (live restores only).
+    pub open_file_check: Option<Scan>,
+    /// Per component, in manifest order.
+    pub components: Vec<RestoredComponent>,
+    /// `db_restored`, `registry_restored`, ...: whether each known component was restored.
+    #[serde(flatten)]
+    pub restored: BTreeMap<String, bool>,
+}
+
+/// What happened to one component in a restore.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestoredComponent {
+    /// Component id.
+    pub id: String,
+    /// Where it was restored (or would have been).
+    pub target: RecordedPath,
+    /// True when the target came from the manifest because none was configured.
+    pub target_from_manifest: bool,
+    /// False when the snapshot did not hold it, so the target was left alone.
+    pub restored: bool,
+    /// The component's report: warnings and its own facts.
+    pub facts: Facts,
+    /// What verification found wrong at the target.
+    pub problems: Vec<Problem>,
+}
+
+/// `drill --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Drilled {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The drilled snapshot.
+    pub stamp: String,
+    /// When the drill started.
+    pub started_at: String,
+    /// True when the snapshot validated, restored and verified.
+    pub ok: bool,
+    /// Milliseconds validating.
+    pub validate_ms: u64,
+    /// Milliseconds restoring and verifying in the scratch folder.
+    pub restore_ms: u64,
+    /// Components restored.
+    pub components: Vec<String>,
+    /// Everything that went wrong.
+    pub problems: Vec<Problem>,
+    /// The drill log the outcome was appended to.
+    pub drill_log: RecordedPath,
+    /// For `drill --sample`: the sample store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<SampleRun>,
+}
+
+/// The sample store of `drill --sample`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SampleRun {
+    /// Its folder (kept, to look at).
+    pub dir: RecordedPath,
+    /// Memories in the sample database when it was backed up.
+    pub memories_at_backup: i64,
+    /// Memories in the live sample after it was changed.
+    pub memories_live_now: i64,
+}
+
+/// `status --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The backup dir.
+    pub backup_dir: RecordedPath,
+    /// How many snapshots it holds.
+    pub snapshots: usize,
+    /// The unfinished restore's journal, if there is one.
+    pub unfinished_restore: Option<Journal>,
+    /// Leftovers of interrupted runs, in the backup dir and beside the live stores.
+    pub leftovers: Vec<RecordedPath>,
+    /// What is neither a snapshot nor a name this tool makes.
+    pub unrecognised: Vec<RecordedPath>,
+    /// The backup dir's lock.
+    pub lock: LockState,
+}
+
+/// Who holds the backup dir's lock.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LockState {
+    /// Whether another process holds it now.
+    pub held: bool,
+    /// Who, when it said so.
+    pub holder: Option<Holder>,
+}
+
+/// `cleanup --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cleaned {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// What was removed.
+    pub removed: Vec<RecordedPath>,
+    /// What is not this tool's, left alone.
+    pub left_alone: Vec<RecordedPath>,
+    /// Leftovers kept, and why.
+    pub kept: Vec<Kept>,
+}
+
+/// A leftover `cleanup` did not remove.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Kept {
+    /// Where it is.
+    pub path: RecordedPath,
+    /// Why it was kept.
+    pub why: String,
+}
