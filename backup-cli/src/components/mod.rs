@@ -16,4 +16,5 @@ pub static KNOWN: &[&Descriptor] = &[
     &backup_sqlite::DESCRIPTOR,
     &backup_registry::DESCRIPTOR,
     &backup_chroma::DESCRIPTOR,
+    &backup_files::DESCRIPTOR,
 ];
