@@ -719,7 +719,14 @@ impl Component for ChromaComponent {
             return Ok(Vec::new());
         }
         let facts = facts_of(snap)?;
-        let mut problems = deep_problems(snap, &facts, &snap.component_dir(), &format!("{ID}/"));
+        // The deep check reads the folder with SQLite and by offset: the store's own folder
+        // when it keeps one, else a checked copy.
+        let mut problems = match snap.local_folder() {
+            Ok(copy) => deep_problems(snap, &facts, copy.path(), &format!("{ID}/")),
+            // A store that copies out could not: core has named the damaged file already.
+            Err(_) if !snap.damaged().is_empty() => Vec::new(),
+            Err(e) => return Err(e),
+        };
         // Name the collection behind every damaged segment file core found.
         if let Some(recorded) = &facts.collections {
             for path in snap.damaged() {

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::fsio::{self, Dir, Owner};
 use crate::manifest::{ComponentRecord, FileEntry, Kind};
+use crate::stamp::Stamp;
+use crate::store::SnapshotStore;
 use crate::switch::Replacement;
 use crate::Problem;
 
@@ -480,9 +482,13 @@ pub fn walk(dir: &Dir) -> Result<Walked> {
     Ok(out)
 }
 
-/// Read access to one component's part of a finalized snapshot.
+/// Read access to one component's part of a finalized snapshot, wherever the store keeps
+/// it: each file as a stream, or (for an engine that needs random access) a local copy made
+/// on demand in the state folder and removed after.
 pub struct SnapshotFiles<'a> {
-    root: &'a Path,
+    store: &'a dyn SnapshotStore,
+    stamp: &'a Stamp,
+    scratch: &'a Path,
     record: &'a ComponentRecord,
     source: Option<PathBuf>,
     damaged: Vec<String>,
@@ -493,14 +499,18 @@ pub struct SnapshotFiles<'a> {
 
 impl<'a> SnapshotFiles<'a> {
     pub(crate) fn new(
-        root: &'a Path,
+        store: &'a dyn SnapshotStore,
+        stamp: &'a Stamp,
+        scratch: &'a Path,
         record: &'a ComponentRecord,
         source: Option<PathBuf>,
         trusted_raw: bool,
         kind: Kind,
     ) -> Self {
         SnapshotFiles {
-            root,
+            store,
+            stamp,
+            scratch,
             record,
             source,
             damaged: Vec::new(),
@@ -555,9 +565,55 @@ impl<'a> SnapshotFiles<'a> {
         self.record
     }
 
-    /// The component's folder inside the snapshot, for reading only.
-    pub fn component_dir(&self) -> PathBuf {
-        self.root.join(&self.record.id)
+    /// The component's files as a local folder laid out as in the snapshot (the store's own
+    /// folder when it keeps one, read-only; else a copy, every file checked against the
+    /// manifest while it streams, removed when the returned value is dropped).
+    ///
+    /// # Errors
+    /// [`Error::ChecksumMismatch`] for a damaged file; [`Error::Io`].
+    pub fn local_folder(&self) -> Result<LocalCopy> {
+        if let Some(p) = self.store.local_path(self.stamp, &self.record.id) {
+            return Ok(LocalCopy::in_place(p));
+        }
+        let copy = LocalCopy::scratch(self.scratch)?;
+        let top = copy
+            .dir()?
+            .create_dir(OsStr::new(&self.record.id), fsio::DIR_MODE)?;
+        for entry in &self.record.files {
+            let rel = entry
+                .path
+                .strip_prefix(&format!("{}/", self.record.id))
+                .ok_or_else(|| Error::BadPath {
+                    path: PathBuf::from(&entry.path),
+                    problem: "is outside the component's folder".into(),
+                })?;
+            check_rel(&self.record.id, rel)?;
+            let (parent, name) = split_rel(rel);
+            let mut d = top.try_clone()?;
+            if let Some(p) = parent {
+                for part in p.split('/') {
+                    d = d.ensure_dir(OsStr::new(part), fsio::DIR_MODE)?;
+                }
+            }
+            self.copy_out(entry, &d, OsStr::new(name), None)?;
+        }
+        Ok(copy.below(&self.record.id))
+    }
+
+    /// One file as a local file, for an engine that needs random access (SQLite): the
+    /// store's own file when it keeps one, read-only; else a copy, checked against the
+    /// manifest while it streams, removed when the returned value is dropped.
+    ///
+    /// # Errors
+    /// [`Error::ChecksumMismatch`] for a damaged file; [`Error::Io`].
+    pub fn local_file(&self, entry: &FileEntry) -> Result<LocalCopy> {
+        if let Some(p) = self.store.local_path(self.stamp, &entry.path) {
+            return Ok(LocalCopy::in_place(p));
+        }
+        let copy = LocalCopy::scratch(self.scratch)?;
+        let name = entry.path.rsplit('/').next().unwrap_or("file").to_owned();
+        self.copy_out(entry, &copy.dir()?, OsStr::new(&name), None)?;
+        Ok(copy.below(&name))
     }
 
     /// The component's facts.
@@ -600,17 +656,14 @@ impl<'a> SnapshotFiles<'a> {
         self.record.parent.as_ref()
     }
 
-    /// Where an entry's bytes are on local disk, for reading only.
-    pub fn local_path(&self, entry: &FileEntry) -> PathBuf {
-        self.root.join(&entry.path)
-    }
-
-    /// Open an entry's bytes for reading (no symlink followed; a regular file only).
+    /// Open an entry's bytes as a stream, unchecked (no symlink followed; a regular file
+    /// only). [`SnapshotFiles::copy_out`] checks what it copies; a reader of this stream
+    /// that trusts what it reads must check it itself.
     ///
     /// # Errors
     /// [`Error::Io`], [`Error::Symlink`], [`Error::NotRegular`].
-    pub fn open(&self, entry: &FileEntry) -> Result<File> {
-        Dir::open(self.root)?.open_file_beneath(Path::new(&entry.path))
+    pub fn open(&self, entry: &FileEntry) -> Result<Box<dyn std::io::Read>> {
+        self.store.open_file(self.stamp, &entry.path)
     }
 
     /// Check that `restored` holds exactly the bytes of `entry` (size and SHA-256, streamed);
@@ -648,7 +701,7 @@ impl<'a> SnapshotFiles<'a> {
         #[cfg(feature = "conformance")]
         let src = crate::conformance::FaultyReads(src);
         let mut src = src;
-        let src_path = self.local_path(entry);
+        let src_path = self.store.describe(self.stamp, &entry.path);
         let mut out = dst.create_file(name, fsio::FILE_MODE)?;
         let dst_path = dst.join(name);
         let result = fsio::copy_open(&mut src, &src_path, &mut out, &dst_path).and_then(|d| {
@@ -773,6 +826,49 @@ impl<'a> SnapshotFiles<'a> {
             r.warn(w);
         }
         Ok(())
+    }
+}
+
+/// A snapshot's file or folder on local disk: the store's own (left alone) or a copy in a
+/// scratch folder of the state folder, removed on drop (and by `cleanup` after a crash).
+pub struct LocalCopy {
+    path: PathBuf,
+    scratch: Option<crate::store::Scratch>,
+}
+
+impl LocalCopy {
+    fn in_place(path: PathBuf) -> LocalCopy {
+        LocalCopy {
+            path,
+            scratch: None,
+        }
+    }
+
+    fn scratch(state: &Path) -> Result<LocalCopy> {
+        let s = crate::store::Scratch::new(state)?;
+        Ok(LocalCopy {
+            path: s.path().to_path_buf(),
+            scratch: Some(s),
+        })
+    }
+
+    fn dir(&self) -> Result<Dir> {
+        Dir::open(&self.path)
+    }
+
+    fn below(mut self, name: &str) -> LocalCopy {
+        self.path = self.path.join(name);
+        self
+    }
+
+    /// Where it is, for reading only.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether this is a copy (false: the store's own file).
+    pub fn is_copy(&self) -> bool {
+        self.scratch.is_some()
     }
 }
 

@@ -1,6 +1,8 @@
 //! The conformance suite: the checks every [`Component`] must pass, run through the real
-//! [`Orchestrator`] and [`FolderStore`] against real files. Each component crate runs the whole
-//! list with [`conformance_tests!`](crate::conformance_tests) plus its own specific tests.
+//! [`Orchestrator`] against real files, over both snapshot stores: the [`FolderStore`] and an
+//! [`ObjectSnapshotStore`] over [`LocalObjects`] (whole objects only: put, get, list,
+//! delete, as object storage offers). Each component crate runs the whole list with
+//! [`conformance_tests!`](crate::conformance_tests) plus its own specific tests.
 //!
 //! Panics are the point here: this module is test support.
 
@@ -14,9 +16,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::{
-    Component, Error, FolderStore, Kind, Manifest, Orchestrator, RestoreOptions, Source, Stamp,
-    Targets, MANIFEST_NAME,
+    Component, Error, FolderStore, Kind, LocalObjects, Manifest, ObjectSnapshotStore, Orchestrator,
+    RestoreOptions, SnapshotStore, Source, Stamp, Targets, MANIFEST_NAME,
 };
+
+/// Where a [`Setup`] keeps its snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// [`FolderStore`]: `<backup-dir>/snapshots/<stamp>/`, state in the backup dir.
+    Folder,
+    /// [`ObjectSnapshotStore`] over [`LocalObjects`] in the backup dir, state in a separate
+    /// local folder.
+    Objects,
+}
 
 thread_local! {
     /// Bytes this thread may still read from snapshot files before a read fails.
@@ -70,11 +82,18 @@ pub struct Setup {
     pub backup_dir: PathBuf,
     /// The components known (just the one under test).
     pub known: Vec<Box<dyn Component>>,
+    /// Where snapshots are kept.
+    pub storage: Storage,
 }
 
 impl Setup {
-    /// A fresh live store made by `fixture`.
+    /// A fresh live store made by `fixture`, snapshots in a [`FolderStore`].
     pub fn new(component: Box<dyn Component>, fixture: &dyn Fixture) -> Setup {
+        Setup::on(Storage::Folder, component, fixture)
+    }
+
+    /// A fresh live store made by `fixture`, snapshots kept as `storage` says.
+    pub fn on(storage: Storage, component: Box<dyn Component>, fixture: &dyn Fixture) -> Setup {
         let tmp = tempfile::tempdir().expect("tempdir");
         let live_dir = tmp.path().join("live");
         fs::create_dir(&live_dir).expect("mkdir live");
@@ -84,6 +103,42 @@ impl Setup {
             tmp,
             live,
             known: vec![component],
+            storage,
+        }
+    }
+
+    /// The local state folder (journal, locks, drill log, scratch).
+    pub fn state_dir(&self) -> PathBuf {
+        match self.storage {
+            Storage::Folder => self.backup_dir.clone(),
+            Storage::Objects => self.tmp.path().join("state"),
+        }
+    }
+
+    /// The snapshot store.
+    pub fn store(&self) -> Box<dyn SnapshotStore> {
+        match self.storage {
+            Storage::Folder => Box::new(FolderStore::new(&self.backup_dir)),
+            Storage::Objects => Box::new(ObjectSnapshotStore::new(LocalObjects::new(
+                &self.backup_dir,
+            ))),
+        }
+    }
+
+    /// Run `f` with an orchestrator over this setup's store and state folder.
+    pub fn with<T>(&self, f: impl FnOnce(&Orchestrator<'_>) -> T) -> T {
+        let store = self.store();
+        let o = Orchestrator::new(store.as_ref(), &self.known).with_state_dir(self.state_dir());
+        f(&o)
+    }
+
+    /// Where the stored file `rel` (as the manifest names it, or the manifest itself) of
+    /// `m`'s snapshot is on disk.
+    pub fn snapshot_file(&self, m: &Manifest, rel: &str) -> PathBuf {
+        match self.storage {
+            Storage::Folder => self.snapshot_dir(m).join(rel),
+            Storage::Objects => LocalObjects::new(&self.backup_dir)
+                .object_path(&format!("snapshots/{}/{rel}", m.stamp)),
         }
     }
 
@@ -94,28 +149,29 @@ impl Setup {
 
     /// Take a regular snapshot of the live store.
     pub fn create(&self) -> Manifest {
-        let store = FolderStore::new(&self.backup_dir);
-        Orchestrator::new(&store, &self.known)
-            .create(
+        self.with(|o| {
+            o.create(
                 &[Source {
                     id: self.id(),
                     path: self.live.clone(),
                 }],
                 Kind::Regular,
             )
-            .expect("create")
+        })
+        .expect("create")
     }
 
-    /// The snapshot folder of `m`.
+    /// Where `m`'s snapshot is on disk: its folder, or the folder of every object.
     pub fn snapshot_dir(&self, m: &Manifest) -> PathBuf {
-        self.backup_dir.join("snapshots").join(&m.stamp)
+        match self.storage {
+            Storage::Folder => self.backup_dir.join("snapshots").join(&m.stamp),
+            Storage::Objects => self.backup_dir.join("objects"),
+        }
     }
 
     /// Validate `m`'s snapshot and return the problems as text.
     pub fn problems(&self, m: &Manifest) -> Vec<String> {
-        let store = FolderStore::new(&self.backup_dir);
-        Orchestrator::new(&store, &self.known)
-            .validate(&Stamp::parse(&m.stamp).unwrap())
+        self.with(|o| o.validate(&Stamp::parse(&m.stamp).unwrap()))
             .expect("validate runs")
             .problems
             .iter()
@@ -131,17 +187,18 @@ impl Setup {
         confirm: bool,
         pre: bool,
     ) -> crate::Result<crate::RestoreReport> {
-        let store = FolderStore::new(&self.backup_dir);
-        Orchestrator::new(&store, &self.known).restore(
-            &Stamp::parse(&m.stamp).unwrap(),
-            &RestoreOptions {
-                targets,
-                confirm_service_stopped: confirm,
-                pre_restore_snapshot: pre,
-                skip: Default::default(),
-                protected: Vec::new(),
-            },
-        )
+        self.with(|o| {
+            o.restore(
+                &Stamp::parse(&m.stamp).unwrap(),
+                &RestoreOptions {
+                    targets,
+                    confirm_service_stopped: confirm,
+                    pre_restore_snapshot: pre,
+                    skip: Default::default(),
+                    protected: Vec::new(),
+                },
+            )
+        })
     }
 
     /// Live targets naming the fixture's live path.
@@ -190,8 +247,8 @@ pub fn flip_byte(path: &Path, offset: u64) {
 }
 
 /// Snapshot, then validate: valid, files listed with private modes, manifest readable.
-pub fn snapshot_then_validate(c: Box<dyn Component>, fx: &dyn Fixture) {
-    let s = Setup::new(c, fx);
+pub fn snapshot_then_validate(c: Box<dyn Component>, fx: &dyn Fixture, storage: Storage) {
+    let s = Setup::on(storage, c, fx);
     let m = s.create();
     assert_eq!(m.kind, Kind::Regular);
     let rec = m.component(&s.id()).expect("record");
@@ -200,12 +257,12 @@ pub fn snapshot_then_validate(c: Box<dyn Component>, fx: &dyn Fixture) {
     let dir = s.snapshot_dir(&m);
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
-    assert_eq!(mode(&dir.join(MANIFEST_NAME)), 0o600);
+    assert_eq!(mode(&s.snapshot_file(&m, MANIFEST_NAME)), 0o600);
     for f in &rec.files {
-        assert_eq!(mode(&dir.join(&f.path)), 0o600, "{}", f.path);
+        assert_eq!(mode(&s.snapshot_file(&m, &f.path)), 0o600, "{}", f.path);
     }
     assert_eq!(
-        Manifest::read(&dir.join(MANIFEST_NAME)).unwrap(),
+        Manifest::read(&s.snapshot_file(&m, MANIFEST_NAME)).unwrap(),
         m,
         "the manifest on disk is the one returned"
     );
@@ -213,8 +270,8 @@ pub fn snapshot_then_validate(c: Box<dyn Component>, fx: &dyn Fixture) {
 
 /// Snapshot, change the live store, restore: the change is gone, and the pre-restore snapshot
 /// holds it.
-pub fn restore_round_trip(c: Box<dyn Component>, fx: &dyn Fixture) {
-    let s = Setup::new(c, fx);
+pub fn restore_round_trip(c: Box<dyn Component>, fx: &dyn Fixture, storage: Storage) {
+    let s = Setup::on(storage, c, fx);
     let original = fx.content(&s.live);
     let m = s.create();
     fx.mutate(&s.live);
@@ -231,9 +288,8 @@ pub fn restore_round_trip(c: Box<dyn Component>, fx: &dyn Fixture) {
     let pre = report
         .pre_restore_snapshot
         .expect("pre-restore snapshot taken");
-    let store = FolderStore::new(&s.backup_dir);
-    let pre_m = Orchestrator::new(&store, &s.known)
-        .validate(&Stamp::parse(&pre).unwrap())
+    let pre_m = s
+        .with(|o| o.validate(&Stamp::parse(&pre).unwrap()))
         .unwrap();
     assert!(pre_m.is_valid(), "{:?}", pre_m.problems);
     let pre_m = pre_m.manifest.unwrap();
@@ -246,20 +302,27 @@ pub fn restore_round_trip(c: Box<dyn Component>, fx: &dyn Fixture) {
 }
 
 /// Restore without the pre-restore snapshot when asked.
-pub fn restore_skips_pre_snapshot_when_asked(c: Box<dyn Component>, fx: &dyn Fixture) {
-    let s = Setup::new(c, fx);
+pub fn restore_skips_pre_snapshot_when_asked(
+    c: Box<dyn Component>,
+    fx: &dyn Fixture,
+    storage: Storage,
+) {
+    let s = Setup::on(storage, c, fx);
     let m = s.create();
     fx.mutate(&s.live);
     let report = s.restore(&m, s.live_targets(), true, false).unwrap();
     assert_eq!(report.pre_restore_snapshot, None);
-    let store = FolderStore::new(&s.backup_dir);
-    let (list, _) = Orchestrator::new(&store, &s.known).list().unwrap();
+    let (list, _) = s.with(|o| o.list()).unwrap();
     assert_eq!(list.len(), 1, "no second snapshot was made");
 }
 
 /// Without confirmation, a live restore is refused and the live bytes stay identical.
-pub fn restore_refused_without_confirmation(c: Box<dyn Component>, fx: &dyn Fixture) {
-    let s = Setup::new(c, fx);
+pub fn restore_refused_without_confirmation(
+    c: Box<dyn Component>,
+    fx: &dyn Fixture,
+    storage: Storage,
+) {
+    let s = Setup::on(storage, c, fx);
     let m = s.create();
     fx.mutate(&s.live);
     let before = tree_bytes(s.live.parent().unwrap());
@@ -270,15 +333,14 @@ pub fn restore_refused_without_confirmation(c: Box<dyn Component>, fx: &dyn Fixt
 
 /// Flip a byte in every snapshot file in turn: validate names the file and restore refuses
 /// with the live store byte-identical. Truncating and deleting are caught too.
-pub fn damaged_files_are_caught(c: Box<dyn Component>, fx: &dyn Fixture) {
-    let s = Setup::new(c, fx);
+pub fn damaged_files_are_caught(c: Box<dyn Component>, fx: &dyn Fixture, storage: Storage) {
+    let s = Setup::on(storage, c, fx);
     let m = s.create();
     fx.mutate(&s.live);
     let live_before = tree_bytes(s.live.parent().unwrap());
-    let dir = s.snapshot_dir(&m);
     let files = &m.component(&s.id()).unwrap().files;
     for f in files {
-        let p = &dir.join(&f.path);
+        let p = &s.snapshot_file(&m, &f.path);
         let original = fs::read(p).unwrap();
         let mut damage: Vec<(&str, Harm<'_>)> =
             vec![("deleted", Box::new(|| fs::remove_file(p).unwrap()))];
@@ -317,10 +379,10 @@ fn set_private(p: &Path) {
 type Harm<'a> = Box<dyn Fn() + 'a>;
 
 /// A file the manifest does not list, inside the component's folder, makes the snapshot invalid.
-pub fn unlisted_file_is_caught(c: Box<dyn Component>, fx: &dyn Fixture) {
-    let s = Setup::new(c, fx);
+pub fn unlisted_file_is_caught(c: Box<dyn Component>, fx: &dyn Fixture, storage: Storage) {
+    let s = Setup::on(storage, c, fx);
     let m = s.create();
-    let stray = s.snapshot_dir(&m).join(s.id()).join("stray-wal");
+    let stray = s.snapshot_file(&m, &format!("{}/stray-wal", s.id()));
     fs::write(&stray, b"x").unwrap();
     let problems = s.problems(&m);
     assert!(
@@ -332,8 +394,8 @@ pub fn unlisted_file_is_caught(c: Box<dyn Component>, fx: &dyn Fixture) {
 }
 
 /// Restore onto a host where the live store does not exist yet (disaster recovery).
-pub fn restore_onto_missing_target(c: Box<dyn Component>, fx: &dyn Fixture) {
-    let s = Setup::new(c, fx);
+pub fn restore_onto_missing_target(c: Box<dyn Component>, fx: &dyn Fixture, storage: Storage) {
+    let s = Setup::on(storage, c, fx);
     let original = fx.content(&s.live);
     let m = s.create();
     let fresh = s.tmp.path().join("new-host").join("data");
@@ -352,8 +414,8 @@ pub fn restore_onto_missing_target(c: Box<dyn Component>, fx: &dyn Fixture) {
 }
 
 /// `--to`: restores beside, leaves the live store alone, refuses to overwrite.
-pub fn restore_into_folder(c: Box<dyn Component>, fx: &dyn Fixture) {
-    let s = Setup::new(c, fx);
+pub fn restore_into_folder(c: Box<dyn Component>, fx: &dyn Fixture, storage: Storage) {
+    let s = Setup::on(storage, c, fx);
     let original = fx.content(&s.live);
     let m = s.create();
     fx.mutate(&s.live);
@@ -405,8 +467,8 @@ fn make_service_owned(live: &Path) {
 /// The owner, group and mode of every restored file and folder are those of what it replaced;
 /// the pre-restore snapshot and the restore --to of it keep them too. (As root, the store
 /// belongs to another user; otherwise only modes can differ from the defaults.)
-pub fn owners_and_modes_survive_restore(c: Box<dyn Component>, fx: &dyn Fixture) {
-    let s = Setup::new(c, fx);
+pub fn owners_and_modes_survive_restore(c: Box<dyn Component>, fx: &dyn Fixture, storage: Storage) {
+    let s = Setup::on(storage, c, fx);
     make_service_owned(&s.live);
     let parent = s.live.parent().unwrap();
     fs::set_permissions(parent, fs::Permissions::from_mode(0o750)).unwrap();
@@ -463,8 +525,12 @@ pub fn owners_and_modes_survive_restore(c: Box<dyn Component>, fx: &dyn Fixture)
 
 /// While another process holds any of the component's `held_files` open, a live restore is
 /// refused, even confirmed, and the live store stays byte for byte as it was.
-pub fn gate_refuses_while_a_held_file_is_open(c: Box<dyn Component>, fx: &dyn Fixture) {
-    let s = Setup::new(c, fx);
+pub fn gate_refuses_while_a_held_file_is_open(
+    c: Box<dyn Component>,
+    fx: &dyn Fixture,
+    storage: Storage,
+) {
+    let s = Setup::on(storage, c, fx);
     let m = s.create();
     fx.mutate(&s.live);
     let held: Vec<PathBuf> = s.known[0]
@@ -508,15 +574,20 @@ pub fn gate_refuses_while_a_held_file_is_open(c: Box<dyn Component>, fx: &dyn Fi
 /// A symlink planted at any name a run writes (the list comes from the orchestrator, which
 /// asks the component for its side files) is never followed: the victim keeps its bytes and
 /// the live store never becomes a symlink, whatever create and restore do.
-pub fn planted_symlinks_are_never_followed(c: Box<dyn Component>, fx: &dyn Fixture) {
-    let probe = Setup::new(c, fx);
+pub fn planted_symlinks_are_never_followed(
+    c: Box<dyn Component>,
+    fx: &dyn Fixture,
+    storage: Storage,
+) {
+    let probe = Setup::on(storage, c, fx);
     let names: Vec<PathBuf> = {
-        let store = FolderStore::new(&probe.backup_dir);
-        Orchestrator::new(&store, &probe.known)
-            .places_written(&[Source {
-                id: probe.id(),
-                path: probe.live.clone(),
-            }])
+        probe
+            .with(|o| {
+                o.places_written(&[Source {
+                    id: probe.id(),
+                    path: probe.live.clone(),
+                }])
+            })
             .unwrap()
     };
     let rel: Vec<PathBuf> = names
@@ -538,14 +609,15 @@ pub fn planted_symlinks_are_never_followed(c: Box<dyn Component>, fx: &dyn Fixtu
         let _ = s.restore(&m, Targets::Into(into.clone()), false, false);
         let _ = s.restore(&m, s.live_targets(), true, true);
         let _ = s.restore(&m, s.live_targets(), true, false);
-        let store = FolderStore::new(&s.backup_dir);
-        let _ = Orchestrator::new(&store, &s.known).create(
-            &[Source {
-                id: s.id(),
-                path: s.live.clone(),
-            }],
-            Kind::Regular,
-        );
+        let _ = s.with(|o| {
+            o.create(
+                &[Source {
+                    id: s.id(),
+                    path: s.live.clone(),
+                }],
+                Kind::Regular,
+            )
+        });
         assert_eq!(
             fs::read(&victim).unwrap(),
             b"victim bytes",
@@ -595,15 +667,15 @@ pub fn tree_state(dir: &Path) -> BTreeMap<PathBuf, State> {
 
 /// Validate writes nothing anywhere: the snapshot and the live store are byte- and
 /// metadata-identical before and after (a valid snapshot and a damaged one alike).
-pub fn validate_writes_nothing(c: Box<dyn Component>, fx: &dyn Fixture) {
-    let s = Setup::new(c, fx);
+pub fn validate_writes_nothing(c: Box<dyn Component>, fx: &dyn Fixture, storage: Storage) {
+    let s = Setup::on(storage, c, fx);
     let m = s.create();
     let snap = s.snapshot_dir(&m);
     let live_dir = s.live.parent().unwrap().to_path_buf();
     for damaged in [false, true] {
         if damaged {
             let f = &m.component(&s.id()).unwrap().files[0];
-            let p = snap.join(&f.path);
+            let p = s.snapshot_file(&m, &f.path);
             if fs::metadata(&p).unwrap().len() > 0 {
                 flip_byte(&p, 0);
             }
@@ -628,8 +700,12 @@ pub fn validate_writes_nothing(c: Box<dyn Component>, fx: &dyn Fixture) {
 /// A restore whose reading of the snapshot fails part-way (at several points) leaves the
 /// live store byte-identical, nothing beside it, and no journal: the error means "not
 /// switched".
-pub fn a_restore_cut_short_leaves_the_target_as_it_was(c: Box<dyn Component>, fx: &dyn Fixture) {
-    let s = Setup::new(c, fx);
+pub fn a_restore_cut_short_leaves_the_target_as_it_was(
+    c: Box<dyn Component>,
+    fx: &dyn Fixture,
+    storage: Storage,
+) {
+    let s = Setup::on(storage, c, fx);
     let m = s.create();
     fx.mutate(&s.live);
     let live_dir = s.live.parent().unwrap().to_path_buf();
@@ -673,7 +749,7 @@ pub fn a_restore_cut_short_leaves_the_target_as_it_was(c: Box<dyn Component>, fx
             "a leftover beside the store"
         );
         assert!(
-            !s.backup_dir.join(crate::JOURNAL_NAME).exists(),
+            !s.state_dir().join(crate::JOURNAL_NAME).exists(),
             "a journal stayed though nothing was switched"
         );
     }
@@ -682,8 +758,12 @@ pub fn a_restore_cut_short_leaves_the_target_as_it_was(c: Box<dyn Component>, fx
 /// A process watching the live path while a restore runs never finds it missing, never finds
 /// a file where a folder was (or the reverse), and for a folder store always sees either the
 /// old or the new set of names at its top.
-pub fn a_poller_never_sees_the_target_missing_or_partial(c: Box<dyn Component>, fx: &dyn Fixture) {
-    let s = Setup::new(c, fx);
+pub fn a_poller_never_sees_the_target_missing_or_partial(
+    c: Box<dyn Component>,
+    fx: &dyn Fixture,
+    storage: Storage,
+) {
+    let s = Setup::on(storage, c, fx);
     let m = s.create();
     let top = |p: &Path| -> Option<(bool, BTreeSet<std::ffi::OsString>)> {
         let meta = fs::symlink_metadata(p).ok()?;
@@ -735,74 +815,134 @@ pub fn a_poller_never_sees_the_target_missing_or_partial(c: Box<dyn Component>, 
     }
 }
 
-/// Run every check above as its own `#[test]`:
+/// Run every check above as its own `#[test]`, over both stores (`conformance::folder::*`
+/// and `conformance::objects::*`):
 /// `backup_core::conformance_tests!(MyComponent::new(), MyFixture);`
 #[macro_export]
 macro_rules! conformance_tests {
     ($component:expr, $fixture:expr) => {
         mod conformance {
+            // Callers name their fixture as seen from here (`super::MyFixture`).
             #[allow(unused_imports)]
             use super::*;
-            use $crate::conformance as c;
-            #[test]
-            fn snapshot_then_validate() {
-                c::snapshot_then_validate(Box::new($component), &$fixture);
-            }
-            #[test]
-            fn restore_round_trip() {
-                c::restore_round_trip(Box::new($component), &$fixture);
-            }
-            #[test]
-            fn restore_skips_pre_snapshot_when_asked() {
-                c::restore_skips_pre_snapshot_when_asked(Box::new($component), &$fixture);
-            }
-            #[test]
-            fn restore_refused_without_confirmation() {
-                c::restore_refused_without_confirmation(Box::new($component), &$fixture);
-            }
-            #[test]
-            fn damaged_files_are_caught() {
-                c::damaged_files_are_caught(Box::new($component), &$fixture);
-            }
-            #[test]
-            fn unlisted_file_is_caught() {
-                c::unlisted_file_is_caught(Box::new($component), &$fixture);
-            }
-            #[test]
-            fn restore_onto_missing_target() {
-                c::restore_onto_missing_target(Box::new($component), &$fixture);
-            }
-            #[test]
-            fn restore_into_folder() {
-                c::restore_into_folder(Box::new($component), &$fixture);
-            }
-            #[test]
-            fn owners_and_modes_survive_restore() {
-                c::owners_and_modes_survive_restore(Box::new($component), &$fixture);
-            }
-            #[test]
-            fn gate_refuses_while_a_held_file_is_open() {
-                c::gate_refuses_while_a_held_file_is_open(Box::new($component), &$fixture);
-            }
-            #[test]
-            fn planted_symlinks_are_never_followed() {
-                c::planted_symlinks_are_never_followed(Box::new($component), &$fixture);
-            }
-            #[test]
-            fn validate_writes_nothing() {
-                c::validate_writes_nothing(Box::new($component), &$fixture);
-            }
-            #[test]
-            fn a_restore_cut_short_leaves_the_target_as_it_was() {
-                c::a_restore_cut_short_leaves_the_target_as_it_was(Box::new($component), &$fixture);
-            }
-            #[test]
-            fn a_poller_never_sees_the_target_missing_or_partial() {
-                c::a_poller_never_sees_the_target_missing_or_partial(
-                    Box::new($component),
-                    &$fixture,
+            mod folder {
+                #[allow(unused_imports)]
+                use super::super::*;
+                $crate::conformance_checks!(
+                    $component,
+                    $fixture,
+                    $crate::conformance::Storage::Folder
                 );
             }
+            mod objects {
+                #[allow(unused_imports)]
+                use super::super::*;
+                $crate::conformance_checks!(
+                    $component,
+                    $fixture,
+                    $crate::conformance::Storage::Objects
+                );
+            }
+        }
+    };
+}
+
+/// The checks of [`conformance_tests!`](crate::conformance_tests) over one store.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! conformance_checks {
+    ($component:expr, $fixture:expr, $storage:expr) => {
+        #[test]
+        fn snapshot_then_validate() {
+            $crate::conformance::snapshot_then_validate(Box::new($component), &$fixture, $storage);
+        }
+        #[test]
+        fn restore_round_trip() {
+            $crate::conformance::restore_round_trip(Box::new($component), &$fixture, $storage);
+        }
+        #[test]
+        fn restore_skips_pre_snapshot_when_asked() {
+            $crate::conformance::restore_skips_pre_snapshot_when_asked(
+                Box::new($component),
+                &$fixture,
+                $storage,
+            );
+        }
+        #[test]
+        fn restore_refused_without_confirmation() {
+            $crate::conformance::restore_refused_without_confirmation(
+                Box::new($component),
+                &$fixture,
+                $storage,
+            );
+        }
+        #[test]
+        fn damaged_files_are_caught() {
+            $crate::conformance::damaged_files_are_caught(
+                Box::new($component),
+                &$fixture,
+                $storage,
+            );
+        }
+        #[test]
+        fn unlisted_file_is_caught() {
+            $crate::conformance::unlisted_file_is_caught(Box::new($component), &$fixture, $storage);
+        }
+        #[test]
+        fn restore_onto_missing_target() {
+            $crate::conformance::restore_onto_missing_target(
+                Box::new($component),
+                &$fixture,
+                $storage,
+            );
+        }
+        #[test]
+        fn restore_into_folder() {
+            $crate::conformance::restore_into_folder(Box::new($component), &$fixture, $storage);
+        }
+        #[test]
+        fn owners_and_modes_survive_restore() {
+            $crate::conformance::owners_and_modes_survive_restore(
+                Box::new($component),
+                &$fixture,
+                $storage,
+            );
+        }
+        #[test]
+        fn gate_refuses_while_a_held_file_is_open() {
+            $crate::conformance::gate_refuses_while_a_held_file_is_open(
+                Box::new($component),
+                &$fixture,
+                $storage,
+            );
+        }
+        #[test]
+        fn planted_symlinks_are_never_followed() {
+            $crate::conformance::planted_symlinks_are_never_followed(
+                Box::new($component),
+                &$fixture,
+                $storage,
+            );
+        }
+        #[test]
+        fn validate_writes_nothing() {
+            $crate::conformance::validate_writes_nothing(Box::new($component), &$fixture, $storage);
+        }
+        #[test]
+        fn a_restore_cut_short_leaves_the_target_as_it_was() {
+            $crate::conformance::a_restore_cut_short_leaves_the_target_as_it_was(
+                Box::new($component),
+                &$fixture,
+                $storage,
+            );
+        }
+        #[test]
+        fn a_poller_never_sees_the_target_missing_or_partial() {
+            $crate::conformance::a_poller_never_sees_the_target_missing_or_partial(
+                Box::new($component),
+                &$fixture,
+                $storage,
+            );
         }
     };
 }

@@ -162,16 +162,24 @@ enum PumpError {
     Stop(Error),
 }
 
+/// Size and SHA-256 of what `r` yields (`path` names it in messages).
+///
+/// # Errors
+/// [`Error::Io`] naming `path`; [`Error::Interrupted`].
+pub fn hash_reader(r: &mut dyn Read, path: &Path) -> Result<Digested> {
+    match pump(r, None) {
+        Ok(d) => Ok(d),
+        Err(PumpError::Read(e) | PumpError::Write(e)) => Err(Error::io("read", path, e)),
+        Err(PumpError::Stop(e)) => Err(e),
+    }
+}
+
 /// Size and SHA-256 of an open file, read as a stream from where it stands.
 ///
 /// # Errors
 /// [`Error::Io`] naming `path`; [`Error::Interrupted`].
 pub fn hash_open(f: &mut File, path: &Path) -> Result<Digested> {
-    match pump(f, None) {
-        Ok(d) => Ok(d),
-        Err(PumpError::Read(e) | PumpError::Write(e)) => Err(Error::io("read", path, e)),
-        Err(PumpError::Stop(e)) => Err(e),
-    }
+    hash_reader(f, path)
 }
 
 /// Size and SHA-256 of the regular file at `path` (its last name is not followed).
@@ -1037,6 +1045,28 @@ impl Dir {
             .map_err(|e| Error::io("write", self.join(&tmp), e));
         drop(f);
         if let Err(e) = written.and_then(|()| self.rename(&tmp, self, name)) {
+            let _ = self.remove_file(&tmp);
+            return Err(e);
+        }
+        self.sync()
+    }
+}
+
+impl Dir {
+    /// Write what `from` yields to `name` as [`Dir::write_atomic`] does (temporary name,
+    /// fsync, rename, folder fsync), streaming: memory does not grow with the size. Stops at
+    /// a requested interrupt, leaving `name` as it was.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming `what` for a read failure; [`Error::Symlink`];
+    /// [`Error::Interrupted`].
+    pub fn write_atomic_from(&self, name: &OsStr, from: &mut dyn Read, what: &Path) -> Result<()> {
+        let tmp = write_temp_name(name);
+        self.remove_own_leftover(&tmp)?;
+        let mut f = self.create_file(&tmp, FILE_MODE)?;
+        let written = copy_open(from, what, &mut f, &self.join(&tmp));
+        drop(f);
+        if let Err(e) = written.and_then(|_| self.rename(&tmp, self, name)) {
             let _ = self.remove_file(&tmp);
             return Err(e);
         }

@@ -21,6 +21,7 @@ mod switch;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use component::LocalCopy;
 pub use component::{
     summarize, walk, Component, FileState, SnapshotFiles, Staging, Standing, Walked,
 };
@@ -39,7 +40,9 @@ pub use orchestrator::{
 };
 pub use progress::Progress;
 pub use stamp::{rfc3339, Stamp};
-pub use store::{FolderStore, Listing, Pending, SnapshotStore};
+pub use store::{
+    FolderStore, Listing, LocalObjects, ObjectSnapshotStore, ObjectStore, Pending, SnapshotStore,
+};
 pub use switch::{is_own_temp, temp_name, Replacement, TEMP_SUFFIX};
 
 /// A named point in a long operation where tests can stop the process. In builds with the

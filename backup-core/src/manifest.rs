@@ -262,8 +262,21 @@ impl Manifest {
             }
             Err(e) => return Err(e),
         };
+        Self::from_reader(&mut &f, path)
+    }
+
+    /// Read and check a manifest from a stream (`path` names it in messages), as
+    /// [`Manifest::read`] does after opening the file.
+    ///
+    /// # Errors
+    /// [`Error::Manifest`] naming `path` and the problem; [`Error::Io`] when unreadable.
+    pub fn from_reader(r: &mut dyn Read, path: &Path) -> Result<Manifest> {
+        let bad = |problem: String| Error::Manifest {
+            path: path.to_path_buf(),
+            problem,
+        };
         let mut bytes = Vec::new();
-        f.take(MAX_MANIFEST_BYTES + 1)
+        r.take(MAX_MANIFEST_BYTES + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| Error::io("read", path, e))?;
         if bytes.len() as u64 > MAX_MANIFEST_BYTES {

@@ -24,7 +24,7 @@ use crate::manifest::{
 };
 use crate::progress::{self, Progress};
 use crate::stamp::{rfc3339, Stamp};
-use crate::store::SnapshotStore;
+use crate::store::{Scratch, SnapshotStore};
 use crate::switch;
 use crate::Problem;
 
@@ -249,6 +249,8 @@ pub struct Orchestrator<'a> {
     known: &'a [Box<dyn Component>],
     lock_timeout: Duration,
     progress: Option<Arc<dyn Progress>>,
+    /// The local state folder: journal, locks, drill log, scratch space.
+    state: PathBuf,
 }
 
 impl<'a> Orchestrator<'a> {
@@ -259,7 +261,23 @@ impl<'a> Orchestrator<'a> {
             known,
             lock_timeout: Duration::from_secs(60),
             progress: None,
+            state: store
+                .default_state_dir()
+                .unwrap_or(store.location())
+                .to_path_buf(),
         }
+    }
+
+    /// Keep the journal, locks, drill log and scratch space in the local folder `state`
+    /// (by default the store's own state folder: the backup dir for a folder store).
+    pub fn with_state_dir(mut self, state: impl Into<PathBuf>) -> Self {
+        self.state = state.into();
+        self
+    }
+
+    /// The local state folder.
+    pub fn state_dir(&self) -> &Path {
+        &self.state
     }
 
     /// Report each phase of every operation, and the bytes it moves, to `progress`.
@@ -292,7 +310,7 @@ impl<'a> Orchestrator<'a> {
     /// Whatever stopped it; nothing is left behind that `list` would show.
     pub fn create(&self, sources: &[Source], kind: Kind) -> Result<Manifest> {
         let _reporting = progress::report_to(self.progress.as_ref());
-        Journal::refuse_if_unfinished(self.store.location())?;
+        Journal::refuse_if_unfinished(&self.state)?;
         let plan = self.capture_plan(sources, kind)?;
         let paths: Vec<PathBuf> = plan.iter().map(|(_, p, _)| p.clone()).collect();
         let _locks = self.lock_live(&paths, "create")?;
@@ -310,7 +328,9 @@ impl<'a> Orchestrator<'a> {
             fsio::plain_kind(&path)?;
             let present = comp.exists(&path)?;
             if fsio::kind_of(&path)? == Some(FileType::Directory)
-                && fsio::is_within(self.store.location(), &path)
+                && [self.store.location(), self.state.as_path()]
+                    .iter()
+                    .any(|b| fsio::is_within(b, &path))
             {
                 return Err(Error::WrongPlace {
                     path: self.store.location().to_path_buf(),
@@ -364,7 +384,7 @@ impl<'a> Orchestrator<'a> {
             },
             total,
         );
-        let pending = self.store.begin()?;
+        let pending = self.store.begin(&self.state)?;
         let result = (|| {
             let root = Dir::open(&pending.dir)?;
             let mut manifest = Manifest {
@@ -434,24 +454,34 @@ impl<'a> Orchestrator<'a> {
     /// Only when the snapshot cannot be found; findings are in [`Validation::problems`].
     pub fn validate(&self, stamp: &Stamp) -> Result<Validation> {
         let _reporting = progress::report_to(self.progress.as_ref());
-        let dir = self.store.open(stamp)?;
-        let v = self.validate_dir(&dir, stamp);
+        let v = self.validate_stored(stamp)?;
         // A validation cut short by a signal says nothing about the snapshot.
         crate::interrupt::check()?;
         Ok(v)
     }
 
-    fn validate_dir(&self, dir: &Path, stamp: &Stamp) -> Validation {
+    /// Validate the stored snapshot `stamp`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSnapshot`] when there is none.
+    fn validate_stored(&self, stamp: &Stamp) -> Result<Validation> {
         let mut problems = Vec::new();
-        let manifest = match Manifest::read(&dir.join(MANIFEST_NAME)) {
+        let manifest = match self.store.read_manifest(stamp) {
             Ok(m) => m,
+            Err(e @ Error::UnknownSnapshot { .. }) => return Err(e),
             Err(e) => {
-                problems.push(Problem::new(MANIFEST_NAME, strip_path(&e.to_string(), dir)));
-                return Validation {
+                let text = e.to_string();
+                let prefix = format!(
+                    "manifest {}: ",
+                    self.store.describe(stamp, MANIFEST_NAME).display()
+                );
+                let text = text.strip_prefix(&prefix).unwrap_or(&text).to_owned();
+                problems.push(Problem::new(MANIFEST_NAME, text));
+                return Ok(Validation {
                     stamp: stamp.to_string(),
                     manifest: None,
                     problems,
-                };
+                });
             }
         };
         let _phase = progress::phase("validate", manifest.total_size());
@@ -461,29 +491,9 @@ impl<'a> Orchestrator<'a> {
                 format!("names stamp {} but sits in folder {stamp}", manifest.stamp),
             ));
         }
-        // Top level: only the manifest and the folders of present components.
-        let folders: BTreeSet<&str> = manifest
-            .components
-            .iter()
-            .filter(|c| c.present)
-            .map(|c| c.id.as_str())
-            .collect();
-        let root = Dir::open(dir);
-        match root
-            .as_ref()
-            .map_err(ToString::to_string)
-            .and_then(|d| d.entries().map_err(|e| e.to_string()))
-        {
-            Ok(entries) => {
-                for (name, t) in entries {
-                    let name = name.to_string_lossy().into_owned();
-                    let is_dir = t == FileType::Directory;
-                    if name != MANIFEST_NAME && !(is_dir && folders.contains(name.as_str())) {
-                        problems.push(Problem::new(name, "is not listed in the manifest"));
-                    }
-                }
-            }
-            Err(e) => problems.push(Problem::new(".", format!("cannot read the folder: {e}"))),
+        match self.store.check(stamp, &manifest) {
+            Ok(p) => problems.extend(p),
+            Err(e) => problems.push(Problem::new(".", format!("cannot be checked: {e}"))),
         }
         for record in &manifest.components {
             let comp = match self.component(&record.id) {
@@ -495,20 +505,16 @@ impl<'a> Orchestrator<'a> {
             };
             let before = problems.len();
             for f in &record.files {
-                check_file(dir, f, &mut problems);
+                check_file(self.store, stamp, f, &mut problems);
             }
             let damaged: Vec<String> = problems[before..].iter().map(|p| p.path.clone()).collect();
-            if record.present {
-                let listed: BTreeSet<&str> = record.files.iter().map(|f| f.path.as_str()).collect();
-                if let Ok(root) = &root {
-                    find_unlisted(root, &record.id, &listed, &mut problems);
-                }
-            }
             check_capture_quality(&manifest, record, &mut problems);
             // The component's own checks run even when a checksum failed: they name what the
             // damage means (which collection, which invariant), and must cope with it.
             if let (Some(comp), true) = (comp, record.present) {
-                let snap = snap_files(dir, &manifest, record).with_damaged(damaged);
+                let snap = self
+                    .snap_files(stamp, &manifest, record)
+                    .with_damaged(damaged);
                 match comp.validate(&snap) {
                     Ok(p) => problems.extend(p),
                     Err(e) => problems.push(Problem::new(
@@ -518,11 +524,32 @@ impl<'a> Orchestrator<'a> {
                 }
             }
         }
-        Validation {
+        Ok(Validation {
             stamp: stamp.to_string(),
             manifest: Some(manifest),
             problems,
-        }
+        })
+    }
+
+    /// Read access to `record`'s files in the stored snapshot `stamp`.
+    fn snap_files<'m>(
+        &'m self,
+        stamp: &'m Stamp,
+        manifest: &Manifest,
+        record: &'m ComponentRecord,
+    ) -> SnapshotFiles<'m> {
+        SnapshotFiles::new(
+            self.store,
+            stamp,
+            &self.state,
+            record,
+            manifest
+                .sources
+                .get(&record.id)
+                .and_then(RecordedPath::to_path),
+            raw_allowed(manifest, record),
+            manifest.kind,
+        )
     }
 
     /// Manifests of every finalized snapshot, newest first; unreadable ones come back as
@@ -531,26 +558,56 @@ impl<'a> Orchestrator<'a> {
     /// # Errors
     /// [`Error::MissingBackupDir`], [`Error::Io`].
     pub fn list(&self) -> Result<(Vec<Listed>, Vec<PathBuf>)> {
-        let listing = self.store.list()?;
+        let mut listing = self.store.list()?;
+        listing.leftovers.extend(self.state_leftovers());
+        listing.leftovers.sort();
         // A stamp folder whose manifest is gone is a snapshot that cannot be read, not
         // nothing: it is listed as such, so `list` says so and `drill` fails on it.
-        let lost: Vec<Stamp> = listing
-            .unrecognised
-            .iter()
-            .filter(|p| fsio::kind_of(p).ok().flatten() == Some(FileType::Directory))
-            .filter_map(|p| p.file_name()?.to_str().and_then(|n| Stamp::parse(n).ok()))
-            .collect();
-        let mut stamps: Vec<Stamp> = listing.snapshots.into_iter().chain(lost).collect();
+        let mut stamps: Vec<Stamp> = listing.snapshots.into_iter().chain(listing.lost).collect();
         stamps.sort();
         let mut out = Vec::new();
         for stamp in stamps.into_iter().rev() {
-            let m = self
-                .store
-                .open(&stamp)
-                .and_then(|d| Manifest::read(&d.join(MANIFEST_NAME)));
+            let m = self.store.read_manifest(&stamp);
             out.push((stamp, m));
         }
         Ok((out, listing.leftovers))
+    }
+
+    /// Scratch folders in the state folder, when it is not the store's own (whose listing
+    /// has them already).
+    fn state_leftovers(&self) -> Vec<PathBuf> {
+        if self.store.default_state_dir() == Some(self.state.as_path()) {
+            return Vec::new();
+        }
+        let Ok(dir) = Dir::open(&self.state) else {
+            return Vec::new();
+        };
+        dir.entries()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(n, t)| {
+                *t == FileType::Directory
+                    && n.to_str()
+                        .is_some_and(|n| n.starts_with(DRILL_SCRATCH_PREFIX))
+            })
+            .map(|(n, _)| dir.join(&n))
+            .collect()
+    }
+
+    /// Remove what interrupted runs left where snapshots are kept and in the state folder
+    /// (only names this tool makes); returns what was removed.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn remove_leftovers(&self) -> Result<Vec<PathBuf>> {
+        let mut removed = self.store.remove_leftovers()?;
+        for p in self.state_leftovers() {
+            let parent = Dir::open(fsio::parent_of(&p))?;
+            parent.remove_tree(fsio::last_name(&p)?)?;
+            parent.sync()?;
+            removed.push(p);
+        }
+        Ok(removed)
     }
 
     /// What the backup dir holds that is neither a snapshot nor a leftover of this tool: a
@@ -578,7 +635,7 @@ impl<'a> Orchestrator<'a> {
             return Err(Error::NotConfirmed);
         }
         if live {
-            Journal::refuse_if_unfinished(self.store.location())?;
+            Journal::refuse_if_unfinished(&self.state)?;
         }
         if let Targets::Into(into) = &opts.targets {
             // Resolved once: the checks and the restore use the same folder, and a name on the
@@ -599,7 +656,10 @@ impl<'a> Orchestrator<'a> {
     /// other snapshots), nor inside a live store (configured now, or recorded in the snapshot).
     fn refuse_own_places(&self, stamp: &Stamp, into: &Path, protected: &[PathBuf]) -> Result<()> {
         let backup_dir = self.store.location();
-        if fsio::is_within(into, backup_dir) {
+        let inside_ours = [backup_dir, self.state.as_path()]
+            .into_iter()
+            .any(|d| fsio::is_within(into, d));
+        if inside_ours {
             return Err(Error::WrongPlace {
                 path: into.to_path_buf(),
                 problem: format!(
@@ -611,8 +671,7 @@ impl<'a> Orchestrator<'a> {
         }
         let recorded: Vec<PathBuf> = self
             .store
-            .open(stamp)
-            .and_then(|d| Manifest::read(&d.join(MANIFEST_NAME)))
+            .read_manifest(stamp)
             .map(|m| {
                 m.sources
                     .values()
@@ -645,7 +704,7 @@ impl<'a> Orchestrator<'a> {
             return Err(Error::NotConfirmed);
         }
         let stamp = Stamp::parse(&journal.stamp)?;
-        let manifest = Manifest::read(&self.store.open(&stamp)?.join(MANIFEST_NAME))?;
+        let manifest = self.store.read_manifest(&stamp)?;
         let opts = journal_options(&journal.steps, &manifest);
         self.restore_with(&stamp, &opts, Some(journal))
     }
@@ -668,8 +727,7 @@ impl<'a> Orchestrator<'a> {
             });
         };
         let stamp = Stamp::parse(&pre)?;
-        let pre_dir = self.store.open(&stamp)?;
-        let pre_manifest = Manifest::read(&pre_dir.join(MANIFEST_NAME))?;
+        let pre_manifest = self.store.read_manifest(&stamp)?;
         let steps: Vec<Step> = journal
             .steps
             .iter()
@@ -689,8 +747,8 @@ impl<'a> Orchestrator<'a> {
     /// # Errors
     /// [`Error::NoUnfinishedRestore`] when there is none.
     pub fn unfinished(&self) -> Result<Journal> {
-        Journal::read(self.store.location())?.ok_or_else(|| Error::NoUnfinishedRestore {
-            dir: self.store.location().to_path_buf(),
+        Journal::read(&self.state)?.ok_or_else(|| Error::NoUnfinishedRestore {
+            dir: self.state.clone(),
         })
     }
 
@@ -704,20 +762,11 @@ impl<'a> Orchestrator<'a> {
         let live = matches!(opts.targets, Targets::Live(_));
         if live && fsio::is_root() {
             // A snapshot is trusted to say where and what to write; as root, only if nobody
-            // else can have put it there: the backup dir and the folders above it (as given
-            // and as resolved), and what the restore reads inside it.
-            let dir = self.store.location();
-            let snap = dir.join("snapshots").join(stamp.as_str());
-            let inside = [
-                dir.join("snapshots"),
-                snap.clone(),
-                snap.join(MANIFEST_NAME),
-                Journal::path(dir),
-            ];
-            let found = fsio::changeable_by_others(dir).or_else(|| {
-                inside
-                    .iter()
-                    .find_map(|p| fsio::entry_changeable_by_others(p))
+            // else can have put it there: where it is stored, and the state folder whose
+            // journal a resume follows.
+            let found = self.store.changeable_by_others(stamp).or_else(|| {
+                fsio::changeable_by_others(&self.state)
+                    .or_else(|| fsio::entry_changeable_by_others(&Journal::path(&self.state)))
             });
             if let Some((path, why)) = found {
                 return Err(Error::WrongPlace {
@@ -732,8 +781,7 @@ impl<'a> Orchestrator<'a> {
                 });
             }
         }
-        let dir = self.store.open(stamp)?;
-        let validation = self.validate_dir(&dir, stamp);
+        let validation = self.validate_stored(stamp)?;
         // A validation cut short by a signal says nothing about the snapshot.
         crate::interrupt::check()?;
         let manifest = match (validation.manifest, validation.problems.is_empty()) {
@@ -745,7 +793,7 @@ impl<'a> Orchestrator<'a> {
                 })
             }
         };
-        let mut plan = self.plan(&dir, &manifest, opts)?;
+        let mut plan = self.plan(stamp, &manifest, opts)?;
         if let Targets::Into(into) = &opts.targets {
             let (made, _) = fsio::open_or_create_real_dir(into, None)?;
             let id = Some(made.identity()?);
@@ -793,7 +841,7 @@ impl<'a> Orchestrator<'a> {
             }
             None => (None, None),
         };
-        let journal_dir = self.store.location();
+        let journal_dir = self.state.as_path();
         if let Some(j) = journal.as_mut() {
             j.write(journal_dir)?;
             crate::failpoint("restore.journal-written");
@@ -807,7 +855,9 @@ impl<'a> Orchestrator<'a> {
         let mut outcomes = Vec::new();
         let restoring = progress::phase("restore", restored_size);
         for p in &plan {
-            let snap = snap_files(&dir, &manifest, p.record).with_target_parent(p.parent_id);
+            let snap = self
+                .snap_files(stamp, &manifest, p.record)
+                .with_target_parent(p.parent_id);
             let facts = if p.record.present {
                 crate::failpoint(&format!("restore.before-{}", p.record.id));
                 match p.comp.restore(&snap, &p.target) {
@@ -872,7 +922,7 @@ impl<'a> Orchestrator<'a> {
         let _verifying = progress::phase("verify", 0);
         for (p, outcome) in plan.iter().zip(&mut outcomes) {
             if p.record.present {
-                let snap = snap_files(&dir, &manifest, p.record);
+                let snap = self.snap_files(stamp, &manifest, p.record);
                 outcome.problems = p.comp.verify(&snap, &p.target).unwrap_or_else(|e| {
                     vec![Problem::new(
                         p.target.to_string_lossy(),
@@ -896,7 +946,7 @@ impl<'a> Orchestrator<'a> {
     /// Resolve and check every target before anything is written.
     fn plan<'m>(
         &self,
-        dir: &Path,
+        stamp: &Stamp,
         manifest: &'m Manifest,
         opts: &RestoreOptions,
     ) -> Result<Vec<Planned<'m, 'a>>> {
@@ -939,7 +989,7 @@ impl<'a> Orchestrator<'a> {
                 }
                 (Targets::Into(_), None) => {
                     return Err(Error::Manifest {
-                        path: dir.join(MANIFEST_NAME),
+                        path: self.store.describe(stamp, MANIFEST_NAME),
                         problem: format!("records no source path for {}", record.id),
                     })
                 }
@@ -1033,7 +1083,7 @@ impl<'a> Orchestrator<'a> {
     /// fails is a report with `ok: false`.
     pub fn drill(&self, stamp: &Stamp, scratch_parent: &Path) -> Result<DrillReport> {
         let _reporting = progress::report_to(self.progress.as_ref());
-        Journal::refuse_if_unfinished(self.store.location())?;
+        Journal::refuse_if_unfinished(&self.state)?;
         let started_at = rfc3339(SystemTime::now());
         let t0 = Instant::now();
         let validation = self.validate(stamp)?;
@@ -1050,11 +1100,10 @@ impl<'a> Orchestrator<'a> {
         };
         let parent = Dir::open(scratch_parent)?;
         if report.problems.is_empty() {
-            let (scratch_name, _registered) = scratch_dir(&parent)?;
-            let scratch = parent.join(&scratch_name);
+            let scratch = Scratch::new(scratch_parent)?;
             let t1 = Instant::now();
             let opts = RestoreOptions {
-                targets: Targets::Into(fsio::real_path(&scratch).join("restored")),
+                targets: Targets::Into(fsio::real_path(scratch.path()).join("restored")),
                 confirm_service_stopped: false,
                 pre_restore_snapshot: false,
                 skip: BTreeSet::new(),
@@ -1069,17 +1118,13 @@ impl<'a> Orchestrator<'a> {
                         report.problems.extend(c.problems);
                     }
                 }
-                Err(e @ Error::Interrupted { .. }) => {
-                    let _ = parent.remove_tree(&scratch_name);
-                    return Err(e);
-                }
+                Err(e @ Error::Interrupted { .. }) => return Err(e),
                 Err(e) => report
                     .problems
                     .push(Problem::new(stamp.as_str(), e.to_string())),
             }
             report.restore_ms = t1.elapsed().as_millis() as u64;
-            parent.remove_tree(&scratch_name)?;
-            parent.sync()?;
+            scratch.remove()?;
             report.ok = report.problems.is_empty();
         }
         append_line(&parent, &serde_json::to_vec(&report).unwrap_or_default())?;
@@ -1093,14 +1138,14 @@ impl<'a> Orchestrator<'a> {
     /// # Errors
     /// [`Error::UnknownComponent`].
     pub fn places_written(&self, targets: &[Source]) -> Result<Vec<PathBuf>> {
-        let dir = self.store.location();
+        let dir = self.state.as_path();
         let mut out = vec![
             dir.join(lock::BACKUP_DIR_LOCK),
             Journal::path(dir),
             dir.join(fsio::write_temp_name(OsStr::new(crate::JOURNAL_NAME))),
             dir.join(DRILL_LOG),
-            dir.join("snapshots"),
         ];
+        out.extend(self.store.places_written());
         for s in targets {
             let comp = self.component(&s.id)?;
             out.push(s.path.clone());
@@ -1150,32 +1195,6 @@ impl<'a> Orchestrator<'a> {
     }
 }
 
-/// A new scratch folder (0700) for a drill, registered for removal if the run is
-/// interrupted.
-fn scratch_dir(parent: &Dir) -> Result<(std::ffi::OsString, crate::interrupt::Registered)> {
-    for n in 0..1000u32 {
-        let name =
-            std::ffi::OsString::from(format!("{DRILL_SCRATCH_PREFIX}{}-{n}", std::process::id()));
-        match parent.create_dir(&name, fsio::DIR_MODE) {
-            Ok(_) => {
-                let reg = crate::interrupt::register(
-                    &parent.join(&name),
-                    crate::interrupt::Scope::Backup,
-                );
-                return Ok((name, reg));
-            }
-            Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::AlreadyExists => {
-                continue
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(Error::BadPath {
-        path: parent.path().to_path_buf(),
-        problem: "cannot make a scratch folder in it".into(),
-    })
-}
-
 /// Append one line to the drill log (never through a symlink or a hard link) and fsync it.
 fn append_line(dir: &Dir, line: &[u8]) -> Result<()> {
     let mut f = dir.open_append(OsStr::new(DRILL_LOG))?;
@@ -1184,24 +1203,6 @@ fn append_line(dir: &Dir, line: &[u8]) -> Result<()> {
     buf.push(b'\n');
     f.write_all(&buf).ctx("append to", &path)?;
     f.sync_all().ctx("fsync", &path)
-}
-
-/// Read access to `record`'s files in the snapshot at `dir`.
-fn snap_files<'m>(
-    dir: &'m Path,
-    manifest: &Manifest,
-    record: &'m ComponentRecord,
-) -> SnapshotFiles<'m> {
-    SnapshotFiles::new(
-        dir,
-        record,
-        manifest
-            .sources
-            .get(&record.id)
-            .and_then(RecordedPath::to_path),
-        raw_allowed(manifest, record),
-        manifest.kind,
-    )
 }
 
 /// Whether `record` is a raw (unverified) capture that may skip its component's checks: it
@@ -1248,8 +1249,13 @@ fn check_capture_quality(
 }
 
 /// Check one listed file: no symlink on the way, a regular file, right size and SHA-256.
-fn check_file(root: &Path, f: &FileEntry, problems: &mut Vec<Problem>) {
-    let opened = Dir::open(root).and_then(|d| d.open_file_beneath(Path::new(&f.path)));
+fn check_file(
+    store: &dyn SnapshotStore,
+    stamp: &Stamp,
+    f: &FileEntry,
+    problems: &mut Vec<Problem>,
+) {
+    let opened = store.open_file(stamp, &f.path);
     let mut file = match opened {
         Ok(file) => file,
         Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
@@ -1275,7 +1281,7 @@ fn check_file(root: &Path, f: &FileEntry, problems: &mut Vec<Problem>) {
             return;
         }
     };
-    match fsio::hash_open(&mut file, &root.join(&f.path)) {
+    match fsio::hash_reader(&mut file, &store.describe(stamp, &f.path)) {
         Err(e) => problems.push(Problem::new(f.path.clone(), format!("cannot be read: {e}"))),
         Ok(d) if d.size != f.size => problems.push(Problem::new(
             f.path.clone(),
@@ -1289,39 +1295,6 @@ fn check_file(root: &Path, f: &FileEntry, problems: &mut Vec<Problem>) {
             ),
         )),
         Ok(_) => {}
-    }
-}
-
-/// Report every file under the component folder `id` that the manifest does not list, and
-/// every symlink or special file (never followed). Folders are kept as names, not handles.
-fn find_unlisted(root: &Dir, id: &str, listed: &BTreeSet<&str>, problems: &mut Vec<Problem>) {
-    let mut stack = vec![id.to_owned()];
-    while let Some(rel) = stack.pop() {
-        let Ok(d) = root.open_beneath(Path::new(&rel)) else {
-            problems.push(Problem::new(rel, "cannot be read as a folder"));
-            continue;
-        };
-        let Ok(entries) = d.entries() else {
-            continue;
-        };
-        for (name, t) in entries {
-            let r = format!("{rel}/{}", name.to_string_lossy());
-            match t {
-                FileType::Directory if r.split('/').count() > fsio::MAX_DEPTH => {
-                    problems.push(Problem::new(r, "is nested deeper than any snapshot is"));
-                }
-                FileType::Directory => stack.push(r),
-                FileType::RegularFile => {
-                    if !listed.contains(r.as_str()) {
-                        problems.push(Problem::new(r, "is not listed in the manifest"));
-                    }
-                }
-                _ => problems.push(Problem::new(
-                    r,
-                    "is a symlink or special file, not listed in the manifest",
-                )),
-            }
-        }
     }
 }
 
@@ -1399,9 +1372,4 @@ fn live_size(path: &Path) -> u64 {
             .flatten()
             .map_or(0, |st| st.st_size as u64),
     }
-}
-
-fn strip_path(msg: &str, dir: &Path) -> String {
-    let prefix = format!("manifest {}: ", dir.join(MANIFEST_NAME).display());
-    msg.strip_prefix(&prefix).unwrap_or(msg).to_owned()
 }

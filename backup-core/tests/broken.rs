@@ -34,12 +34,12 @@ macro_rules! delegate {
     };
 }
 
-/// Writes a scratch file into the snapshot while validating it.
+/// Writes (and removes) a scratch file in the live store while validating a snapshot of it.
 struct WritesWhileValidating;
 impl Component for WritesWhileValidating {
     delegate!();
     fn validate(&self, snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
-        let scratch = snap.component_dir().join("scratch");
+        let scratch = snap.source().unwrap().join("scratch");
         let _ = fs::write(&scratch, b"x");
         let _ = fs::remove_file(&scratch);
         NotesFolder.validate(snap)
@@ -118,28 +118,36 @@ impl Component for HoldsTheFolderOnly {
     }
 }
 
-fn fails(check: fn(Box<dyn Component>, &dyn c::Fixture), component: Box<dyn Component>) -> bool {
+type Check = fn(Box<dyn Component>, &dyn c::Fixture, c::Storage);
+
+/// Whether `check` fails the component, on both stores alike.
+fn fails(check: Check, component: impl Fn() -> Box<dyn Component>) -> bool {
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let r = catch_unwind(AssertUnwindSafe(|| check(component, &Notes)));
+    let on =
+        |storage| catch_unwind(AssertUnwindSafe(|| check(component(), &Notes, storage))).is_err();
+    let (folder, objects) = (on(c::Storage::Folder), on(c::Storage::Objects));
     std::panic::set_hook(prev);
-    r.is_err()
+    assert_eq!(
+        folder, objects,
+        "the check judged the component differently over the two stores"
+    );
+    folder
 }
 
 #[test]
 fn the_suite_catches_a_validate_that_writes() {
-    assert!(fails(
-        c::validate_writes_nothing,
-        Box::new(WritesWhileValidating)
-    ));
-    assert!(!fails(c::validate_writes_nothing, Box::new(NotesFolder)));
+    assert!(fails(c::validate_writes_nothing, || Box::new(
+        WritesWhileValidating
+    )));
+    assert!(!fails(c::validate_writes_nothing, || Box::new(NotesFolder)));
 }
 
 #[test]
 fn the_suite_catches_a_restore_that_leaves_the_target_missing() {
     assert!(fails(
         c::a_poller_never_sees_the_target_missing_or_partial,
-        Box::new(DeletesFirst)
+        || Box::new(DeletesFirst)
     ));
 }
 
@@ -147,14 +155,13 @@ fn the_suite_catches_a_restore_that_leaves_the_target_missing() {
 fn the_suite_catches_a_restore_that_writes_in_place() {
     assert!(fails(
         c::a_restore_cut_short_leaves_the_target_as_it_was,
-        Box::new(CopiesInPlace)
+        || Box::new(CopiesInPlace)
     ));
 }
 
 #[test]
 fn the_suite_catches_a_gate_that_watches_nothing() {
-    assert!(fails(
-        c::gate_refuses_while_a_held_file_is_open,
+    assert!(fails(c::gate_refuses_while_a_held_file_is_open, || {
         Box::new(HoldsTheFolderOnly)
-    ));
+    }));
 }

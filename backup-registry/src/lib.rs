@@ -3,7 +3,6 @@
 //! registry alone. Validation: the file parses as JSON (checked streaming, without building
 //! the document in memory). Restore: an atomic replace.
 
-use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
@@ -74,7 +73,7 @@ impl From<RegistryError> for Error {
 }
 
 /// Whether the file parses as JSON; the parser's message when it does not.
-fn json_error(f: File) -> Result<Option<String>> {
+fn json_error(f: impl std::io::Read) -> Result<Option<String>> {
     let mut de = serde_json::Deserializer::from_reader(BufReader::new(f));
     // IgnoredAny checks the syntax and keeps nothing, so memory stays bounded.
     let r = IgnoredAny::deserialize(&mut de).and_then(|_| de.end());

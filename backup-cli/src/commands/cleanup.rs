@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 use backup_cli::json;
-use backup_core::{Error, RecordedPath, SnapshotStore};
+use backup_core::{Error, RecordedPath};
 
 use super::Ctx;
 use crate::exit_codes;
@@ -15,7 +15,7 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
     let _lock = ctx.lock("cleanup")?;
     let store = ctx.store()?;
     let o = ctx.orchestrator(&store);
-    let mut removed = store.remove_leftovers()?;
+    let mut removed = o.remove_leftovers()?;
     let unrecognised = o.unrecognised()?;
     let unfinished = match o.unfinished() {
         Ok(_) => true,

@@ -1,77 +1,20 @@
-//! Where snapshot bytes are kept. Components only ever see local folders; this module is the
-//! one seam where that changes. Today: [`FolderStore`], a plain folder per snapshot under
-//! `<backup-dir>/snapshots/<stamp>/`. A deduplicating repository or object storage would be
-//! another [`SnapshotStore`] with no component changing.
+//! [`FolderStore`]: a plain folder per snapshot, `<backup-dir>/snapshots/<stamp>/`, built as
+//! `snapshots/.<stamp>.tmp/` and made visible by one rename.
 
+use std::collections::BTreeSet;
 use std::ffi::OsStr;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::error::{Error, Result};
+use rustix::fs::FileType;
+
+use super::{Listing, Pending, SnapshotStore};
+use crate::error::{Error, Problem, Result};
 use crate::fsio::{self, Dir};
 use crate::interrupt;
-use crate::manifest::MANIFEST_NAME;
+use crate::manifest::{Manifest, MANIFEST_NAME};
 use crate::stamp::{self, Stamp};
-
-/// A snapshot being built: a local staging folder and the stamp it will get.
-#[derive(Debug)]
-pub struct Pending {
-    /// The stamp reserved for it.
-    pub stamp: Stamp,
-    /// The start time.
-    pub started: SystemTime,
-    /// Local folder to write into.
-    pub dir: PathBuf,
-    _registered: interrupt::Registered,
-}
-
-/// What a store holds.
-#[derive(Debug, Default)]
-pub struct Listing {
-    /// Finalized snapshots, oldest first.
-    pub snapshots: Vec<Stamp>,
-    /// Temporary folders left by an interrupted run (names only this tool makes); never valid
-    /// snapshots, removed by `cleanup`.
-    pub leftovers: Vec<PathBuf>,
-    /// Anything else in the places the tool keeps its snapshots: a stamp folder without a
-    /// manifest, a stray file. Reported, never touched.
-    pub unrecognised: Vec<PathBuf>,
-}
-
-/// Storage for finalized snapshots.
-pub trait SnapshotStore {
-    /// Where it is, for messages.
-    fn location(&self) -> &Path;
-    /// Reserve a new, unique stamp and a staging folder to build the snapshot in.
-    ///
-    /// # Errors
-    /// [`Error::Io`] when the store cannot be written.
-    fn begin(&self) -> Result<Pending>;
-    /// Make a fully written staging folder (manifest included) visible under its stamp,
-    /// durably and atomically.
-    ///
-    /// # Errors
-    /// [`Error::Io`]; the snapshot is then not visible.
-    fn commit(&self, pending: Pending) -> Result<Stamp>;
-    /// Throw a staging folder away.
-    fn abort(&self, pending: Pending);
-    /// Finalized snapshots, leftovers and anything unrecognised.
-    ///
-    /// # Errors
-    /// [`Error::MissingBackupDir`], [`Error::Io`].
-    fn list(&self) -> Result<Listing>;
-    /// A local folder holding the finalized snapshot `stamp`, for reading.
-    ///
-    /// # Errors
-    /// [`Error::UnknownSnapshot`].
-    fn open(&self, stamp: &Stamp) -> Result<PathBuf>;
-    /// Remove leftovers of interrupted runs (only names this tool makes); returns what was
-    /// removed.
-    ///
-    /// # Errors
-    /// [`Error::Io`].
-    fn remove_leftovers(&self) -> Result<Vec<PathBuf>>;
-}
 
 /// Snapshots as plain folders: `<root>/snapshots/<stamp>/`.
 #[derive(Debug, Clone)]
@@ -97,6 +40,21 @@ impl FolderStore {
 
     fn snapshots_dir(&self) -> PathBuf {
         self.root.join(SNAPSHOTS)
+    }
+
+    /// The folder of the finalized snapshot `stamp`.
+    fn snapshot_dir(&self, stamp: &Stamp) -> Result<PathBuf> {
+        let unknown = || Error::UnknownSnapshot {
+            stamp: stamp.to_string(),
+            dir: self.snapshots_dir(),
+        };
+        let snaps = self.snapshots()?.ok_or_else(unknown)?;
+        match snaps.stat(OsStr::new(stamp.as_str()))? {
+            Some(st) if fsio::file_type(&st) == FileType::Directory => {
+                Ok(snaps.join(stamp.as_str()))
+            }
+            _ => Err(unknown()),
+        }
     }
 
     fn root_dir(&self) -> Result<Dir> {
@@ -137,7 +95,11 @@ impl SnapshotStore for FolderStore {
         &self.root
     }
 
-    fn begin(&self) -> Result<Pending> {
+    fn default_state_dir(&self) -> Option<&Path> {
+        Some(&self.root)
+    }
+
+    fn begin(&self, _scratch: &Path) -> Result<Pending> {
         let snaps = self.ensure_dirs()?;
         loop {
             let now = SystemTime::now();
@@ -146,15 +108,7 @@ impl SnapshotStore for FolderStore {
             // Two snapshots in one second never collide: the second waits for the next second.
             if snaps.stat(OsStr::new(stamp.as_str()))?.is_none() {
                 match snaps.create_dir(OsStr::new(&tmp), fsio::DIR_MODE) {
-                    Ok(_) => {
-                        let dir = snaps.join(&tmp);
-                        return Ok(Pending {
-                            _registered: interrupt::register(&dir, interrupt::Scope::Backup),
-                            stamp,
-                            started: now,
-                            dir,
-                        });
-                    }
+                    Ok(_) => return Ok(Pending::new(stamp, now, snaps.join(&tmp))),
                     Err(Error::Io { cause, .. })
                         if cause.kind() == std::io::ErrorKind::AlreadyExists => {}
                     Err(e) => return Err(e),
@@ -206,7 +160,7 @@ impl SnapshotStore for FolderStore {
             for (name, t) in snaps.entries()? {
                 let path = snaps.join(&name);
                 let text = name.to_str();
-                let is_dir = t == rustix::fs::FileType::Directory;
+                let is_dir = t == FileType::Directory;
                 match text {
                     Some(n) if is_dir && staging_stamp(n).is_some() => out.leftovers.push(path),
                     Some(n) if is_dir && Stamp::parse(n).is_ok() => {
@@ -217,6 +171,9 @@ impl SnapshotStore for FolderStore {
                         if has_manifest {
                             out.snapshots.push(Stamp::parse(n)?);
                         } else {
+                            // Committed by one rename with its manifest: a stamp folder
+                            // without one is a snapshot that lost it, not a leftover.
+                            out.lost.push(Stamp::parse(n)?);
                             out.unrecognised.push(path);
                         }
                     }
@@ -229,7 +186,7 @@ impl SnapshotStore for FolderStore {
                 .to_str()
                 .is_some_and(|n| n.starts_with(crate::DRILL_SCRATCH_PREFIX))
             {
-                if t == rustix::fs::FileType::Directory {
+                if t == FileType::Directory {
                     out.leftovers.push(root.join(&name));
                 } else {
                     out.unrecognised.push(root.join(&name));
@@ -237,23 +194,70 @@ impl SnapshotStore for FolderStore {
             }
         }
         out.snapshots.sort();
+        out.lost.sort();
         out.leftovers.sort();
         out.unrecognised.sort();
         Ok(out)
     }
 
-    fn open(&self, stamp: &Stamp) -> Result<PathBuf> {
-        let unknown = || Error::UnknownSnapshot {
-            stamp: stamp.to_string(),
-            dir: self.snapshots_dir(),
-        };
-        let snaps = self.snapshots()?.ok_or_else(unknown)?;
-        match snaps.stat(OsStr::new(stamp.as_str()))? {
-            Some(st) if fsio::file_type(&st) == rustix::fs::FileType::Directory => {
-                Ok(snaps.join(stamp.as_str()))
+    fn read_manifest(&self, stamp: &Stamp) -> Result<Manifest> {
+        Manifest::read(&self.snapshot_dir(stamp)?.join(MANIFEST_NAME))
+    }
+
+    fn open_file(&self, stamp: &Stamp, path: &str) -> Result<Box<dyn Read>> {
+        let dir = Dir::open(&self.snapshot_dir(stamp)?)?;
+        Ok(Box::new(dir.open_file_beneath(Path::new(path))?))
+    }
+
+    fn local_path(&self, stamp: &Stamp, path: &str) -> Option<PathBuf> {
+        self.snapshot_dir(stamp).ok().map(|d| d.join(path))
+    }
+
+    fn check(&self, stamp: &Stamp, manifest: &Manifest) -> Result<Vec<Problem>> {
+        let mut problems = Vec::new();
+        let dir = self.snapshot_dir(stamp)?;
+        // Top level: only the manifest and the folders of present components.
+        let folders: BTreeSet<&str> = manifest
+            .components
+            .iter()
+            .filter(|c| c.present)
+            .map(|c| c.id.as_str())
+            .collect();
+        let root = match Dir::open(&dir).and_then(|d| d.entries().map(|e| (d, e))) {
+            Ok((root, entries)) => {
+                for (name, t) in entries {
+                    let name = name.to_string_lossy().into_owned();
+                    let is_dir = t == FileType::Directory;
+                    if name != MANIFEST_NAME && !(is_dir && folders.contains(name.as_str())) {
+                        problems.push(Problem::new(name, "is not listed in the manifest"));
+                    }
+                }
+                root
             }
-            _ => Err(unknown()),
+            Err(e) => {
+                problems.push(Problem::new(".", format!("cannot read the folder: {e}")));
+                return Ok(problems);
+            }
+        };
+        for record in manifest.components.iter().filter(|c| c.present) {
+            let listed: BTreeSet<&str> = record.files.iter().map(|f| f.path.as_str()).collect();
+            find_unlisted(&root, &record.id, &listed, &mut problems);
         }
+        Ok(problems)
+    }
+
+    fn changeable_by_others(&self, stamp: &Stamp) -> Option<(PathBuf, String)> {
+        let snap = self.snapshots_dir().join(stamp.as_str());
+        let inside = [self.snapshots_dir(), snap.clone(), snap.join(MANIFEST_NAME)];
+        fsio::changeable_by_others(&self.root).or_else(|| {
+            inside
+                .iter()
+                .find_map(|p| fsio::entry_changeable_by_others(p))
+        })
+    }
+
+    fn places_written(&self) -> Vec<PathBuf> {
+        vec![self.snapshots_dir()]
     }
 
     fn remove_leftovers(&self) -> Result<Vec<PathBuf>> {
@@ -264,5 +268,38 @@ impl SnapshotStore for FolderStore {
             parent.sync()?;
         }
         Ok(listing.leftovers)
+    }
+}
+
+/// Report every file under the component folder `id` that the manifest does not list, and
+/// every symlink or special file (never followed). Folders are kept as names, not handles.
+fn find_unlisted(root: &Dir, id: &str, listed: &BTreeSet<&str>, problems: &mut Vec<Problem>) {
+    let mut stack = vec![id.to_owned()];
+    while let Some(rel) = stack.pop() {
+        let Ok(d) = root.open_beneath(Path::new(&rel)) else {
+            problems.push(Problem::new(rel, "cannot be read as a folder"));
+            continue;
+        };
+        let Ok(entries) = d.entries() else {
+            continue;
+        };
+        for (name, t) in entries {
+            let r = format!("{rel}/{}", name.to_string_lossy());
+            match t {
+                FileType::Directory if r.split('/').count() > fsio::MAX_DEPTH => {
+                    problems.push(Problem::new(r, "is nested deeper than any snapshot is"));
+                }
+                FileType::Directory => stack.push(r),
+                FileType::RegularFile => {
+                    if !listed.contains(r.as_str()) {
+                        problems.push(Problem::new(r, "is not listed in the manifest"));
+                    }
+                }
+                _ => problems.push(Problem::new(
+                    r,
+                    "is a symlink or special file, not listed in the manifest",
+                )),
+            }
+        }
     }
 }
