@@ -742,21 +742,7 @@ impl<'a> SnapshotFiles<'a> {
             }
             _ => None,
         };
-        let live_owner = |rel: &str, is_dir: bool| -> Option<Owner> {
-            let live = live.as_ref()?;
-            let (d, name) = match (rel.is_empty(), split_rel(rel)) {
-                (true, _) => return live.owner().ok(),
-                (false, (Some(p), n)) => (live.open_beneath(Path::new(p)).ok()?, n),
-                (false, (None, n)) => (live.try_clone().ok()?, n),
-            };
-            let st = d.stat(OsStr::new(name)).ok()??;
-            let want = if is_dir {
-                rustix::fs::FileType::Directory
-            } else {
-                rustix::fs::FileType::RegularFile
-            };
-            (fsio::file_type(&st) == want).then(|| Owner::of(&st))
-        };
+        let live_owner = |rel: &str, is_dir: bool| owner_in(live.as_ref()?, rel, is_dir);
         let top = r.work().create_dir(built, fsio::DIR_MODE)?;
         let own = live_owner("", true).or_else(|| self.folder_owner("").copied());
         // Folder names, not open handles: a store with thousands of folders must not run out
@@ -870,6 +856,23 @@ impl LocalCopy {
     pub fn is_copy(&self) -> bool {
         self.scratch.is_some()
     }
+}
+
+/// The owner, group and mode of the folder (`is_dir`) or regular file `rel` inside the live
+/// folder `live` (`rel` empty: `live` itself), if it is there and of that kind.
+fn owner_in(live: &Dir, rel: &str, is_dir: bool) -> Option<Owner> {
+    let (d, name) = match (rel.is_empty(), split_rel(rel)) {
+        (true, _) => return live.owner().ok(),
+        (false, (Some(p), n)) => (live.open_beneath(Path::new(p)).ok()?, n),
+        (false, (None, n)) => (live.try_clone().ok()?, n),
+    };
+    let st = d.stat(OsStr::new(name)).ok()??;
+    let want = if is_dir {
+        rustix::fs::FileType::Directory
+    } else {
+        rustix::fs::FileType::RegularFile
+    };
+    (fsio::file_type(&st) == want).then(|| Owner::of(&st))
 }
 
 /// Owner warnings can be one per file: keep the first and count the rest.

@@ -765,18 +765,30 @@ pub fn a_poller_never_sees_the_target_missing_or_partial(
 ) {
     let s = Setup::on(storage, c, fx);
     let m = s.create();
+    // What a process that opens the path now finds there. A folder listed through a handle
+    // opened just before the switch is the old one, which the restore then empties and
+    // removes: such a read is a look at the old folder, not at the path, so it is taken again.
     let top = |p: &Path| -> Option<(bool, BTreeSet<std::ffi::OsString>)> {
-        let meta = fs::symlink_metadata(p).ok()?;
-        let names = if meta.is_dir() {
-            fs::read_dir(p)
-                .ok()?
-                .map(|e| e.map(|e| e.file_name()))
-                .collect::<std::io::Result<_>>()
-                .ok()?
-        } else {
-            BTreeSet::new()
-        };
-        Some((meta.is_dir(), names))
+        use std::os::unix::fs::MetadataExt;
+        for _ in 0..1000 {
+            let meta = fs::symlink_metadata(p).ok()?;
+            if !meta.is_dir() {
+                return Some((false, BTreeSet::new()));
+            }
+            let names: Option<BTreeSet<_>> = fs::read_dir(p).ok().and_then(|d| {
+                d.map(|e| e.map(|e| e.file_name()))
+                    .collect::<std::io::Result<_>>()
+                    .ok()
+            });
+            let after = fs::symlink_metadata(p).ok()?;
+            match names {
+                Some(n) if (after.dev(), after.ino()) == (meta.dev(), meta.ino()) => {
+                    return Some((true, n))
+                }
+                _ => continue,
+            }
+        }
+        None
     };
     let snap_top = {
         let into = s.tmp.path().join("expected");

@@ -108,6 +108,19 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+    /// An operation that writes into the backup dir, on a backup dir that is read-only.
+    #[error(
+        "{}: {command} writes into the backup dir (its journal, snapshots or scratch folder), \
+         which is on a read-only file system: `restore STAMP --to DIR` and `validate` work \
+         from it; otherwise copy the snapshot folder into a writable backup dir",
+        dir.display()
+    )]
+    StateReadOnly {
+        /// The state folder (the backup dir).
+        dir: PathBuf,
+        /// The operation.
+        command: String,
+    },
     /// A component's facts that do not have the shape the component records.
     #[error("the recorded facts do not have the expected shape: {problem}")]
     Facts {

@@ -1,47 +1,21 @@
 //! `cleanup`: remove leftovers of interrupted runs, and only them: staging folders of
-//! snapshots (`snapshots/.<stamp>.tmp`), drill scratch folders, and a restore's private
-//! folders beside the live stores (`.<name>.atocore-*.tmp`, ours only). Anything else is
-//! reported and left alone.
+//! snapshots (`snapshots/.<stamp>.tmp`), scratch folders, and a restore's private folders
+//! beside the live stores (`.<name>.atocore-*.tmp`, ours only). Anything else is reported and
+//! left alone.
 
 use anyhow::Result;
 use backup_cli::json;
-use backup_core::{Error, RecordedPath};
+use backup_core::RecordedPath;
 
 use super::Ctx;
 use crate::exit_codes;
 use crate::output::{self, say};
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
-    let _lock = ctx.lock("cleanup")?;
     let store = ctx.store()?;
     let o = ctx.orchestrator(&store);
-    let mut removed = o.remove_leftovers()?;
+    let done = o.cleanup(&ctx.configured_paths())?;
     let unrecognised = o.unrecognised()?;
-    let unfinished = match o.unfinished() {
-        Ok(_) => true,
-        Err(Error::NoUnfinishedRestore { .. }) => false,
-        Err(e) => return Err(e.into()),
-    };
-    let beside = o.temps_beside(&o.known_live_paths(&ctx.configured_paths()));
-    let mut kept = Vec::new();
-    let mut failed = false;
-    for t in beside {
-        if unfinished {
-            // The unfinished restore's resume or rollback deals with them.
-            kept.push((t, "an unfinished restore may still use it: finish it with `restore --resume` or `--rollback`".to_owned()));
-            continue;
-        }
-        match backup_core::Dir::open(backup_core::fsio::parent_of(&t)).and_then(|d| {
-            d.remove_own_leftover(backup_core::fsio::last_name(&t)?)?;
-            d.sync()
-        }) {
-            Ok(()) => removed.push(t),
-            Err(e) => {
-                failed = true;
-                kept.push((t, format!("{e}; remove it by hand")));
-            }
-        }
-    }
     for u in &unrecognised {
         output::warn(&format!(
             "{} is not a name atocore-backup makes (or a snapshot without its manifest): left \
@@ -49,18 +23,23 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
             u.display()
         ));
     }
-    for (t, why) in &kept {
+    for (t, why) in &done.kept {
         output::warn(&format!("kept {}: {why}", t.display()));
     }
     if ctx.global.json {
         ctx.print_json(&json::Cleaned {
             format_version: json::FORMAT_VERSION,
-            removed: removed.iter().map(|p| RecordedPath::from_path(p)).collect(),
+            removed: done
+                .removed
+                .iter()
+                .map(|p| RecordedPath::from_path(p))
+                .collect(),
             left_alone: unrecognised
                 .iter()
                 .map(|p| RecordedPath::from_path(p))
                 .collect(),
-            kept: kept
+            kept: done
+                .kept
                 .iter()
                 .map(|(p, why)| json::Kept {
                     path: RecordedPath::from_path(p),
@@ -68,16 +47,16 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
                 })
                 .collect(),
         })?;
-    } else if removed.is_empty() && kept.is_empty() {
+    } else if done.removed.is_empty() && done.kept.is_empty() {
         say("nothing to clean");
     } else {
-        for r in &removed {
+        for r in &done.removed {
             say(format!("removed {}", r.display()));
         }
     }
     // A leftover that could not be removed is an error (a restore of that store will refuse
     // to start until it is gone); one kept for an unfinished restore is not.
-    Ok(if failed {
+    Ok(if done.failed {
         exit_codes::ERROR
     } else {
         exit_codes::OK

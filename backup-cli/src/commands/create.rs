@@ -31,9 +31,9 @@ pub fn run(ctx: &Ctx, skip: &[String]) -> Result<u8> {
     let sources = ctx.sources(skip);
     let store = ctx.store()?;
     let backup_root = ctx.backup_dir()?;
-    // A backup dir that does not exist yet is made by the create itself, once the live
-    // stores were checked (a create that fails on bad input leaves nothing behind).
-    let _lock = ctx.lock("create")?;
+    // The orchestrator takes the backup dir's lock. A backup dir that does not exist yet is
+    // made by the create itself, once the live stores were checked (a create that fails on
+    // bad input leaves nothing behind).
     let o = ctx.orchestrator(&store);
     let ahead: Vec<String> = o
         .list()

@@ -22,7 +22,6 @@ pub fn run(ctx: &Ctx, args: &DrillArgs) -> Result<u8> {
         Some(s) => stamp(s)?,
         None => o.newest_to_drill()?,
     };
-    let _lock = ctx.lock("drill")?;
     let report = o.drill(&stamp, &backup_dir)?;
     print(ctx, &report, &backup_dir.join(DRILL_LOG), None)?;
     Ok(code(&report))

@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Result};
 use std::time::Duration;
 
-use backup_core::lock::OperationLocks;
 use backup_core::{
     Component, Configured, Descriptor, FolderStore, Manifest, Orchestrator, Source, Stamp,
 };
@@ -60,55 +59,6 @@ impl Ctx {
         match crate::progress::receiver(!self.global.no_progress) {
             Some(p) => o.with_progress(p),
             None => o,
-        }
-    }
-
-    /// Take the backup dir's lock for an operation that writes there, saying what to do
-    /// instead when the backup dir is read-only.
-    pub fn lock(&self, command: &str) -> Result<Option<OperationLocks>> {
-        self.try_lock(command).map_err(|e| {
-            if read_only(&e) {
-                e.context(format!(
-                    "{command} writes into the backup dir (its journal, snapshots or scratch \
-                     folder), which is on a read-only file system: `restore STAMP --to DIR` \
-                     and `validate` work from it; otherwise copy the snapshot folder into a \
-                     writable backup dir"
-                ))
-            } else {
-                e
-            }
-        })
-    }
-
-    /// The backup dir's lock. A backup dir that does not exist has nothing to guard (the
-    /// operation itself then says it is missing).
-    fn try_lock(&self, command: &str) -> Result<Option<OperationLocks>> {
-        let dir = self.backup_dir()?;
-        if !dir.is_dir() {
-            return Ok(None);
-        }
-        Ok(Some(OperationLocks::acquire(
-            Some(&dir),
-            &[],
-            command,
-            self.lock_timeout(),
-        )?))
-    }
-
-    /// The backup dir's lock for an operation that only reads the backup dir (`restore --to`).
-    /// A backup dir on read-only media (an off-site copy mounted read-only, as it should be)
-    /// cannot hold a lock file, and nothing can change it from here either: then the
-    /// operation goes on without the lock, and says so.
-    pub fn lock_for_reading(&self, command: &str) -> Result<Option<OperationLocks>> {
-        match self.try_lock(command) {
-            Err(e) if read_only(&e) => {
-                output::note(&format!(
-                    "the backup dir {} is read-only; reading it without its lock",
-                    self.backup_dir()?.display()
-                ));
-                Ok(None)
-            }
-            other => other,
         }
     }
 
@@ -210,15 +160,6 @@ pub fn warn_unfinished(o: &Orchestrator<'_>) {
         Err(backup_core::Error::NoUnfinishedRestore { .. }) => {}
         Err(e) => output::warn(&e.to_string()),
     }
-}
-
-/// Whether `e` is the backup dir refusing a write because its file system is read-only.
-pub fn read_only(e: &anyhow::Error) -> bool {
-    matches!(
-        e.downcast_ref::<backup_core::Error>(),
-        Some(backup_core::Error::Io { cause, .. })
-            if cause.kind() == std::io::ErrorKind::ReadOnlyFilesystem
-    )
 }
 
 /// Whether a snapshot's stamp lies in the future of this machine's clock (the clock went

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 use backup_cli::json;
-use backup_core::{RecordedPath, RestoreOptions, RestoreReport, Targets};
+use backup_core::{Confirmation, RecordedPath, RestoreOptions, RestoreReport, Targets};
 
 use super::{stamp, Ctx};
 use crate::cli::RestoreArgs;
@@ -14,16 +14,11 @@ use crate::output::{self, say};
 pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<u8> {
     let store = ctx.store()?;
     let o = ctx.orchestrator(&store);
-    let _lock = if args.to.is_some() {
-        ctx.lock_for_reading("restore")?
-    } else {
-        ctx.lock("restore")?
-    };
     let report = if args.resume || args.rollback {
         if args.resume {
-            o.resume(args.confirm_service_stopped)?
+            o.resume(Confirmation::given(args.confirm_service_stopped))?
         } else {
-            o.rollback(args.confirm_service_stopped)?
+            o.rollback(Confirmation::given(args.confirm_service_stopped))?
         }
     } else {
         let stamp = stamp(args.stamp.as_deref().unwrap_or_default())?;
@@ -60,6 +55,9 @@ fn restored(report: &RestoreReport, id: &str) -> bool {
 }
 
 fn print(ctx: &Ctx, report: &RestoreReport) -> Result<()> {
+    for n in &report.notes {
+        output::note(n);
+    }
     match &report.open_file_check {
         Some(scan) if !scan.available => output::warn(
             "/proc could not be read, so no check was made for processes holding the live \
