@@ -126,9 +126,10 @@ pub struct Restored {
     pub open_file_check: Option<Scan>,
     /// Per component, in manifest order.
     pub components: Vec<RestoredComponent>,
-    /// `db_restored`, `registry_restored`, ...: whether each known component was restored.
+    /// `db_restored`, `registry_restored`, ...: whether each known component was restored
+    /// (`true` or `false`). Keys a later version adds land here too, so read it by key.
     #[serde(flatten)]
-    pub restored: BTreeMap<String, bool>,
+    pub restored: BTreeMap<String, Value>,
 }
 
 /// What happened to one component in a restore.

@@ -73,9 +73,9 @@ fn every_command_prints_its_published_shape() {
     for k in ["db_restored", "registry_restored", "chroma_restored"] {
         assert!(keys.contains(k), "{k}");
     }
-    assert!(r.restored["db_restored"]);
-    assert!(r.restored["registry_restored"]);
-    assert!(!r.restored["chroma_restored"], "not configured");
+    assert_eq!(r.restored["db_restored"], true);
+    assert_eq!(r.restored["registry_restored"], true);
+    assert_eq!(r.restored["chroma_restored"], false, "not configured");
     let restored_db = r.components.iter().find(|c| c.id == "sqlite").unwrap();
     assert_eq!(restored_db.target.to_path().unwrap(), e.db);
     let done: backup_sqlite::SqliteRestored = restored_db.facts.get().unwrap();

@@ -129,9 +129,11 @@ pub struct Staging<'a> {
 
 fn check_rel(id: &str, rel: &str) -> Result<String> {
     let entry_path = format!("{id}/{rel}");
-    if rel
-        .split('/')
-        .any(|p| p.is_empty() || p == "." || p == "..")
+    if rel.contains('\\')
+        || rel.contains('\0')
+        || rel
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
     {
         return Err(Error::BadPath {
             path: PathBuf::from(&entry_path),
@@ -436,7 +438,10 @@ pub fn walk(dir: &Dir) -> Result<Walked> {
             format!("{rel}/")
         };
         for (name, t) in d.entries()? {
-            let Some(n) = name.to_str() else {
+            // Manifest paths are text without backslashes: a name that is not UTF-8 or holds
+            // a backslash (a systemd-escaped unit name) cannot be recorded, so it is skipped
+            // like a link, and said.
+            let Some(n) = name.to_str().filter(|n| !n.contains('\\')) else {
                 out.skipped
                     .push(format!("{prefix}{}", name.to_string_lossy()));
                 continue;
@@ -596,6 +601,17 @@ impl<'a> SnapshotFiles<'a> {
                 }
             }
             self.copy_out(entry, &d, OsStr::new(name), None)?;
+        }
+        // Laid out as the store keeps it: folders that hold no file too.
+        for f in &self.record.folders {
+            let Some(rel) = f.path.strip_prefix(&format!("{}/", self.record.id)) else {
+                continue;
+            };
+            check_rel(&self.record.id, rel)?;
+            let mut d = top.try_clone()?;
+            for part in rel.split('/') {
+                d = d.ensure_dir(OsStr::new(part), fsio::DIR_MODE)?;
+            }
         }
         Ok(copy.below(&self.record.id))
     }

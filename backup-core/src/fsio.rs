@@ -1053,20 +1053,24 @@ impl Dir {
 }
 
 impl Dir {
-    /// Write what `from` yields to `name` as [`Dir::write_atomic`] does (temporary name,
-    /// fsync, rename, folder fsync), streaming: memory does not grow with the size. Stops at
-    /// a requested interrupt, leaving `name` as it was.
+    /// Write what `from` yields to the new name `name` (temporary name, fsync, a rename that
+    /// replaces nothing, folder fsync), streaming: memory does not grow with the size. Stops
+    /// at a requested interrupt; on any failure `name` is as it was.
     ///
     /// # Errors
-    /// [`Error::Io`] naming `what` for a read failure; [`Error::Symlink`];
-    /// [`Error::Interrupted`].
-    pub fn write_atomic_from(&self, name: &OsStr, from: &mut dyn Read, what: &Path) -> Result<()> {
+    /// [`Error::Io`] (`AlreadyExists` when `name` exists; naming `what` for a read failure);
+    /// [`Error::Symlink`]; [`Error::Interrupted`].
+    pub fn write_new_from(&self, name: &OsStr, from: &mut dyn Read, what: &Path) -> Result<()> {
         let tmp = write_temp_name(name);
         self.remove_own_leftover(&tmp)?;
         let mut f = self.create_file(&tmp, FILE_MODE)?;
         let written = copy_open(from, what, &mut f, &self.join(&tmp));
         drop(f);
-        if let Err(e) = written.and_then(|_| self.rename(&tmp, self, name)) {
+        let placed = written.and_then(|_| {
+            rfs::renameat_with(&self.fd, &tmp, &self.fd, name, RenameFlags::NOREPLACE)
+                .map_err(|e| Error::io("put into place", self.join(name), errno_io(e)))
+        });
+        if let Err(e) = placed {
             let _ = self.remove_file(&tmp);
             return Err(e);
         }

@@ -58,29 +58,59 @@ fn the_orchestrator_takes_the_state_folders_lock_itself() {
     }
 }
 
-/// In the object store, a stamp whose manifest never arrived (an upload cut short: the
-/// manifest is put last) is a leftover, never a snapshot, and cleanup removes its objects.
+/// In the object store, a stamp whose manifest never arrived while its upload marker is
+/// there (an upload cut short: the manifest is put last, the marker removed after) is a
+/// leftover that cleanup removes; one without either lost its manifest: it is listed as
+/// unreadable, so a drill fails on it, and cleanup never deletes it.
 #[test]
-fn an_upload_cut_short_is_a_leftover_that_cleanup_removes() {
+fn an_upload_cut_short_is_a_leftover_and_a_lost_manifest_is_not() {
     let s = Setup::on(Storage::Objects, Box::new(NotesFolder), &Notes);
     let m = s.create();
     let objects = backup_core::LocalObjects::new(&s.backup_dir);
     objects
+        .put("uploads/20200101T000000Z", &mut std::io::empty())
+        .unwrap();
+    objects
         .put("snapshots/20200101T000000Z/notes/a.txt", &mut &b"half"[..])
         .unwrap();
+    objects
+        .put("snapshots/20210101T000000Z/notes/a.txt", &mut &b"whole"[..])
+        .unwrap();
     let (listed, leftovers) = s.with(|o| o.list()).unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].0.as_str(), m.stamp);
-    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    let stamps: Vec<&str> = listed.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        stamps,
+        [m.stamp.as_str(), "20210101T000000Z"],
+        "newest first"
+    );
+    assert!(listed[1].1.is_err(), "the lost one is unreadable");
+    assert_eq!(leftovers.len(), 1, "the cut-short upload: {leftovers:?}");
+    let newest = s.with(|o| o.newest_to_drill()).unwrap();
+    assert_eq!(newest.as_str(), m.stamp, "the newest is the real one");
     let done = s.with(|o| o.cleanup(&[])).unwrap();
     assert_eq!(done.removed, leftovers);
     assert!(objects
         .list("snapshots/20200101T000000Z/")
         .unwrap()
         .is_empty());
+    assert!(objects.list("uploads/").unwrap().is_empty());
+    assert_eq!(
+        objects.list("snapshots/20210101T000000Z/").unwrap().len(),
+        1,
+        "what lost its manifest is kept"
+    );
     assert_eq!(
         s.problems(&m),
         Vec::<String>::new(),
         "the snapshot is untouched"
     );
+    // A put never replaces: the reservation of a stamp rests on it.
+    objects
+        .put("uploads/20200101T000000Z", &mut std::io::empty())
+        .unwrap();
+    let twice = objects.put("uploads/20200101T000000Z", &mut std::io::empty());
+    assert!(matches!(
+        twice,
+        Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::AlreadyExists
+    ));
 }

@@ -87,13 +87,26 @@ fn empty_folders_and_nested_files_come_back_and_nothing_else_stays() {
 }
 
 #[test]
-fn links_and_fifos_are_not_captured_and_the_capture_says_so() {
+fn links_and_names_a_manifest_cannot_hold_are_not_captured_and_the_capture_says_so() {
     let s = setup();
     symlink("/etc/passwd", s.live.join("current")).unwrap();
+    // A systemd-escaped unit name: a manifest path cannot hold a backslash.
+    fs::write(s.live.join(r"dev-disk-by\x2duuid.mount"), "[Mount]\n").unwrap();
     let m = s.create();
+    assert_eq!(
+        s.problems(&m),
+        Vec::<String>::new(),
+        "the snapshot reads back"
+    );
     let rec = m.component("files").unwrap();
     let facts: FilesFacts = rec.facts.get().unwrap();
-    assert_eq!(facts.skipped, vec!["current".to_owned()]);
+    assert_eq!(
+        facts.skipped,
+        vec![
+            "current".to_owned(),
+            r"dev-disk-by\x2duuid.mount".to_owned()
+        ]
+    );
     assert!(
         rec.facts
             .warnings

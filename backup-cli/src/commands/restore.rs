@@ -114,7 +114,7 @@ fn print(ctx: &Ctx, report: &RestoreReport) -> Result<()> {
             restored: ctx
                 .descriptors
                 .iter()
-                .map(|d| (d.restored_key.to_owned(), restored(report, d.id)))
+                .map(|d| (d.restored_key.to_owned(), restored(report, d.id).into()))
                 .collect(),
         });
     }

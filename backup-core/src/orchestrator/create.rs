@@ -151,9 +151,18 @@ impl<'a> Orchestrator<'a> {
                 }
                 manifest.components.push(record);
             }
-            let mut f = root.create_file(OsStr::new(MANIFEST_NAME), fsio::FILE_MODE)?;
             let mpath = root.join(MANIFEST_NAME);
-            f.write_all(&manifest.to_json()).ctx("write", &mpath)?;
+            let bytes = manifest.to_json();
+            // What every reader will check, checked before the snapshot exists: a snapshot
+            // whose manifest would not read back is never committed.
+            if let Err(problem) = Manifest::parse(&bytes) {
+                return Err(Error::Manifest {
+                    path: mpath,
+                    problem: format!("would not read back, so no snapshot was made: {problem}"),
+                });
+            }
+            let mut f = root.create_file(OsStr::new(MANIFEST_NAME), fsio::FILE_MODE)?;
+            f.write_all(&bytes).ctx("write", &mpath)?;
             f.sync_all().ctx("fsync", &mpath)?;
             root.sync()?;
             Ok(manifest)

@@ -319,8 +319,9 @@ impl<'a> Orchestrator<'a> {
             .into_iter()
             .filter(|(n, t)| {
                 *t == FileType::Directory
-                    && n.to_str()
-                        .is_some_and(|n| n.starts_with(DRILL_SCRATCH_PREFIX))
+                    && n.to_str().is_some_and(|n| {
+                        n.starts_with(DRILL_SCRATCH_PREFIX) && !crate::store::scratch_in_use(n)
+                    })
             })
             .map(|(n, _)| dir.join(&n))
             .collect()

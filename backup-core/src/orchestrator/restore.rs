@@ -263,11 +263,12 @@ impl<'a> Orchestrator<'a> {
     /// # Errors
     /// [`Error::NoUnfinishedRestore`], [`Error::NotConfirmed`], and those of [`Self::restore`].
     pub fn resume(&self, confirmation: Confirmation) -> Result<RestoreReport> {
+        // The lock first: the journal read under it is the one this run finishes.
+        let _lock = self.lock_state("restore", Access::Write)?;
         let journal = self.unfinished()?;
         if confirmation != Confirmation::ServiceStopped {
             return Err(Error::NotConfirmed);
         }
-        let _lock = self.lock_state("restore", Access::Write)?;
         let stamp = Stamp::parse(&journal.stamp)?;
         let manifest = self.store.read_manifest(&stamp)?;
         let opts = journal_options(&journal.steps, &manifest);
@@ -282,11 +283,11 @@ impl<'a> Orchestrator<'a> {
     /// [`Error::NoUnfinishedRestore`], [`Error::NotConfirmed`], [`Error::NothingToRollBack`],
     /// and those of [`Self::restore`].
     pub fn rollback(&self, confirmation: Confirmation) -> Result<RestoreReport> {
+        let _lock = self.lock_state("restore", Access::Write)?;
         let journal = self.unfinished()?;
         if confirmation != Confirmation::ServiceStopped {
             return Err(Error::NotConfirmed);
         }
-        let _lock = self.lock_state("restore", Access::Write)?;
         let Some(pre) = journal.pre_restore_snapshot.clone() else {
             return Err(Error::NothingToRollBack {
                 stamp: journal.stamp,

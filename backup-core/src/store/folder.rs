@@ -182,10 +182,9 @@ impl SnapshotStore for FolderStore {
             }
         }
         for (name, t) in root.entries()? {
-            if name
-                .to_str()
-                .is_some_and(|n| n.starts_with(crate::DRILL_SCRATCH_PREFIX))
-            {
+            if name.to_str().is_some_and(|n| {
+                n.starts_with(crate::DRILL_SCRATCH_PREFIX) && !super::scratch_in_use(n)
+            }) {
                 if t == FileType::Directory {
                     out.leftovers.push(root.join(&name));
                 } else {

@@ -162,6 +162,17 @@ pub trait SnapshotStore {
     fn places_written(&self) -> Vec<PathBuf>;
 }
 
+/// Whether the scratch folder `name` belongs to a process that is still running (its name
+/// holds the process id): `cleanup` leaves it to that process.
+pub(crate) fn scratch_in_use(name: &str) -> bool {
+    name.strip_prefix(crate::DRILL_SCRATCH_PREFIX)
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|pid| pid.parse::<u32>().ok())
+        .is_some_and(|pid| {
+            pid != std::process::id() && Path::new("/proc").join(pid.to_string()).exists()
+        })
+}
+
 /// A scratch folder in the state folder (`.drill-scratch-<pid>-<n>`, mode 0700): a drill's
 /// restore target, or a local copy of a stored file. Registered for removal if the run is
 /// interrupted, removed on drop, and a leftover `cleanup` removes after a crash.

@@ -4,8 +4,13 @@
 //! conformance suite runs every component against.
 //!
 //! Layout: `snapshots/<stamp>/<path as the manifest names it>`, and the manifest at
-//! `snapshots/<stamp>/backup-metadata.json`, put last: a stamp whose manifest is there is a
-//! snapshot; objects of a stamp without one are what an interrupted upload left.
+//! `snapshots/<stamp>/backup-metadata.json`, put last. An upload begins by putting the marker
+//! `uploads/<stamp>` (which reserves the stamp: puts never replace) and ends by deleting it.
+//! So a stamp whose manifest is there is a snapshot; one without a manifest but with its
+//! marker is what an interrupted upload left (a leftover `cleanup` removes); one with
+//! neither is a snapshot that lost its manifest (listed as unreadable, never deleted).
+//!
+//! One state folder per store: the lock that serializes runs lives there.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -25,10 +30,11 @@ use crate::stamp::{self, Stamp};
 pub trait ObjectStore {
     /// Where it is, for messages.
     fn location(&self) -> &Path;
-    /// Store `from`'s bytes as `key`, replacing nothing: all or nothing.
+    /// Store `from`'s bytes as the new object `key`: all or nothing, and never over an
+    /// existing object.
     ///
     /// # Errors
-    /// [`Error::Io`].
+    /// [`Error::Io`] (`AlreadyExists` when `key` exists).
     fn put(&self, key: &str, from: &mut dyn Read) -> Result<()>;
     /// The bytes of `key`, as a stream.
     ///
@@ -71,17 +77,21 @@ impl LocalObjects {
         LocalObjects { root: root.into() }
     }
 
+    /// The objects folder (never through a symlink at its name), created when asked.
     fn dir(&self, create: bool) -> Result<Option<Dir>> {
-        let objects = self.root.join(OBJECTS);
         if create {
             let (root, _) = fsio::open_or_create_dir(&self.root, None)?;
             return root
                 .ensure_dir(OsStr::new(OBJECTS), fsio::DIR_MODE)
                 .map(Some);
         }
-        match fsio::kind_of(&objects)? {
+        if fsio::kind_of(&self.root)?.is_none() {
+            return Ok(None);
+        }
+        let root = Dir::open(&self.root)?;
+        match root.stat(OsStr::new(OBJECTS))? {
             None => Ok(None),
-            Some(_) => Dir::open(&objects).map(Some),
+            Some(_) => root.open_dir(OsStr::new(OBJECTS)).map(Some),
         }
     }
 
@@ -110,7 +120,7 @@ impl ObjectStore for LocalObjects {
     fn put(&self, key: &str, from: &mut dyn Read) -> Result<()> {
         let dir = self.dir(true)?.unwrap_or_else(|| unreachable!("created"));
         let name = Self::name(key)?;
-        dir.write_atomic_from(OsStr::new(&name), from, &PathBuf::from(key))
+        dir.write_new_from(OsStr::new(&name), from, &PathBuf::from(key))
     }
 
     fn get(&self, key: &str) -> Result<Box<dyn Read>> {
@@ -170,6 +180,17 @@ fn key(stamp: &Stamp, path: &str) -> String {
     format!("{PREFIX}{}/{path}", stamp.as_str())
 }
 
+const UPLOADS: &str = "uploads/";
+
+/// The marker of an upload in progress.
+fn marker(stamp: &Stamp) -> String {
+    format!("{UPLOADS}{}", stamp.as_str())
+}
+
+fn already_exists(e: &Error) -> bool {
+    matches!(e, Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::AlreadyExists)
+}
+
 impl<O: ObjectStore> ObjectSnapshotStore<O> {
     /// Snapshots in `objects`.
     pub fn new(objects: O) -> Self {
@@ -179,6 +200,16 @@ impl<O: ObjectStore> ObjectSnapshotStore<O> {
     /// The object store underneath.
     pub fn objects(&self) -> &O {
         &self.objects
+    }
+
+    /// Stamps whose upload marker is there.
+    fn markers(&self) -> Result<std::collections::BTreeSet<Stamp>> {
+        Ok(self
+            .objects
+            .list(UPLOADS)?
+            .iter()
+            .filter_map(|k| Stamp::parse(&k[UPLOADS.len()..]).ok())
+            .collect())
     }
 
     /// Every key of each stamp, and the keys that are not a stamp's.
@@ -217,12 +248,25 @@ impl<O: ObjectStore> SnapshotStore for ObjectSnapshotStore<O> {
         loop {
             let now = SystemTime::now();
             let stamp = Stamp::at(now);
-            // Two snapshots in one second never collide: the second waits for the next.
-            if self.objects.list(&key(&stamp, ""))?.is_empty() {
+            // The marker reserves the stamp (a put never replaces): two snapshots in one
+            // second never collide, the second waits for the next.
+            let free = self.objects.list(&key(&stamp, ""))?.is_empty();
+            let reserved = free
+                && match self.objects.put(&marker(&stamp), &mut std::io::empty()) {
+                    Ok(()) => true,
+                    Err(e) if already_exists(&e) => false,
+                    Err(e) => return Err(e),
+                };
+            if reserved {
                 // A scratch name: a crash leaves a leftover that `cleanup` removes.
                 let name = format!("{}upload-{}", crate::DRILL_SCRATCH_PREFIX, stamp.as_str());
-                state.remove_own_leftover(OsStr::new(&name))?;
-                state.create_dir(OsStr::new(&name), fsio::DIR_MODE)?;
+                let made = state
+                    .remove_own_leftover(OsStr::new(&name))
+                    .and_then(|()| state.create_dir(OsStr::new(&name), fsio::DIR_MODE));
+                if let Err(e) = made {
+                    let _ = self.objects.delete(&marker(&stamp));
+                    return Err(e);
+                }
                 return Ok(Pending::new(stamp, now, state.join(&name)));
             }
             interrupt::check()?;
@@ -232,13 +276,16 @@ impl<O: ObjectStore> SnapshotStore for ObjectSnapshotStore<O> {
 
     fn commit(&self, pending: Pending) -> Result<Stamp> {
         let stamp = pending.stamp.clone();
-        let put_all = || -> Result<()> {
+        let mut put = Vec::new();
+        let mut put_all = || -> Result<()> {
             let staged = Dir::open(&pending.dir)?;
             let mut files: Vec<String> = crate::walk(&staged)?.files.into_keys().collect();
             files.retain(|f| f != MANIFEST_NAME);
             for rel in &files {
                 let mut f = staged.open_file_beneath(Path::new(rel))?;
-                self.objects.put(&key(&stamp, rel), &mut f)?;
+                let k = key(&stamp, rel);
+                self.objects.put(&k, &mut f)?;
+                put.push(k);
             }
             crate::failpoint("create.before-commit");
             interrupt::check()?;
@@ -248,32 +295,52 @@ impl<O: ObjectStore> SnapshotStore for ObjectSnapshotStore<O> {
         };
         let done = put_all();
         if done.is_err() {
-            for k in self.objects.list(&key(&stamp, "")).unwrap_or_default() {
-                let _ = self.objects.delete(&k);
+            // Only what this run put: nothing else can be under a stamp it reserved.
+            for k in &put {
+                let _ = self.objects.delete(k);
             }
         }
+        let _ = self.objects.delete(&marker(&stamp));
         let _ = fsio::remove_tree_at(&pending.dir);
         done.map(|()| stamp)
     }
 
     fn abort(&self, pending: Pending) {
+        let _ = self.objects.delete(&marker(&pending.stamp));
         let _ = fsio::remove_tree_at(&pending.dir);
     }
 
     fn list(&self) -> Result<Listing> {
         let (stamps, other) = self.by_stamp()?;
+        let markers = self.markers()?;
         let root = self.objects.location();
         let mut out = Listing::default();
-        for (stamp, keys) in stamps {
-            if keys.contains(&key(&stamp, MANIFEST_NAME)) {
-                out.snapshots.push(stamp);
+        for (stamp, keys) in &stamps {
+            let at = root.join("snapshots").join(stamp.as_str());
+            if keys.contains(&key(stamp, MANIFEST_NAME)) {
+                out.snapshots.push(stamp.clone());
+            } else if markers.contains(stamp) {
+                // An upload that never put its manifest.
+                out.leftovers.push(at);
             } else {
-                // The manifest is put last: these are what an interrupted upload left.
-                out.leftovers
-                    .push(root.join("snapshots").join(stamp.as_str()));
+                // No upload in progress left these: a snapshot whose manifest is gone.
+                out.lost.push(stamp.clone());
+                out.unrecognised.push(at);
             }
         }
-        out.unrecognised = other.iter().map(|k| root.join(k)).collect();
+        // Markers of uploads that got no further, or that finished but were not cleared.
+        for m in &markers {
+            let finished_or_empty = match stamps.get(m) {
+                None => true,
+                Some(keys) => keys.contains(&key(m, MANIFEST_NAME)),
+            };
+            if finished_or_empty {
+                out.leftovers.push(root.join(marker(m)));
+            }
+        }
+        out.unrecognised.extend(other.iter().map(|k| root.join(k)));
+        out.leftovers.sort();
+        out.unrecognised.sort();
         Ok(out)
     }
 
@@ -314,19 +381,33 @@ impl<O: ObjectStore> SnapshotStore for ObjectSnapshotStore<O> {
             .collect())
     }
 
-    fn changeable_by_others(&self, _stamp: &Stamp) -> Option<(PathBuf, String)> {
-        fsio::changeable_by_others(self.objects.location())
+    fn changeable_by_others(&self, stamp: &Stamp) -> Option<(PathBuf, String)> {
+        let root = self.objects.location();
+        let objects = root.join(OBJECTS);
+        let inside = [
+            objects.clone(),
+            objects.join(escape(&key(stamp, MANIFEST_NAME))),
+        ];
+        fsio::changeable_by_others(root).or_else(|| {
+            inside
+                .iter()
+                .find_map(|p| fsio::entry_changeable_by_others(p))
+        })
     }
 
     fn remove_leftovers(&self) -> Result<Vec<PathBuf>> {
         let listing = self.list()?;
         let (stamps, _) = self.by_stamp()?;
-        for (stamp, keys) in stamps {
-            if !keys.contains(&key(&stamp, MANIFEST_NAME)) {
-                for k in keys {
-                    self.objects.delete(&k)?;
+        for m in self.markers()? {
+            // Only an upload's own objects: a stamp without its marker is never deleted.
+            if let Some(keys) = stamps.get(&m) {
+                if !keys.contains(&key(&m, MANIFEST_NAME)) {
+                    for k in keys {
+                        self.objects.delete(k)?;
+                    }
                 }
             }
+            self.objects.delete(&marker(&m))?;
         }
         Ok(listing.leftovers)
     }
