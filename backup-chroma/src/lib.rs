@@ -643,14 +643,6 @@ fn skipped_warning(live: &Path, skipped: &[String]) -> Option<String> {
     })
 }
 
-/// The files of the live folder at `target` (for the open-file gate), or none.
-fn live_files(target: &Path) -> Vec<PathBuf> {
-    Dir::open_nofollow(target)
-        .and_then(|d| walk(&d))
-        .map(|w| w.files.keys().map(|r| target.join(r)).collect())
-        .unwrap_or_default()
-}
-
 impl Component for ChromaComponent {
     fn id(&self) -> &'static str {
         ID
@@ -697,7 +689,7 @@ impl Component for ChromaComponent {
     }
 
     fn held_files(&self, target: &Path) -> Vec<PathBuf> {
-        let mut files = live_files(target);
+        let mut files = backup_core::files_below(target);
         let db = target.join("chroma.sqlite3");
         if !files.contains(&db) {
             files.push(db);

@@ -791,7 +791,14 @@ fn cleanup_removes_only_its_own_names_and_reports_the_rest() {
     // A stray file, and leftovers this tool makes.
     fs::write(snaps.join("notes.txt"), b"operator's notes").unwrap();
     fs::create_dir(snaps.join(".20250102T000000Z.tmp")).unwrap();
-    fs::create_dir(s.env.backups.join(".drill-scratch-1-0")).unwrap();
+    // A scratch folder of a run that is gone (no process can have that id), and one of a
+    // run still going (this test's own process): only the first is a leftover.
+    fs::create_dir(s.env.backups.join(".drill-scratch-999999999-0")).unwrap();
+    let running = s
+        .env
+        .backups
+        .join(format!(".drill-scratch-{}-0", std::process::id()));
+    fs::create_dir(&running).unwrap();
     let beside = s
         .env
         .db
@@ -806,7 +813,11 @@ fn cleanup_removes_only_its_own_names_and_reports_the_rest() {
     let st = json(&out);
     let leftovers = st["leftovers"].to_string();
     assert!(leftovers.contains(".20250102T000000Z.tmp"), "{st}");
-    assert!(leftovers.contains(".drill-scratch-1-0"), "{st}");
+    assert!(leftovers.contains(".drill-scratch-999999999-0"), "{st}");
+    assert!(
+        !leftovers.contains(&format!(".drill-scratch-{}-0", std::process::id())),
+        "{st}"
+    );
     assert!(
         leftovers.contains(".atocore.db.atocore-restore.tmp"),
         "{st}"
@@ -830,7 +841,11 @@ fn cleanup_removes_only_its_own_names_and_reports_the_rest() {
         b"operator's notes"
     );
     assert!(!snaps.join(".20250102T000000Z.tmp").exists());
-    assert!(!s.env.backups.join(".drill-scratch-1-0").exists());
+    assert!(!s.env.backups.join(".drill-scratch-999999999-0").exists());
+    assert!(
+        running.is_dir(),
+        "a running process's scratch folder is left to it"
+    );
     assert!(!beside.exists());
     // A second cleanup is not wedged by what it leaves alone.
     let out = s.run(&["cleanup"]);

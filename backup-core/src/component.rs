@@ -487,6 +487,15 @@ pub fn walk(dir: &Dir) -> Result<Walked> {
     Ok(out)
 }
 
+/// Every regular file below the live folder `target` (no link followed), for a folder
+/// store's [`Component::held_files`]; none when it cannot be read.
+pub fn files_below(target: &Path) -> Vec<PathBuf> {
+    Dir::open_nofollow(target)
+        .and_then(|d| walk(&d))
+        .map(|w| w.files.keys().map(|r| target.join(r)).collect())
+        .unwrap_or_default()
+}
+
 /// Read access to one component's part of a finalized snapshot, wherever the store keeps
 /// it: each file as a stream, or (for an engine that needs random access) a local copy made
 /// on demand in the state folder and removed after.

@@ -235,10 +235,7 @@ impl Component for FilesComponent {
     }
 
     fn held_files(&self, target: &Path) -> Vec<PathBuf> {
-        Dir::open_nofollow(target)
-            .and_then(|d| walk(&d))
-            .map(|w| w.files.keys().map(|r| target.join(r)).collect())
-            .unwrap_or_default()
+        backup_core::files_below(target)
     }
 
     fn side_files(&self, _target: &Path) -> Vec<PathBuf> {
