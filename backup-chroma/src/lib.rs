@@ -746,20 +746,9 @@ impl Component for ChromaComponent {
         let mut r = snap.replacement(target, ID)?;
         let had_live = r.parent().stat(r.name())?.is_some();
         // Entries of the live folder that no capture keeps go with the old folder: say so.
-        let dropped = if had_live {
-            Dir::open_nofollow(target)
-                .and_then(|d| walk(&d))
-                .map(|w| w.skipped)
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let built = OsStr::new("new");
+        let dropped = backup_core::skipped_below(target);
         let sub = if snap.is_raw() { "raw/" } else { "" };
-        let done = snap.build_folder(&mut r, built, sub).and_then(|()| {
-            backup_core::failpoint("chroma.new-folder-built");
-            r.switch_folder(built)
-        });
+        let done = snap.replace_folder(&mut r, sub);
         let mut warnings = r.finish();
         done?;
         warnings.extend(skipped_warning(target, &dropped).map(|w| {

@@ -487,6 +487,16 @@ pub fn walk(dir: &Dir) -> Result<Walked> {
     Ok(out)
 }
 
+/// What the live folder `target` holds that no capture takes (symlinks, special files,
+/// names a manifest cannot hold): a restore replaces the whole folder, so these go with the
+/// old one and the restore says so. None when there is no folder.
+pub fn skipped_below(target: &Path) -> Vec<String> {
+    Dir::open_nofollow(target)
+        .and_then(|d| walk(&d))
+        .map(|w| w.skipped)
+        .unwrap_or_default()
+}
+
 /// Every regular file below the live folder `target` (no link followed), for a folder
 /// store's [`Component::held_files`]; none when it cannot be read.
 pub fn files_below(target: &Path) -> Vec<PathBuf> {
@@ -749,6 +759,19 @@ impl<'a> SnapshotFiles<'a> {
         out.sync_all()
             .map_err(|e| Error::io("fsync", &dst_path, e))?;
         Ok(warning)
+    }
+
+    /// For a folder store, the whole restore of the folder: [`SnapshotFiles::build_folder`]
+    /// as `new`, then [`Replacement::switch_folder`] (failpoint `<label>.new-folder-built`
+    /// between them).
+    ///
+    /// # Errors
+    /// As those two.
+    pub fn replace_folder(&self, r: &mut Replacement, sub: &str) -> Result<()> {
+        let built = OsStr::new("new");
+        self.build_folder(r, built, sub)?;
+        crate::failpoint(&format!("{}.new-folder-built", r.label()));
+        r.switch_folder(built)
     }
 
     /// For a folder store: build the whole folder as the snapshot holds it, as `built` inside

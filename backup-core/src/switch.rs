@@ -55,6 +55,11 @@ pub struct Replacement {
 }
 
 impl Replacement {
+    /// The name of this replacement's failpoints (the component id).
+    pub fn label(&self) -> &'static str {
+        self.label
+    }
+
     /// Open the folder holding `target` (creating missing folders for a restore onto an
     /// empty host: the last one with `parent_owner` when recorded) and make the private work
     /// folder beside `target`, removing a leftover of ours. `label` names the failpoints.

@@ -12,7 +12,6 @@
 //! one step. Verify: the restored folder holds exactly the snapshot's files, byte for byte.
 
 use std::collections::BTreeSet;
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use backup_core::{
@@ -214,17 +213,8 @@ impl Component for FilesComponent {
 
     fn restore(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
         let mut r = snap.replacement(target, ID)?;
-        let dropped = match r.parent().stat(r.name())? {
-            Some(_) => Dir::open_nofollow(target)
-                .and_then(|d| walk(&d))
-                .map(|w| w.skipped)
-                .unwrap_or_default(),
-            None => Vec::new(),
-        };
-        let built = OsStr::new("new");
-        let done = snap
-            .build_folder(&mut r, built, "")
-            .and_then(|()| r.switch_folder(built));
+        let dropped = backup_core::skipped_below(target);
+        let done = snap.replace_folder(&mut r, "");
         let warnings = r.finish();
         done?;
         Ok(Facts::warnings(warnings).with_warnings(skipped_warning(

@@ -3,7 +3,6 @@
 //! show the suite catches each broken contract.
 #![allow(dead_code)]
 
-use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -42,10 +41,7 @@ impl Component for NotesFolder {
 
     fn restore(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
         let mut r = snap.replacement(target, "notes")?;
-        let built = OsStr::new("new");
-        let done = snap
-            .build_folder(&mut r, built, "")
-            .and_then(|()| r.switch_folder(built));
+        let done = snap.replace_folder(&mut r, "");
         let warnings = r.finish();
         done?;
         Ok(Facts::warnings(warnings))
