@@ -224,6 +224,7 @@ fn rehash(s: &Setup, m: &Manifest) {
                 size: d.size,
                 sha256: d.sha256,
                 owner: f.owner,
+                chunks: None,
             });
         }
     }

@@ -210,6 +210,7 @@ impl<'a> Staging<'a> {
             size: d.size,
             sha256: d.sha256,
             owner: Some(owner),
+            chunks: None,
         };
         self.hashed.insert(entry_path.clone(), entry.clone());
         self.owners.insert(entry_path, owner);

@@ -1,7 +1,7 @@
 //! The conformance suite: the checks every [`Component`] must pass, run through the real
-//! [`Orchestrator`] against real files, over both snapshot stores: the [`FolderStore`] and an
+//! [`Orchestrator`] against real files, over every snapshot store: the [`FolderStore`], an
 //! [`ObjectSnapshotStore`] over [`LocalObjects`] (whole objects only: put, get, list,
-//! delete, as object storage offers). Each component crate runs the whole list with
+//! delete, as object storage offers), and the [`Repository`] (chunks in packs). Each component crate runs the whole list with
 //! [`conformance_tests!`](crate::conformance_tests) plus its own specific tests.
 //!
 //! Panics are the point here: this module is test support.
@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::{
     Component, Error, FolderStore, Kind, LocalObjects, Manifest, ObjectSnapshotStore, Orchestrator,
-    RestoreOptions, SnapshotStore, Source, Stamp, Targets, MANIFEST_NAME,
+    Repository, RestoreOptions, SnapshotStore, Source, Stamp, Targets, MANIFEST_NAME,
 };
 
 /// Where a [`Setup`] keeps its snapshots.
@@ -28,6 +28,9 @@ pub enum Storage {
     /// [`ObjectSnapshotStore`] over [`LocalObjects`] in the backup dir, state in a separate
     /// local folder.
     Objects,
+    /// [`Repository`] in the backup dir (chunks in packs; what the CLI makes), state and
+    /// index cache in the backup dir.
+    Repository,
 }
 
 thread_local! {
@@ -110,7 +113,7 @@ impl Setup {
     /// The local state folder (journal, locks, drill log, scratch).
     pub fn state_dir(&self) -> PathBuf {
         match self.storage {
-            Storage::Folder => self.backup_dir.clone(),
+            Storage::Folder | Storage::Repository => self.backup_dir.clone(),
             Storage::Objects => self.tmp.path().join("state"),
         }
     }
@@ -122,6 +125,29 @@ impl Setup {
             Storage::Objects => Box::new(ObjectSnapshotStore::new(LocalObjects::new(
                 &self.backup_dir,
             ))),
+            Storage::Repository => Box::new(Repository::in_folder(&self.backup_dir)),
+        }
+    }
+
+    /// Where the bytes of file `rel` of `m`'s snapshot are kept on disk: the file itself
+    /// (whole, offset 0), or, in a repository, each frame of the packs that hold its chunks
+    /// (the pack file, the frame's offset and length).
+    pub fn stored_places(&self, m: &Manifest, rel: &str) -> Vec<(PathBuf, u64, u64)> {
+        match self.storage {
+            Storage::Folder | Storage::Objects => {
+                let p = self.snapshot_file(m, rel);
+                let len = fs::metadata(&p).map(|md| md.len()).unwrap_or(0);
+                vec![(p, 0, len)]
+            }
+            Storage::Repository => {
+                let r = Repository::in_folder(&self.backup_dir);
+                let objects = LocalObjects::new(&self.backup_dir);
+                r.frames_of(&Stamp::parse(&m.stamp).unwrap(), rel)
+                    .expect("frames")
+                    .into_iter()
+                    .map(|(k, off, len)| (objects.object_path(&k), off, len))
+                    .collect()
+            }
         }
     }
 
@@ -137,7 +163,7 @@ impl Setup {
     pub fn snapshot_file(&self, m: &Manifest, rel: &str) -> PathBuf {
         match self.storage {
             Storage::Folder => self.snapshot_dir(m).join(rel),
-            Storage::Objects => LocalObjects::new(&self.backup_dir)
+            Storage::Objects | Storage::Repository => LocalObjects::new(&self.backup_dir)
                 .object_path(&format!("snapshots/{}/{rel}", m.stamp)),
         }
     }
@@ -165,7 +191,7 @@ impl Setup {
     pub fn snapshot_dir(&self, m: &Manifest) -> PathBuf {
         match self.storage {
             Storage::Folder => self.backup_dir.join("snapshots").join(&m.stamp),
-            Storage::Objects => self.backup_dir.join("objects"),
+            Storage::Objects | Storage::Repository => self.backup_dir.join("objects"),
         }
     }
 
@@ -259,7 +285,9 @@ pub fn snapshot_then_validate(c: Box<dyn Component>, fx: &dyn Fixture, storage: 
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&s.snapshot_file(&m, MANIFEST_NAME)), 0o600);
     for f in &rec.files {
-        assert_eq!(mode(&s.snapshot_file(&m, &f.path)), 0o600, "{}", f.path);
+        for (p, _, _) in s.stored_places(&m, &f.path) {
+            assert_eq!(mode(&p), 0o600, "{} in {}", f.path, p.display());
+        }
     }
     assert_eq!(
         Manifest::read(&s.snapshot_file(&m, MANIFEST_NAME)).unwrap(),
@@ -340,17 +368,21 @@ pub fn damaged_files_are_caught(c: Box<dyn Component>, fx: &dyn Fixture, storage
     let live_before = tree_bytes(s.live.parent().unwrap());
     let files = &m.component(&s.id()).unwrap().files;
     for f in files {
-        let p = &s.snapshot_file(&m, &f.path);
+        // The file itself, or (in a repository) the first pack frame holding its chunks.
+        let Some((p, at, len)) = s.stored_places(&m, &f.path).into_iter().next() else {
+            continue;
+        };
+        let p = &p;
         let original = fs::read(p).unwrap();
         let mut damage: Vec<(&str, Harm<'_>)> =
             vec![("deleted", Box::new(|| fs::remove_file(p).unwrap()))];
         // An empty file can be neither truncated nor flipped.
-        if !original.is_empty() {
+        if len > 0 {
             damage.push((
                 "truncated",
-                Box::new(|| fs::write(p, &original[..original.len() / 2]).unwrap()),
+                Box::new(|| fs::write(p, &original[..(at + len / 2) as usize]).unwrap()),
             ));
-            for offset in [0, original.len() as u64 / 2, original.len() as u64 - 1] {
+            for offset in [at, at + len / 2, at + len - 1] {
                 damage.push(("flipped", Box::new(move || flip_byte(p, offset))));
             }
         }
@@ -675,9 +707,10 @@ pub fn validate_writes_nothing(c: Box<dyn Component>, fx: &dyn Fixture, storage:
     for damaged in [false, true] {
         if damaged {
             let f = &m.component(&s.id()).unwrap().files[0];
-            let p = s.snapshot_file(&m, &f.path);
-            if fs::metadata(&p).unwrap().len() > 0 {
-                flip_byte(&p, 0);
+            if let Some((p, at, len)) = s.stored_places(&m, &f.path).into_iter().next() {
+                if len > 0 {
+                    flip_byte(&p, at);
+                }
             }
         }
         // Let a clock tick pass, so that a write would show in a modification time.
@@ -827,8 +860,8 @@ pub fn a_poller_never_sees_the_target_missing_or_partial(
     }
 }
 
-/// Run every check above as its own `#[test]`, over both stores (`conformance::folder::*`
-/// and `conformance::objects::*`):
+/// Run every check above as its own `#[test]`, over every store (`conformance::folder::*`,
+/// `conformance::objects::*` and `conformance::repository::*`):
 /// `backup_core::conformance_tests!(MyComponent::new(), MyFixture);`
 #[macro_export]
 macro_rules! conformance_tests {
@@ -853,6 +886,15 @@ macro_rules! conformance_tests {
                     $component,
                     $fixture,
                     $crate::conformance::Storage::Objects
+                );
+            }
+            mod repository {
+                #[allow(unused_imports)]
+                use super::super::*;
+                $crate::conformance_checks!(
+                    $component,
+                    $fixture,
+                    $crate::conformance::Storage::Repository
                 );
             }
         }

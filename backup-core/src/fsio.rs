@@ -1001,6 +1001,19 @@ impl Dir {
         })
     }
 
+    /// Move `from` (inside this folder) to the new name `to_name` inside `to`, replacing
+    /// nothing (`RENAME_NOREPLACE`): how a finished file is published.
+    ///
+    /// # Errors
+    /// [`Error::Io`] (`AlreadyExists` when `to_name` exists; `CrossesDevices` across file
+    /// systems).
+    pub fn rename_new(&self, from: &OsStr, to: &Dir, to_name: &OsStr) -> Result<()> {
+        plain(from, &self.path)?;
+        plain(to_name, &to.path)?;
+        rfs::renameat_with(&self.fd, from, &to.fd, to_name, RenameFlags::NOREPLACE)
+            .map_err(|e| Error::io("put into place", to.join(to_name), errno_io(e)))
+    }
+
     /// Swap `a` (inside this folder) with `b` inside `other` in one atomic step
     /// (`renameat2(RENAME_EXCHANGE)`): a reader sees the old pair or the new pair, never a
     /// missing name. `Unsupported`/`InvalidInput` errors mean the file system cannot

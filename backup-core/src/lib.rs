@@ -32,8 +32,8 @@ pub use facts::Facts;
 pub use fsio::{Dir, Owner};
 pub use journal::{Journal, Phase, Step, JOURNAL_NAME};
 pub use manifest::{
-    is_safe_id, path_serde, ComponentRecord, FileEntry, FolderEntry, Kind, Manifest, RecordedPath,
-    FORMAT_VERSION, MANIFEST_NAME, OLDEST_FORMAT_VERSION,
+    is_safe_id, path_serde, ChunkList, ComponentRecord, FileEntry, FolderEntry, Kind, Manifest,
+    RecordedPath, FORMAT_VERSION, MANIFEST_NAME, OLDEST_FORMAT_VERSION, PLAIN_FORMAT_VERSION,
 };
 pub use orchestrator::{
     Cleanup, ComponentOutcome, Confirmation, DrillReport, Listed, Orchestrator, RestoreOptions,
@@ -42,7 +42,9 @@ pub use orchestrator::{
 pub use progress::Progress;
 pub use stamp::{rfc3339, Stamp};
 pub use store::{
-    FolderStore, Listing, LocalObjects, ObjectSnapshotStore, ObjectStore, Pending, SnapshotStore,
+    prune_plan, Added, CheckReport, FolderStore, Found, Listing, LocalObjects, ObjectSnapshotStore,
+    ObjectStore, Pending, Policy, PrunePlan, PruneReport, ReadData, Reason, Repository,
+    SnapshotStore, CACHE_DIR,
 };
 pub use switch::{is_own_temp, temp_name, Replacement, TEMP_SUFFIX};
 

@@ -15,9 +15,13 @@ use crate::fsio::Owner;
 
 /// Name of the manifest file inside a snapshot folder.
 pub const MANIFEST_NAME: &str = "backup-metadata.json";
-/// The manifest format this build writes. Version 1 (no owners, sources always UTF-8 text) is
-/// still read.
-pub const FORMAT_VERSION: u32 = 2;
+/// The newest manifest format this build reads and writes: 3 is a repository snapshot's
+/// (each file's chunk list added). Version 1 (no owners, sources always UTF-8 text) is still
+/// read.
+pub const FORMAT_VERSION: u32 = 3;
+/// The format of a plain-folder snapshot's manifest (no chunk lists): what the previous
+/// release reads.
+pub const PLAIN_FORMAT_VERSION: u32 = 2;
 /// The oldest manifest format this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// Manifests larger than this are refused before parsing.
@@ -56,6 +60,19 @@ pub struct FileEntry {
     /// format 1 and for files with no live counterpart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<Owner>,
+    /// Its chunks, in order (format 3, in a repository; absent in a plain-folder snapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<ChunkList>,
+}
+
+/// A file's chunks as a repository manifest lists them: `count` chunk serials, encoded
+/// compactly (see the repository's `serials` module).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkList {
+    /// How many chunks.
+    pub count: u64,
+    /// The serials: zigzag varint deltas, zstd, base64 without padding.
+    pub serials: String,
 }
 
 /// A folder of a captured store, with the owner, group and mode it had live.
@@ -447,6 +464,7 @@ mod tests {
                         gid: 1,
                         mode: 0o640,
                     }),
+                    chunks: None,
                 }],
                 facts: Default::default(),
                 folders: Vec::new(),

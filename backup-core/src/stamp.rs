@@ -53,6 +53,25 @@ impl Stamp {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Seconds since the Unix epoch (UTC) of the moment the stamp names.
+    pub fn seconds(&self) -> i64 {
+        let n = |a: usize, b: usize| -> i64 {
+            self.0[a..b]
+                .bytes()
+                .fold(0, |acc, c| acc * 10 + i64::from(c - b'0'))
+        };
+        let (y, mo, d) = (n(0, 4), n(4, 6), n(6, 8));
+        // Days from civil (the inverse of `civil`).
+        let y = if mo <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (mo + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        days * 86_400 + n(9, 11) * 3600 + n(11, 13) * 60 + n(13, 15)
+    }
 }
 
 impl fmt::Display for Stamp {
@@ -114,6 +133,10 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-04-09T01:23:45Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(Stamp::at(leap).as_str(), "20000229T000000Z");
+        for secs in [0u64, 951_782_400, 1_775_697_825, 4_102_444_799] {
+            let s = Stamp::at(UNIX_EPOCH + Duration::from_secs(secs));
+            assert_eq!(s.seconds(), secs as i64, "{s}");
+        }
     }
 
     #[test]

@@ -120,17 +120,22 @@ impl Component for HoldsTheFolderOnly {
 
 type Check = fn(Box<dyn Component>, &dyn c::Fixture, c::Storage);
 
-/// Whether `check` fails the component, on both stores alike.
+/// Whether `check` fails the component, on every store alike.
 fn fails(check: Check, component: impl Fn() -> Box<dyn Component>) -> bool {
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let on =
         |storage| catch_unwind(AssertUnwindSafe(|| check(component(), &Notes, storage))).is_err();
-    let (folder, objects) = (on(c::Storage::Folder), on(c::Storage::Objects));
+    let (folder, objects, repository) = (
+        on(c::Storage::Folder),
+        on(c::Storage::Objects),
+        on(c::Storage::Repository),
+    );
     std::panic::set_hook(prev);
     assert_eq!(
-        folder, objects,
-        "the check judged the component differently over the two stores"
+        (folder, folder),
+        (objects, repository),
+        "the check judged the component differently over the stores"
     );
     folder
 }

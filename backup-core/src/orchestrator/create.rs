@@ -16,8 +16,8 @@ use crate::facts::Facts;
 use crate::fsio::{self, Dir};
 use crate::journal::Journal;
 use crate::manifest::{
-    ComponentRecord, FileEntry, FolderEntry, Kind, Manifest, RecordedPath, FORMAT_VERSION,
-    MANIFEST_NAME,
+    ComponentRecord, FileEntry, FolderEntry, Kind, Manifest, RecordedPath, MANIFEST_NAME,
+    PLAIN_FORMAT_VERSION,
 };
 use crate::progress;
 use crate::stamp::rfc3339;
@@ -111,7 +111,7 @@ impl<'a> Orchestrator<'a> {
         let result = (|| {
             let root = Dir::open(&pending.dir)?;
             let mut manifest = Manifest {
-                format_version: FORMAT_VERSION,
+                format_version: PLAIN_FORMAT_VERSION,
                 stamp: pending.stamp.to_string(),
                 created_at: rfc3339(pending.started),
                 tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -169,8 +169,10 @@ impl<'a> Orchestrator<'a> {
         })();
         match result {
             Ok(m) => {
-                self.store.commit(pending)?;
-                Ok(m)
+                let stamp = self.store.commit(pending)?;
+                // The manifest as stored (a repository adds each file's chunk list); the
+                // snapshot exists either way, and `validate` reads it back in full.
+                Ok(self.store.read_manifest(&stamp).unwrap_or(m))
             }
             Err(e) => {
                 self.store.abort(pending);
@@ -215,6 +217,7 @@ fn seal_component(root: &Dir, id: &str, staging: &Staging<'_>) -> Result<Vec<Fil
                                 size: d.size,
                                 sha256: d.sha256,
                                 owner: None,
+                                chunks: None,
                             }
                         }
                     };

@@ -22,7 +22,8 @@
 //!   in the local state folder the orchestrator is given (by default the backup dir).
 
 mod folder;
-mod objects;
+pub(crate) mod objects;
+mod repo;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,10 @@ use crate::stamp::Stamp;
 
 pub use folder::FolderStore;
 pub use objects::{LocalObjects, ObjectSnapshotStore, ObjectStore};
+pub use repo::{
+    plan as prune_plan, Added, CheckReport, Found, Policy, PrunePlan, PruneReport, ReadData,
+    Reason, Repository, CACHE_DIR,
+};
 
 /// A snapshot being built: the stamp it will get and a local folder to build it in.
 #[derive(Debug)]

@@ -51,6 +51,83 @@ pub trait ObjectStore {
     /// # Errors
     /// [`Error::Io`].
     fn delete(&self, key: &str) -> Result<()>;
+
+    /// `len` bytes of `key` from `offset` (fewer only at its end): a ranged read.
+    ///
+    /// # Errors
+    /// [`Error::Io`] (`NotFound` when there is no such object).
+    fn get_range(&self, key: &str, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let mut r = self.get(key)?;
+        let what = || self.location().join(key);
+        std::io::copy(&mut (&mut r).take(offset), &mut std::io::sink())
+            .map_err(|e| Error::io("read", what(), e))?;
+        let mut out = Vec::with_capacity(len.min(1 << 24));
+        r.take(len as u64)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::io("read", what(), e))?;
+        Ok(out)
+    }
+
+    /// The last `len` bytes of `key` (all of it when shorter).
+    ///
+    /// # Errors
+    /// [`Error::Io`] (`NotFound` when there is no such object).
+    fn get_tail(&self, key: &str, len: usize) -> Result<Vec<u8>> {
+        let mut r = self.get(key)?;
+        let mut keep = std::collections::VecDeque::with_capacity(len.min(1 << 24));
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io("read", self.location().join(key), e)),
+            };
+            keep.extend(&buf[..n]);
+            while keep.len() > len {
+                keep.pop_front();
+            }
+        }
+        Ok(keep.into_iter().collect())
+    }
+
+    /// Store the local file `name` in folder `dir` (finished and synced) as the new object
+    /// `key`, consuming the file: a store on the same disk may move it rather than copy.
+    ///
+    /// # Errors
+    /// [`Error::Io`] (`AlreadyExists` when `key` exists).
+    fn put_local(&self, key: &str, dir: &Dir, name: &OsStr) -> Result<()> {
+        let mut f = dir.open_file(name)?;
+        self.put(key, &mut f)?;
+        dir.remove_file(name).map(|_| ())
+    }
+}
+
+impl<O: ObjectStore + ?Sized> ObjectStore for std::sync::Arc<O> {
+    fn location(&self) -> &Path {
+        (**self).location()
+    }
+    fn put(&self, key: &str, from: &mut dyn Read) -> Result<()> {
+        (**self).put(key, from)
+    }
+    fn get(&self, key: &str) -> Result<Box<dyn Read>> {
+        (**self).get(key)
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        (**self).list(prefix)
+    }
+    fn delete(&self, key: &str) -> Result<()> {
+        (**self).delete(key)
+    }
+    fn get_range(&self, key: &str, offset: u64, len: usize) -> Result<Vec<u8>> {
+        (**self).get_range(key, offset, len)
+    }
+    fn get_tail(&self, key: &str, len: usize) -> Result<Vec<u8>> {
+        (**self).get_tail(key, len)
+    }
+    fn put_local(&self, key: &str, dir: &Dir, name: &OsStr) -> Result<()> {
+        (**self).put_local(key, dir, name)
+    }
 }
 
 /// An object store in a local folder: `<root>/objects/<key, escaped>`, one regular file per
@@ -162,6 +239,60 @@ impl ObjectStore for LocalObjects {
         }
         Ok(())
     }
+
+    fn get_range(&self, key: &str, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let (f, path) = self.open_object(key)?;
+        let size = f
+            .metadata()
+            .map_err(|e| Error::io("inspect", &path, e))?
+            .len();
+        let n = usize::try_from(size.saturating_sub(offset))
+            .unwrap_or(usize::MAX)
+            .min(len);
+        let mut out = vec![0u8; n];
+        std::os::unix::fs::FileExt::read_exact_at(&f, &mut out, offset)
+            .map_err(|e| Error::io("read", &path, e))?;
+        Ok(out)
+    }
+
+    fn get_tail(&self, key: &str, len: usize) -> Result<Vec<u8>> {
+        let (f, path) = self.open_object(key)?;
+        let size = f
+            .metadata()
+            .map_err(|e| Error::io("inspect", &path, e))?
+            .len();
+        let n = usize::try_from(size).unwrap_or(usize::MAX).min(len);
+        let mut out = vec![0u8; n];
+        std::os::unix::fs::FileExt::read_exact_at(&f, &mut out, size - n as u64)
+            .map_err(|e| Error::io("read", &path, e))?;
+        Ok(out)
+    }
+
+    fn put_local(&self, key: &str, dir: &Dir, name: &OsStr) -> Result<()> {
+        let objects = self.dir(true)?.unwrap_or_else(|| unreachable!("created"));
+        let to = Self::name(key)?;
+        match dir.rename_new(name, &objects, OsStr::new(&to)) {
+            Ok(()) => objects.sync(),
+            Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::CrossesDevices => {
+                let mut f = dir.open_file(name)?;
+                objects.write_new_from(OsStr::new(&to), &mut f, &PathBuf::from(key))?;
+                dir.remove_file(name).map(|_| ())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl LocalObjects {
+    /// The open file of object `key` and its path.
+    fn open_object(&self, key: &str) -> Result<(std::fs::File, PathBuf)> {
+        let name = Self::name(key)?;
+        let path = self.root.join(OBJECTS).join(&name);
+        let dir = self
+            .dir(false)?
+            .ok_or_else(|| Error::io("open", &path, std::io::ErrorKind::NotFound.into()))?;
+        Ok((dir.open_file(OsStr::new(&name))?, path))
+    }
 }
 
 /// Snapshots kept as objects in `O`. A snapshot is built in a local scratch folder inside
@@ -176,18 +307,18 @@ const PREFIX: &str = "snapshots/";
 /// The keys stored under each stamp.
 type KeysByStamp = BTreeMap<Stamp, Vec<String>>;
 
-fn key(stamp: &Stamp, path: &str) -> String {
+pub(super) fn key(stamp: &Stamp, path: &str) -> String {
     format!("{PREFIX}{}/{path}", stamp.as_str())
 }
 
 const UPLOADS: &str = "uploads/";
 
 /// The marker of an upload in progress.
-fn marker(stamp: &Stamp) -> String {
+pub(super) fn marker(stamp: &Stamp) -> String {
     format!("{UPLOADS}{}", stamp.as_str())
 }
 
-fn already_exists(e: &Error) -> bool {
+pub(super) fn already_exists(e: &Error) -> bool {
     matches!(e, Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::AlreadyExists)
 }
 

@@ -1,0 +1,513 @@
+//! [`Repository`]: snapshots as deduplicated, compressed chunks in immutable packs, in any
+//! [`ObjectStore`] (docs/repository.md).
+//!
+//! Layout (keys): `config` (written once), `packs/<id>` (frames of chunks and their table;
+//! the id is the SHA-256 of the pack's bytes), `index/<id>` (a copy of pack `<id>`'s table),
+//! `snapshots/<stamp>/backup-metadata.json` (the manifest, format 3: every file's size,
+//! SHA-256 and chunk list; written last), `uploads/<stamp>` (a snapshot being stored), and
+//! `prune/<id>` (a prune in progress). Objects are written once and never changed or renamed.
+//!
+//! # Invariant
+//! - A manifest is put only after every chunk it lists is in a pack that was put, with that
+//!   pack's index object.
+//! - The local index is a cache of the `index/` objects (and, where one is missing, of the
+//!   packs' own tables); nothing read through it is trusted without its chunk hash.
+//! - Nothing is deleted but by `prune` (snapshots it removes, then data no manifest needs)
+//!   and `cleanup` (uploads that never finished).
+
+mod check;
+mod chunker;
+mod index;
+mod pack;
+mod prune;
+mod reader;
+mod serials;
+mod write;
+
+use std::cell::{Cell, RefCell, RefMut};
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::objects::{already_exists, key, marker};
+use super::{Listing, LocalObjects, ObjectSnapshotStore, ObjectStore, Pending, SnapshotStore};
+use crate::error::{Error, Problem, Result};
+use crate::fsio::{self, Dir};
+use crate::manifest::{FileEntry, Manifest, FORMAT_VERSION, MANIFEST_NAME};
+use crate::stamp::Stamp;
+
+pub use check::{CheckReport, Found, ReadData};
+pub use prune::{plan, Policy, PrunePlan, PruneReport, Reason};
+pub use write::Added;
+
+pub(crate) const PACK_PREFIX: &str = "packs/";
+pub(crate) const INDEX_PREFIX: &str = "index/";
+pub(crate) const PRUNE_PREFIX: &str = "prune/";
+const CONFIG: &str = "config";
+const CONFIG_FORMAT: &str = "atocore-backup repository";
+const CONFIG_VERSION: u32 = 1;
+/// The cache folder's name inside the state folder.
+pub const CACHE_DIR: &str = "cache";
+
+/// Whether `n` is an id: 64 lower-case hex digits.
+pub(crate) fn is_id(n: &str) -> bool {
+    n.len() == 64
+        && n.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The repository's `config` object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Config {
+    format: String,
+    version: u32,
+    /// Random id: the local index knows which repository it caches.
+    id: String,
+    /// The cutting rules, recorded for readers (a reader never needs them: manifests list
+    /// the chunks).
+    chunking: serde_json::Value,
+}
+
+struct Opened {
+    index: index::Index,
+    /// The cache folder; None when it cannot be made (a read-only backup dir).
+    cache: Option<Dir>,
+    synced: index::Synced,
+}
+
+/// A repository of snapshots in `O`.
+pub struct Repository<O: ObjectStore> {
+    objects: Arc<O>,
+    snaps: ObjectSnapshotStore<Arc<O>>,
+    cache: PathBuf,
+    state_default: Option<PathBuf>,
+    opened: RefCell<Option<Opened>>,
+    manifest: RefCell<Option<(Stamp, Rc<Manifest>)>>,
+    last_added: Cell<Option<Added>>,
+}
+
+impl<O: ObjectStore> std::fmt::Debug for Repository<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("location", &self.objects.location())
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
+impl Repository<LocalObjects> {
+    /// The repository kept in backup dir `dir`: objects in `<dir>/objects/`, the local index
+    /// in `<dir>/cache/`, and `dir` the default state folder.
+    pub fn in_folder(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        let mut r = Repository::new(LocalObjects::new(&dir), dir.join(CACHE_DIR));
+        r.state_default = Some(dir);
+        r
+    }
+
+    /// Whether backup dir `dir` holds a repository.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when it cannot be looked at.
+    pub fn exists_in(dir: &Path) -> Result<bool> {
+        Ok(LocalObjects::new(dir)
+            .list(CONFIG)?
+            .iter()
+            .any(|k| k == CONFIG))
+    }
+}
+
+impl<O: ObjectStore + 'static> Repository<O> {
+    /// A repository in `objects`, its local index kept in the folder `cache`.
+    pub fn new(objects: O, cache: impl Into<PathBuf>) -> Self {
+        let objects = Arc::new(objects);
+        Repository {
+            snaps: ObjectSnapshotStore::new(Arc::clone(&objects)),
+            objects,
+            cache: cache.into(),
+            state_default: None,
+            opened: RefCell::new(None),
+            manifest: RefCell::new(None),
+            last_added: Cell::new(None),
+        }
+    }
+
+    /// The object store underneath.
+    pub fn objects(&self) -> &O {
+        &self.objects
+    }
+
+    /// What the last stored snapshot added (for reports and tests).
+    pub fn last_added(&self) -> Option<Added> {
+        self.last_added.get()
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.objects.location().join("objects").join(CONFIG)
+    }
+
+    fn read_config(&self) -> Result<Option<Config>> {
+        let bad = |problem: String| Error::BadPath {
+            path: self.config_path(),
+            problem,
+        };
+        let mut r = match self.objects.get(CONFIG) {
+            Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(None)
+            }
+            other => other?,
+        };
+        let bytes = pack::read_bounded(&mut r, 64 << 10)
+            .map_err(|e| bad(format!("cannot be read ({e})")))?;
+        let c: Config = serde_json::from_slice(&bytes)
+            .map_err(|e| bad(format!("is not a repository config ({e})")))?;
+        if c.format != CONFIG_FORMAT || c.version != CONFIG_VERSION || !is_id(&c.id) {
+            return Err(bad(format!(
+                "is a repository of format {:?} version {}; this build reads {CONFIG_FORMAT:?} \
+                 version {CONFIG_VERSION}",
+                c.format, c.version
+            )));
+        }
+        Ok(Some(c))
+    }
+
+    fn init(&self) -> Result<Config> {
+        let seed = format!(
+            "{:?} {} {}",
+            std::time::SystemTime::now(),
+            std::process::id(),
+            self.objects.location().display()
+        );
+        let c = Config {
+            format: CONFIG_FORMAT.into(),
+            version: CONFIG_VERSION,
+            id: fsio::hex(&<sha2::Sha256 as sha2::Digest>::digest(seed.as_bytes())),
+            chunking: serde_json::json!({
+                "sqlite": "one chunk per page (page size from the header)",
+                "blocks": {"names": chunker::BLOCK_NAMES, "size": chunker::BLOCK},
+                "whole_below": chunker::WHOLE_BELOW,
+                "content_defined": {"min": 256 << 10, "average": 1 << 20, "max": 4 << 20},
+                "frames": {"bytes": pack::FRAME_BYTES, "chunks": pack::FRAME_CHUNKS},
+                "packs": pack::PACK_TARGET,
+            }),
+        };
+        let bytes = serde_json::to_vec_pretty(&c).unwrap_or_default();
+        match self.objects.put(CONFIG, &mut &bytes[..]) {
+            Ok(()) => Ok(c),
+            // Made meanwhile by another run: use that one.
+            Err(e) if already_exists(&e) => self.read_config()?.ok_or(e),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The repository opened (its index in line with the objects); `create` makes it when
+    /// there is none yet. None when there is none and `create` is false.
+    fn open(&self, create: bool) -> Result<Option<RefMut<'_, Opened>>> {
+        let mut slot = self.opened.borrow_mut();
+        if slot.is_none() {
+            let config = match self.read_config()? {
+                Some(c) => c,
+                None if create => self.init()?,
+                None => return Ok(None),
+            };
+            let cache = fsio::open_or_create_dir(&self.cache, None)
+                .ok()
+                .map(|(d, _)| d);
+            let mut index =
+                index::Index::open(cache.as_ref().map(|_| self.cache.as_path()), &config.id)?;
+            let synced = index.sync(&*self.objects)?;
+            *slot = Some(Opened {
+                index,
+                cache,
+                synced,
+            });
+        }
+        Ok(Some(RefMut::map(slot, |s| {
+            s.as_mut().unwrap_or_else(|| unreachable!("set above"))
+        })))
+    }
+
+    /// Forget the opened state (after a prune changed the packs).
+    fn reopen(&self) {
+        *self.opened.borrow_mut() = None;
+    }
+
+    fn no_repository(&self) -> Error {
+        Error::BadPath {
+            path: self.config_path(),
+            problem: "is missing: this is not a repository (or its config was lost)".into(),
+        }
+    }
+
+    /// Store a snapshot: every file of `manifest` read through `open`, checked against the
+    /// manifest's size and SHA-256, chunked; then the manifest (format 3) put last under
+    /// `stamp`, whose upload marker the caller holds.
+    fn store(
+        &self,
+        stamp: &Stamp,
+        mut manifest: Manifest,
+        open: &mut dyn FnMut(&FileEntry) -> Result<Box<dyn Read>>,
+    ) -> Result<Added> {
+        let op = self.open(true)?.ok_or_else(|| self.no_repository())?;
+        let cache = op.cache.as_ref().ok_or_else(|| {
+            Error::io(
+                "create",
+                &self.cache,
+                std::io::Error::new(
+                    std::io::ErrorKind::ReadOnlyFilesystem,
+                    "the repository's cache folder cannot be made",
+                ),
+            )
+        })?;
+        let mut w = write::Writer::new(&op.index, &*self.objects, cache)?;
+        for c in &mut manifest.components {
+            for f in &mut c.files {
+                let mut r = open(f)?;
+                let name = f.path.rsplit('/').next().unwrap_or_default();
+                let what = self.describe(stamp, &f.path);
+                let got = w.add_file(name, f.size, &mut r, &what)?;
+                if got.size != f.size || got.sha256 != f.sha256 {
+                    return Err(Error::ChecksumMismatch {
+                        path: what,
+                        expected: f.sha256.clone(),
+                        actual: format!("{} ({} bytes)", got.sha256, got.size),
+                    });
+                }
+                f.chunks = Some(got.chunks);
+            }
+        }
+        w.flush()?;
+        crate::failpoint("create.before-commit");
+        crate::interrupt::check()?;
+        manifest.format_version = FORMAT_VERSION;
+        manifest.stamp = stamp.to_string();
+        let json = manifest.to_json();
+        self.objects
+            .put(&key(stamp, MANIFEST_NAME), &mut &json[..])?;
+        crate::failpoint("create.committed");
+        w.commit()
+    }
+
+    /// Import snapshot `stamp` of `from` (a plain-folder store) under the same stamp, kind
+    /// and manifest: every file read and checked against its manifest. Returns None when
+    /// the repository already has that stamp.
+    ///
+    /// # Errors
+    /// [`Error::Manifest`], [`Error::ChecksumMismatch`] or [`Error::Io`]: nothing is then
+    /// visible under `stamp`.
+    pub fn import(&self, from: &dyn SnapshotStore, stamp: &Stamp) -> Result<Option<Added>> {
+        let manifest = from.read_manifest(stamp)?;
+        if self
+            .objects
+            .list(&key(stamp, ""))?
+            .contains(&key(stamp, MANIFEST_NAME))
+        {
+            return Ok(None);
+        }
+        match self.objects.put(&marker(stamp), &mut std::io::empty()) {
+            Ok(()) => {}
+            Err(e) if already_exists(&e) => {
+                return Err(Error::BadPath {
+                    path: self.objects.location().join(marker(stamp)),
+                    problem: "marks an upload of this stamp in progress (or interrupted: run \
+                              cleanup)"
+                        .into(),
+                })
+            }
+            Err(e) => return Err(e),
+        }
+        let done = self.store(stamp, manifest, &mut |f| from.open_file(stamp, &f.path));
+        let _ = self.objects.delete(&marker(stamp));
+        done.map(Some)
+    }
+
+    /// Where the chunks of file `path` of snapshot `stamp` are stored, in file order, each
+    /// frame once: the pack's object key, the frame's offset in it and its stored length.
+    /// For `check` messages and for tests that damage a snapshot on purpose.
+    ///
+    /// # Errors
+    /// As [`SnapshotStore::open_file`]; a chunk the index does not know is left out.
+    pub fn frames_of(&self, stamp: &Stamp, path: &str) -> Result<Vec<(String, u64, u64)>> {
+        let m = self.manifest_of(stamp)?;
+        let f = self.entry(&m, stamp, path)?;
+        let Some(list) = &f.chunks else {
+            return Ok(Vec::new());
+        };
+        let serials = serials::open(list).map_err(|problem| Error::Manifest {
+            path: self.describe(stamp, MANIFEST_NAME),
+            problem,
+        })?;
+        let op = self.open(false)?.ok_or_else(|| self.no_repository())?;
+        let mut out: Vec<(String, u64, u64)> = Vec::new();
+        for s in serials {
+            let at = index::locate(&op.index.conn, s).map_err(|e| op.index.err(e))?;
+            if let Some(at) = at {
+                let k = format!("{PACK_PREFIX}{}", at.pack);
+                let frame = (k, at.entry.frame_off, u64::from(at.entry.frame_len));
+                if !out.contains(&frame) {
+                    out.push(frame);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The manifest of `stamp`, kept for the next file of the same snapshot.
+    fn manifest_of(&self, stamp: &Stamp) -> Result<Rc<Manifest>> {
+        if let Some((s, m)) = &*self.manifest.borrow() {
+            if s == stamp {
+                return Ok(Rc::clone(m));
+            }
+        }
+        let m = Rc::new(self.snaps.read_manifest(stamp)?);
+        *self.manifest.borrow_mut() = Some((stamp.clone(), Rc::clone(&m)));
+        Ok(m)
+    }
+
+    fn entry<'m>(&self, m: &'m Manifest, stamp: &Stamp, path: &str) -> Result<&'m FileEntry> {
+        m.components
+            .iter()
+            .flat_map(|c| &c.files)
+            .find(|f| f.path == path)
+            .ok_or_else(|| {
+                Error::io(
+                    "open",
+                    self.describe(stamp, path),
+                    std::io::ErrorKind::NotFound.into(),
+                )
+            })
+    }
+}
+
+impl<O: ObjectStore + 'static> SnapshotStore for Repository<O> {
+    fn location(&self) -> &Path {
+        self.objects.location()
+    }
+
+    fn default_state_dir(&self) -> Option<&Path> {
+        self.state_default.as_deref()
+    }
+
+    fn begin(&self, scratch: &Path) -> Result<Pending> {
+        self.snaps.begin(scratch)
+    }
+
+    fn commit(&self, pending: Pending) -> Result<Stamp> {
+        let stamp = pending.stamp.clone();
+        let done = (|| -> Result<Added> {
+            let staged = Dir::open(&pending.dir)?;
+            let mut m = staged.open_file(OsStr::new(MANIFEST_NAME))?;
+            let manifest = Manifest::from_reader(&mut m, &staged.join(MANIFEST_NAME))?;
+            self.store(&stamp, manifest, &mut |f| {
+                Ok(Box::new(staged.open_file_beneath(Path::new(&f.path))?))
+            })
+        })();
+        let _ = self.objects.delete(&marker(&stamp));
+        let _ = fsio::remove_tree_at(&pending.dir);
+        self.last_added.set(done.as_ref().ok().copied());
+        done.map(|_| stamp)
+    }
+
+    fn abort(&self, pending: Pending) {
+        self.snaps.abort(pending);
+    }
+
+    fn list(&self) -> Result<Listing> {
+        if fsio::kind_of(self.objects.location())?.is_none() {
+            return Err(Error::MissingBackupDir {
+                path: self.objects.location().to_path_buf(),
+            });
+        }
+        self.snaps.list()
+    }
+
+    fn read_manifest(&self, stamp: &Stamp) -> Result<Manifest> {
+        self.manifest_of(stamp).map(|m| (*m).clone())
+    }
+
+    fn open_file(&self, stamp: &Stamp, path: &str) -> Result<Box<dyn Read>> {
+        let m = self.manifest_of(stamp)?;
+        let f = self.entry(&m, stamp, path)?;
+        let what = self.describe(stamp, path);
+        let list = f.chunks.as_ref().ok_or_else(|| Error::Manifest {
+            path: self.describe(stamp, MANIFEST_NAME),
+            problem: format!("lists no chunks for {path}"),
+        })?;
+        let serials = serials::open(list).map_err(|problem| Error::Manifest {
+            path: self.describe(stamp, MANIFEST_NAME),
+            problem: format!("{problem} ({path})"),
+        })?;
+        let op = self.open(false)?.ok_or_else(|| self.no_repository())?;
+        let conn = op.index.reader()?;
+        drop(op);
+        let _ = what;
+        Ok(Box::new(reader::ChunkReader::new(
+            Arc::clone(&self.objects),
+            conn,
+            serials,
+        )))
+    }
+
+    fn check(&self, stamp: &Stamp, manifest: &Manifest) -> Result<Vec<Problem>> {
+        let mut problems: Vec<Problem> = self
+            .objects
+            .list(&key(stamp, ""))?
+            .into_iter()
+            .filter(|k| *k != key(stamp, MANIFEST_NAME))
+            .map(|k| {
+                Problem::new(
+                    k[key(stamp, "").len()..].to_owned(),
+                    "is not listed in the manifest",
+                )
+            })
+            .collect();
+        let Some(op) = self.open(false)? else {
+            problems.push(Problem::new(CONFIG, "is missing: this is not a repository"));
+            return Ok(problems);
+        };
+        for f in manifest.components.iter().flat_map(|c| &c.files) {
+            match check::missing_chunks(&op.index, f) {
+                Ok(0) => {}
+                Ok(n) => problems.push(Problem::new(
+                    f.path.clone(),
+                    format!("needs {n} chunks the repository does not have (a pack is missing)"),
+                )),
+                Err(why) => problems.push(Problem::new(f.path.clone(), why)),
+            }
+        }
+        Ok(problems)
+    }
+
+    fn changeable_by_others(&self, stamp: &Stamp) -> Option<(PathBuf, String)> {
+        self.snaps.changeable_by_others(stamp).or_else(|| {
+            fsio::changeable_by_others(&self.cache)
+                .filter(|_| fsio::kind_of(&self.cache).ok().flatten().is_some())
+        })
+    }
+
+    fn remove_leftovers(&self) -> Result<Vec<PathBuf>> {
+        let mut out = self.snaps.remove_leftovers()?;
+        // Packs a killed run was writing in the cache.
+        if fsio::kind_of(&self.cache)?.is_some() {
+            let cache = Dir::open(&self.cache)?;
+            for (name, _) in cache.entries()? {
+                let n = name.to_string_lossy();
+                if n.starts_with(".pack-") && n.ends_with(crate::TEMP_SUFFIX) {
+                    cache.remove_file(&name)?;
+                    out.push(cache.join(&name));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn places_written(&self) -> Vec<PathBuf> {
+        let mut p = self.snaps.places_written();
+        p.push(self.cache.clone());
+        p
+    }
+}
