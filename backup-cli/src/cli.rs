@@ -23,7 +23,9 @@ pub struct Cli {
 /// Options accepted before or after the subcommand.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Where snapshots are kept (`<backup-dir>/snapshots/<stamp>/`).
+    /// Where snapshots are kept: a repository of deduplicated, compressed chunks (a new
+    /// backup dir), or plain snapshot folders (`<backup-dir>/snapshots/<stamp>/`, a backup
+    /// dir made by an earlier release, until `migrate`).
     #[arg(long, env = "ATOCORE_BACKUP_DIR", global = true, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
     /// Print results as JSON on stdout (messages still go to stderr).
@@ -61,6 +63,57 @@ pub enum Command {
     Cleanup,
     /// Show unfinished restores, leftovers and locks.
     Status,
+    /// Check the whole repository: every manifest, every chunk it needs, every index against
+    /// its pack, and with --read-data every byte.
+    Check(CheckArgs),
+    /// Remove snapshots a retention policy does not keep, and the data only they needed.
+    Prune(PruneArgs),
+    /// Import the plain snapshot folders of a backup dir made by an earlier release into a
+    /// repository in the same backup dir (the folders are left for you to remove).
+    Migrate,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also read every pack and check every chunk's hash.
+    #[arg(long, conflicts_with = "read_data_subset")]
+    pub read_data: bool,
+    /// Read only part of the data: N/M reads the N-th of M slices (run 1/7 to 7/7 on
+    /// successive nights to cover everything in a week); P% reads about P percent, at random.
+    #[arg(long, value_name = "N/M|P%")]
+    pub read_data_subset: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Keep the newest N snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest snapshot of each of the last N hours that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N days (UTC) that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the last N weeks (Monday to Sunday, UTC).
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N months (UTC).
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Keep every snapshot taken within DURATION of the newest (36h, 7d, 2w, 6m, 1y).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub keep_within: Option<u64>,
+    /// Keep pre-restore safety snapshots younger than DURATION (from now).
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "7d")]
+    pub keep_pre_restore: u64,
+    /// Print the plan (what is kept and why, what goes, bytes freed) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+fn duration(s: &str) -> Result<u64, String> {
+    backup_core::Policy::parse_duration(s)
 }
 
 #[derive(Debug, Args)]

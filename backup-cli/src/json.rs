@@ -31,8 +31,126 @@ pub struct Created {
     pub backup_root: RecordedPath,
     /// When it was taken (RFC 3339 UTC).
     pub created_at: String,
+    /// What it added to the repository (absent for a plain-folder backup dir).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<Stored>,
     /// Every component, in capture order.
     pub components: Vec<CreatedComponent>,
+}
+
+/// What a snapshot added to the repository.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Stored {
+    /// Chunks its files consist of.
+    pub chunks: u64,
+    /// Of those, chunks the repository did not have yet.
+    pub new_chunks: u64,
+    /// Bytes of its files.
+    pub file_bytes: u64,
+    /// Bytes added to the repository (compressed new chunks and pack tables).
+    pub added_bytes: u64,
+    /// New pack files.
+    pub packs: u64,
+}
+
+impl From<backup_core::Added> for Stored {
+    fn from(a: backup_core::Added) -> Stored {
+        Stored {
+            chunks: a.chunks,
+            new_chunks: a.new_chunks,
+            file_bytes: a.file_bytes,
+            added_bytes: a.pack_bytes,
+            packs: a.packs,
+        }
+    }
+}
+
+/// `check --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checked {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// True when nothing is wrong.
+    pub clean: bool,
+    /// Snapshots looked at.
+    pub snapshots: usize,
+    /// Packs in the repository.
+    pub packs: usize,
+    /// Packs whose data was read and hashed.
+    pub packs_read: usize,
+    /// Bytes of pack data read.
+    pub bytes_read: u64,
+    /// What is wrong, each with what it concerns (a snapshot, a pack, an index object).
+    pub problems: Vec<CheckProblem>,
+    /// Snapshots the problems affect (they cannot be restored as they are).
+    pub affected_snapshots: Vec<String>,
+    /// What needs no action (data no snapshot needs; a table read from its pack).
+    pub notes: Vec<String>,
+}
+
+/// One problem `check` found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckProblem {
+    /// What it concerns.
+    pub what: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// `prune --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pruned {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// True when nothing was changed (`--dry-run`).
+    pub dry_run: bool,
+    /// Kept snapshots, newest first, each with every rule that keeps it.
+    pub keep: Vec<PrunedKeep>,
+    /// Removed snapshots (to be removed, in a dry run), newest first.
+    pub remove: Vec<String>,
+    /// Bytes of pack data freed (estimated in a dry run).
+    pub bytes_freed: u64,
+    /// Packs deleted whole.
+    pub packs_deleted: usize,
+    /// Packs rewritten without their unneeded chunks.
+    pub packs_rewritten: usize,
+    /// Interrupted earlier prunes this run finished first.
+    pub finished_earlier: Vec<String>,
+    /// Data left in place, and why.
+    pub notes: Vec<String>,
+}
+
+/// A snapshot a prune keeps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PrunedKeep {
+    /// Its stamp.
+    pub stamp: String,
+    /// The rules that keep it: last, hourly, daily, weekly, monthly, within, pre-restore,
+    /// newest-valid (the newest regular snapshot that validates), journal (named by an
+    /// unfinished restore), unreadable (its manifest cannot be read).
+    pub reasons: Vec<String>,
+}
+
+/// `migrate --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Migrated {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Every plain-folder snapshot, oldest first.
+    pub snapshots: Vec<MigratedSnapshot>,
+}
+
+/// One plain-folder snapshot `migrate` looked at.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MigratedSnapshot {
+    /// Its stamp.
+    pub stamp: String,
+    /// imported, already-there or failed.
+    pub outcome: String,
+    /// What the import added (when imported).
+    pub stored: Option<Stored>,
+    /// Why it failed (it stays a plain folder only).
+    pub error: Option<String>,
 }
 
 /// One component of a new snapshot.

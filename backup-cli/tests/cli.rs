@@ -22,10 +22,14 @@ fn create_list_validate_json_keys_and_exit_codes() {
     let v = json(&out);
     let stamp = v["stamp"].as_str().unwrap();
     assert_eq!(v["format_version"], backup_cli::json::FORMAT_VERSION);
+    // A repository keeps the snapshot in its chunks: the root is the backup dir.
+    assert_eq!(PathBuf::from(v["backup_root"].as_str().unwrap()), e.backups);
+    let stored = &v["stored"];
     assert_eq!(
-        PathBuf::from(v["backup_root"].as_str().unwrap()),
-        e.snapshot_dir(stamp)
+        stored["new_chunks"], stored["chunks"],
+        "a first snapshot: {v}"
     );
+    assert!(stored["added_bytes"].as_u64().unwrap() > 0);
     let ids: Vec<_> = v["components"]
         .as_array()
         .unwrap()
@@ -39,10 +43,17 @@ fn create_list_validate_json_keys_and_exit_codes() {
         0o700
     );
 
-    let second = e.create();
+    let out = e.run(&["create", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let second = json(&out)["stamp"].as_str().unwrap().to_owned();
     assert!(
         second.as_str() > stamp,
         "a second create in the same second waits"
+    );
+    assert_eq!(
+        json(&out)["stored"]["new_chunks"],
+        0,
+        "nothing changed, nothing new is stored"
     );
 
     let out = e.run(&["list", "--json"]);
@@ -85,9 +96,7 @@ fn create_list_validate_json_keys_and_exit_codes() {
 fn validate_flags_a_flipped_byte_in_every_snapshot_file() {
     let e = env();
     let stamp = e.create();
-    let dir = e.snapshot_dir(&stamp);
-    let m: Value =
-        serde_json::from_slice(&fs::read(dir.join("backup-metadata.json")).unwrap()).unwrap();
+    let m: Value = serde_json::from_slice(&fs::read(e.manifest_path(&stamp)).unwrap()).unwrap();
     let mut files = Vec::new();
     for c in m["components"].as_array().unwrap() {
         for f in c["files"].as_array().unwrap() {
@@ -96,26 +105,25 @@ fn validate_flags_a_flipped_byte_in_every_snapshot_file() {
     }
     assert_eq!(files.len(), 2);
     for f in files {
-        let p = dir.join(&f);
-        let original = fs::read(&p).unwrap();
-        let mut bad = original.clone();
-        let i = bad.len() / 3;
-        bad[i] ^= 0xFF;
-        fs::write(&p, &bad).unwrap();
-        let out = e.run(&["validate", &stamp, "--json"]);
-        assert_eq!(code(&out), 1, "{f}");
-        let v = json(&out);
-        assert_eq!(v["valid"], false);
-        let errors = v["errors"].as_array().unwrap();
-        assert!(
-            errors
-                .iter()
-                .any(|x| x["path"] == f.as_str()
+        for (p, at, len) in e.stored_places(&stamp, &f) {
+            let original = fs::read(&p).unwrap();
+            let mut bad = original.clone();
+            let i = (at + len / 3) as usize;
+            bad[i] ^= 0xFF;
+            fs::write(&p, &bad).unwrap();
+            let out = e.run(&["validate", &stamp, "--json"]);
+            assert_eq!(code(&out), 1, "{f}");
+            let v = json(&out);
+            assert_eq!(v["valid"], false);
+            let errors = v["errors"].as_array().unwrap();
+            assert!(
+                errors.iter().any(|x| x["path"] == f.as_str()
                     && x["message"].as_str().unwrap().contains("checksum")),
-            "{f}: {errors:?}"
-        );
-        assert!(stderr(&out).contains(&f));
-        fs::write(&p, &original).unwrap();
+                "{f}: {errors:?}"
+            );
+            assert!(stderr(&out).contains(&f));
+            fs::write(&p, &original).unwrap();
+        }
     }
     assert_eq!(code(&e.run(&["validate", &stamp])), 0);
 }
@@ -142,10 +150,7 @@ fn restore_refuses_an_invalid_backup_and_touches_nothing() {
     let e = env();
     let stamp = e.create();
     e.mutate();
-    let db = e.snapshot_dir(&stamp).join("sqlite").join("atocore.db");
-    let mut bytes = fs::read(&db).unwrap();
-    bytes[5000] ^= 0xFF;
-    fs::write(&db, bytes).unwrap();
+    e.flip_stored(&stamp, "sqlite/atocore.db");
     let before = e.live_bytes();
     let out = e.run(&["restore", &stamp, "--confirm-service-stopped", "--json"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
@@ -269,10 +274,7 @@ fn pre_restore_snapshot_covers_only_what_exists_live() {
         .as_str()
         .unwrap()
         .to_owned();
-    let m: Value = serde_json::from_slice(
-        &fs::read(e.snapshot_dir(&pre).join("backup-metadata.json")).unwrap(),
-    )
-    .unwrap();
+    let m: Value = serde_json::from_slice(&fs::read(e.manifest_path(&pre)).unwrap()).unwrap();
     assert_eq!(m["kind"], "pre-restore");
     let ids: Vec<_> = m["components"]
         .as_array()
@@ -282,7 +284,7 @@ fn pre_restore_snapshot_covers_only_what_exists_live() {
         .collect();
     assert_eq!(ids, [Value::from("registry")]);
     assert_eq!(
-        fs::read(e.snapshot_dir(&pre).join("registry/project-registry.json")).unwrap(),
+        e.stored_bytes(&pre, "registry/project-registry.json"),
         br#"{"projects":[{"id":"edited"}]}"#
     );
     assert_eq!(e.memories(&e.db), baseline);
@@ -323,11 +325,7 @@ fn drill_restores_in_scratch_and_appends_to_the_log() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     // A damaged snapshot fails the drill with exit 1, and the failure is logged too.
-    let reg = e
-        .snapshot_dir(&stamp)
-        .join("registry")
-        .join("project-registry.json");
-    fs::write(&reg, b"{}").unwrap();
+    e.flip_stored(&stamp, "registry/project-registry.json");
     let out = e.run(&["drill", &stamp, "--json"]);
     assert_eq!(code(&out), 1);
     assert_eq!(json(&out)["ok"], false);
@@ -447,7 +445,7 @@ fn bad_input_gets_a_message_and_exit_2() {
 fn hostile_or_broken_manifests_are_invalid_not_a_crash() {
     let e = env();
     let stamp = e.create();
-    let mpath = e.snapshot_dir(&stamp).join("backup-metadata.json");
+    let mpath = e.manifest_path(&stamp);
     let good = fs::read_to_string(&mpath).unwrap();
     let outside = e.tmp.path().join("outside-marker");
     let cases = [
@@ -497,7 +495,9 @@ fn hostile_or_broken_manifests_are_invalid_not_a_crash() {
 
 #[test]
 fn leftover_temporary_folders_are_reported_never_listed_and_cleaned() {
+    // The staging folders of a plain-folder backup dir (a repository's: tests/repository.rs).
     let e = env();
+    e.plain();
     let stamp = e.create();
     let leftover = e.backups.join("snapshots").join(".20260101T000000Z.tmp");
     fs::create_dir(&leftover).unwrap();

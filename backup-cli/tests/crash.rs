@@ -71,10 +71,15 @@ impl Scene {
         }
         copy_tree(&self.pristine, &self.live);
         let _ = fs::remove_file(self.backups.join("restore-journal.json"));
-        for e in fs::read_dir(self.backups.join("snapshots")).unwrap() {
+        // Every manifest but the one under test (their chunks stay, unreferenced, as a
+        // prune would find them), and any upload marker a killed safety snapshot left.
+        for e in fs::read_dir(self.backups.join("objects")).unwrap() {
             let p = e.unwrap().path();
-            if p.file_name().unwrap() != self.stamp.as_str() {
-                fs::remove_dir_all(&p).unwrap();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let other_snapshot =
+                name.starts_with("snapshots%2F") && !name.contains(self.stamp.as_str());
+            if other_snapshot || name.starts_with("uploads%2F") {
+                fs::remove_file(&p).unwrap();
             }
         }
     }

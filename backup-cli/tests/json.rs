@@ -16,10 +16,9 @@ fn every_command_prints_its_published_shape() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let created: json::Created = typed(&out);
     assert_eq!(created.format_version, FORMAT_VERSION);
-    assert_eq!(
-        created.backup_root.to_path().unwrap(),
-        e.snapshot_dir(&created.stamp)
-    );
+    assert_eq!(created.backup_root.to_path().unwrap(), e.backups);
+    let stored = created.stored.expect("a repository says what it stored");
+    assert!(stored.added_bytes > 0 && stored.new_chunks == stored.chunks);
     let db = &created.components[0];
     assert_eq!((db.id.as_str(), db.present), ("sqlite", true));
     assert_eq!(db.source.as_ref().unwrap().to_path().unwrap(), e.db);
@@ -101,14 +100,15 @@ fn every_command_prints_its_published_shape() {
     assert!(s.unfinished_restore.is_none());
     assert!(!s.lock.held);
 
-    std::fs::create_dir(e.backups.join("snapshots/.20200101T000000Z.tmp")).unwrap();
+    // What an upload cut short leaves: its marker.
+    std::fs::write(e.object("uploads/20200101T000000Z"), b"").unwrap();
     let out = e.run(&["cleanup", "--json"]);
     let c: json::Cleaned = typed(&out);
     assert_eq!(c.removed.len(), 1);
     assert!(c.removed[0]
         .to_path()
         .unwrap()
-        .ends_with(Path::new("snapshots/.20200101T000000Z.tmp")));
+        .ends_with(Path::new("uploads/20200101T000000Z")));
     assert!(c.kept.is_empty() && c.left_alone.is_empty());
 }
 

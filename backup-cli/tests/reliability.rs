@@ -3,7 +3,7 @@
 //! checks the live store byte for byte afterwards.
 
 use std::fs;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -86,7 +86,6 @@ fn a_service_running_as_another_user_is_counted_not_silently_missed() {
     // The other user must reach the store and run the binary: a copy of it goes into the
     // test's folder, whose parents must let everyone through.
     if let Some(closed) = e.tmp.path().ancestors().skip(1).find(|a| {
-        use std::os::unix::fs::PermissionsExt;
         fs::metadata(a)
             .map(|m| m.permissions().mode() & 0o001 == 0)
             .unwrap_or(true)
@@ -297,8 +296,19 @@ fn a_full_disk_leaves_no_partial_snapshot_and_the_live_store_as_it_was() {
         store_bytes(e.db.parent().unwrap()) == before,
         "the live store is untouched"
     );
-    let snapshots = small.0.join("snapshots");
-    let left: Vec<_> = fs::read_dir(&snapshots).unwrap().collect();
+    // No snapshot, no staging folder, no upload marker, no pack: at most the empty
+    // folders and the lock file a run makes.
+    let mut left: Vec<String> = Vec::new();
+    for e in walkdir(&small.0) {
+        let name = e
+            .strip_prefix(&small.0)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if e.is_file() && !name.ends_with(".lock") {
+            left.push(name);
+        }
+    }
     assert!(
         left.is_empty(),
         "no partial snapshot, not even a temporary one: {left:?}"
@@ -400,7 +410,10 @@ fn a_backup_dir_on_read_only_media_restores_to_a_folder_and_refuses_writes_clear
 
 #[test]
 fn hostile_snapshots_never_reach_outside_their_folder() {
+    // Links inside a plain snapshot folder; a repository's manifest object as a link, huge or
+    // nested: tests/repository.rs.
     let e = env();
+    e.plain();
     let stamp = e.create();
     let snap = e.snapshot_dir(&stamp);
     let outside = e.tmp.path().join("outside");
@@ -481,7 +494,21 @@ fn hostile_snapshots_never_reach_outside_their_folder() {
 /// snapshot db. validate names the file (exit 1); restore refuses with the live store intact.
 #[test]
 fn corruption_matrix_over_a_real_snapshot() {
+    corruption_matrix(false);
+}
+
+#[test]
+fn corruption_matrix_over_a_real_plain_folder_snapshot() {
+    corruption_matrix(true);
+}
+
+/// For each file: flip all bits of a byte where it is stored (the file, or each pack frame
+/// holding its chunks), truncate that file, delete it; then unlisted names.
+fn corruption_matrix(plain: bool) {
     let e = env();
+    if plain {
+        e.plain();
+    }
     let chroma = e.db.parent().unwrap().join("chroma");
     copy_tree(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/chroma/1.5.9/store"),
@@ -497,9 +524,7 @@ fn corruption_matrix_over_a_real_snapshot() {
     let stamp = json(&out)["stamp"].as_str().unwrap().to_owned();
     e.mutate();
     let live_before = tree_bytes(e.db.parent().unwrap());
-    let snap = e.snapshot_dir(&stamp);
-    let m: Value =
-        serde_json::from_slice(&fs::read(snap.join("backup-metadata.json")).unwrap()).unwrap();
+    let m: Value = serde_json::from_slice(&fs::read(e.manifest_path(&stamp)).unwrap()).unwrap();
     let files: Vec<String> = m["components"]
         .as_array()
         .unwrap()
@@ -527,31 +552,54 @@ fn corruption_matrix_over_a_real_snapshot() {
         cases += 1;
     };
     for f in &files {
-        let p = snap.join(f);
-        let original = fs::read(&p).unwrap();
-        if !original.is_empty() {
-            flip_byte(&p, original.len() as u64 / 2);
-            expect_caught(&format!("flip {f}"), f);
-            fs::write(&p, &original[..original.len() - 1]).unwrap();
-            expect_caught(&format!("truncate {f}"), f);
+        let places = e.stored_places(&stamp, f);
+        // Every byte is somewhere; an empty file has no chunk in a repository.
+        let size = m["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["files"].as_array().unwrap().iter())
+            .find(|x| x["path"] == f.as_str())
+            .unwrap()["size"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(places.is_empty(), size == 0 && !plain, "{f}");
+        for (p, at, len) in places {
+            let original = fs::read(&p).unwrap();
+            if len > 0 {
+                flip_byte(&p, at + len / 2);
+                expect_caught(&format!("flip {f}"), f);
+                fs::write(&p, &original[..(at + len) as usize - 1]).unwrap();
+                expect_caught(&format!("truncate {f}"), f);
+            }
+            fs::remove_file(&p).unwrap();
+            expect_caught(&format!("delete {f}"), f);
+            fs::write(&p, &original).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
         }
-        fs::remove_file(&p).unwrap();
-        expect_caught(&format!("delete {f}"), f);
-        fs::write(&p, &original).unwrap();
     }
-    let mut folders: Vec<PathBuf> = files
+    // An unlisted name beside every file (a plain file in the folder, or an object under the
+    // snapshot's key), and a stray -wal beside the snapshot db.
+    let mut folders: Vec<String> = files
         .iter()
-        .map(|f| snap.join(f).parent().unwrap().to_path_buf())
+        .map(|f| f.rsplit_once('/').unwrap().0.to_owned())
         .collect();
     folders.sort();
     folders.dedup();
+    let unlisted = |rel: &str| {
+        if plain {
+            e.snapshot_dir(&stamp).join(rel)
+        } else {
+            e.object(&format!("snapshots/{stamp}/{rel}"))
+        }
+    };
     for d in folders {
-        let stray = d.join("unlisted.bin");
+        let stray = unlisted(&format!("{d}/unlisted.bin"));
         fs::write(&stray, b"x").unwrap();
         expect_caught("unlisted file", "unlisted.bin");
         fs::remove_file(&stray).unwrap();
     }
-    let wal = snap.join("sqlite/atocore.db-wal");
+    let wal = unlisted("sqlite/atocore.db-wal");
     fs::write(&wal, b"stray").unwrap();
     expect_caught("stray -wal", "atocore.db-wal");
     fs::remove_file(&wal).unwrap();
@@ -617,4 +665,20 @@ fn an_unfinished_restore_blocks_writes_until_resumed_or_rolled_back() {
         Value::Null
     );
     assert_eq!(code(&e.run(&["create"])), 0);
+}
+
+/// Every path below `dir` (folders and files).
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out
 }

@@ -99,35 +99,49 @@ fn everything_is_listed(s: &Scene, what: &str) -> bool {
             p.display()
         );
     }
-    for e in fs::read_dir(s.env.backups.join("snapshots")).unwrap() {
-        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+    for name in staging_folders(s).into_iter().chain(upload_markers(s)) {
         assert!(
-            !name.ends_with(".tmp") || listed.contains(&name),
-            "{what}: staging folder {name} left without a listing"
+            listed.contains(&name),
+            "{what}: staging {name} left without a listing: {st}"
         );
     }
     !st["unfinished_restore"].is_null()
 }
 
+/// The folders snapshots are built in: a repository builds each in a scratch folder of the
+/// backup dir (`.drill-scratch-upload-<stamp>`).
 fn staging_folders(s: &Scene) -> Vec<String> {
-    fs::read_dir(s.env.backups.join("snapshots"))
+    fs::read_dir(&s.env.backups)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp"))
+        .filter(|n| n.starts_with(".drill-scratch-upload-"))
+        .collect()
+}
+
+/// The markers of uploads in progress (`uploads/<stamp>`), as `status` names them.
+fn upload_markers(s: &Scene) -> Vec<String> {
+    fs::read_dir(s.env.backups.join("objects"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|n| n.strip_prefix("uploads%2F").map(|t| format!("uploads/{t}")))
         .collect()
 }
 
 fn snapshot_count(s: &Scene) -> usize {
-    fs::read_dir(s.env.backups.join("snapshots"))
-        .unwrap()
-        .filter(|e| {
-            !e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with('.')
+    fs::read_dir(s.env.backups.join("objects"))
+        .map(|d| {
+            d.filter(|e| {
+                let n = e
+                    .as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned();
+                n.starts_with("snapshots%2F") && n.ends_with("%2Fbackup-metadata.json")
+            })
+            .count()
         })
-        .count()
+        .unwrap_or(0)
 }
 
 fn wait_code(mut child: std::process::Child, within: Duration) -> i32 {
@@ -168,9 +182,10 @@ fn a_signal_during_create_removes_the_snapshot_being_built() {
         assert_eq!(got, want, "{point} {sig}: {err}");
         assert!(err.contains("interrupted by SIG"), "{err}");
         assert!(
-            staging_folders(&s).is_empty(),
-            "{point}: {:?}",
-            staging_folders(&s)
+            staging_folders(&s).is_empty() && upload_markers(&s).is_empty(),
+            "{point}: {:?} {:?}",
+            staging_folders(&s),
+            upload_markers(&s)
         );
         assert_eq!(snapshot_count(&s), 1, "{point}: no new snapshot");
         assert_eq!(state(&s), before, "{point}: the live store is as it was");

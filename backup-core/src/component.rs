@@ -880,7 +880,20 @@ impl LocalCopy {
     }
 
     fn scratch(state: &Path) -> Result<LocalCopy> {
-        let s = crate::store::Scratch::new(state)?;
+        // A state folder that cannot be written (a backup dir on read-only media, read by
+        // `validate` or `restore --to`): the copy goes to a new private folder (0700, made
+        // with O_EXCL semantics, never through a link) in the system's temporary folder.
+        let s = match crate::store::Scratch::new(state) {
+            Err(Error::Io { cause, .. })
+                if matches!(
+                    cause.kind(),
+                    std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                crate::store::Scratch::new(&std::env::temp_dir())?
+            }
+            other => other?,
+        };
         Ok(LocalCopy {
             path: s.path().to_path_buf(),
             scratch: Some(s),

@@ -133,6 +133,12 @@ pub enum Error {
         /// The id in the manifest.
         id: String,
     },
+    /// A retention policy that cannot be applied as given.
+    #[error("{problem} (nothing was removed)")]
+    Policy {
+        /// What is wrong with it.
+        problem: String,
+    },
     /// Bytes read back do not match the manifest.
     #[error("{}: checksum mismatch (manifest says sha256 {expected}, file has {actual})", path.display())]
     ChecksumMismatch {

@@ -36,8 +36,9 @@ pub use manifest::{
     RecordedPath, FORMAT_VERSION, MANIFEST_NAME, OLDEST_FORMAT_VERSION, PLAIN_FORMAT_VERSION,
 };
 pub use orchestrator::{
-    Cleanup, ComponentOutcome, Confirmation, DrillReport, Listed, Orchestrator, RestoreOptions,
-    RestoreReport, Source, Targets, Validation, DRILL_LOG, DRILL_LOG_VERSION, DRILL_SCRATCH_PREFIX,
+    Cleanup, ComponentOutcome, Confirmation, DrillReport, Imported, Listed, Migration,
+    Orchestrator, RestoreOptions, RestoreReport, Source, Targets, Validation, DRILL_LOG,
+    DRILL_LOG_VERSION, DRILL_SCRATCH_PREFIX,
 };
 pub use progress::Progress;
 pub use stamp::{rfc3339, Stamp};

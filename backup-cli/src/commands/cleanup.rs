@@ -13,7 +13,7 @@ use crate::output::{self, say};
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
     let store = ctx.store()?;
-    let o = ctx.orchestrator(&store);
+    let o = ctx.orchestrator(&*store);
     let done = o.cleanup(&ctx.configured_paths())?;
     let unrecognised = o.unrecognised()?;
     for u in &unrecognised {

@@ -34,7 +34,7 @@ pub fn run(ctx: &Ctx, skip: &[String]) -> Result<u8> {
     // The orchestrator takes the backup dir's lock. A backup dir that does not exist yet is
     // made by the create itself, once the live stores were checked (a create that fails on
     // bad input leaves nothing behind).
-    let o = ctx.orchestrator(&store);
+    let o = ctx.orchestrator(&*store);
     let ahead: Vec<String> = o
         .list()
         .map(|(snaps, _)| {
@@ -56,7 +56,11 @@ pub fn run(ctx: &Ctx, skip: &[String]) -> Result<u8> {
             m.stamp
         ));
     }
-    let dir = backup_root.join("snapshots").join(&m.stamp);
+    // A plain folder is the snapshot's own folder; a repository keeps it in its chunks.
+    let (dir, stored) = match &store {
+        super::Store::Folder(_) => (backup_root.join("snapshots").join(&m.stamp), None),
+        super::Store::Repository(r) => (backup_root.clone(), r.last_added()),
+    };
     for c in &m.components {
         for w in &c.facts.warnings {
             output::warn(&format!("{}: {w}", c.id));
@@ -68,6 +72,7 @@ pub fn run(ctx: &Ctx, skip: &[String]) -> Result<u8> {
             stamp: m.stamp.clone(),
             backup_root: RecordedPath::from_path(&dir),
             created_at: m.created_at.clone(),
+            stored: stored.map(json::Stored::from),
             components: m
                 .components
                 .iter()
@@ -83,6 +88,15 @@ pub fn run(ctx: &Ctx, skip: &[String]) -> Result<u8> {
     } else {
         say(format!("stamp: {}", m.stamp));
         say(format!("backup_root: {}", dir.display()));
+        if let Some(a) = stored {
+            say(format!(
+                "stored: {} new of {} chunks, {} added to the repository for {} of files",
+                a.new_chunks,
+                a.chunks,
+                human_size(a.pack_bytes),
+                human_size(a.file_bytes)
+            ));
+        }
         for c in &m.components {
             let src = m
                 .sources

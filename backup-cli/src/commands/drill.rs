@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use backup_cli::json;
 use backup_core::RecordedPath;
-use backup_core::{DrillReport, FolderStore, Kind, DRILL_LOG};
+use backup_core::{DrillReport, Kind, Repository, DRILL_LOG};
 
 use super::{stamp, Ctx};
 use crate::cli::DrillArgs;
@@ -17,7 +17,7 @@ pub fn run(ctx: &Ctx, args: &DrillArgs) -> Result<u8> {
     }
     let backup_dir = ctx.backup_dir()?;
     let store = ctx.store()?;
-    let o = ctx.orchestrator(&store);
+    let o = ctx.orchestrator(&*store);
     let stamp = match &args.stamp {
         Some(s) => stamp(s)?,
         None => o.newest_to_drill()?,
@@ -44,7 +44,7 @@ fn run_sample(ctx: &Ctx) -> Result<u8> {
     output::tell("sample store and its backups", scratch.display());
     let s = sample::build(&scratch.join("live"))?;
     let backup_dir = scratch.join("backups");
-    let store = FolderStore::new(&backup_dir);
+    let store = Repository::in_folder(&backup_dir);
     let o = ctx.orchestrator(&store);
     let m = o.create(&s.sources, Kind::Regular)?;
     let at_backup = sample::memory_count(&s.db)?;

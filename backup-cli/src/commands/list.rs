@@ -11,7 +11,7 @@ use crate::output::{self, say};
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
     let store = ctx.store()?;
-    let o = Orchestrator::new(&store, &ctx.known);
+    let o = Orchestrator::new(&*store, &ctx.known);
     let (snapshots, leftovers) = o.list()?;
     let unrecognised = o.unrecognised()?;
     warn_unfinished(&o);

@@ -1,9 +1,12 @@
 //! One module per subcommand; this one holds what they share.
 
+mod check;
 mod cleanup;
 mod create;
 mod drill;
 mod list;
+mod migrate;
+mod prune;
 mod restore;
 mod status;
 mod validate;
@@ -14,7 +17,8 @@ use anyhow::{anyhow, Result};
 use std::time::Duration;
 
 use backup_core::{
-    Component, Configured, Descriptor, FolderStore, Manifest, Orchestrator, Source, Stamp,
+    Component, Configured, Descriptor, FolderStore, LocalObjects, Manifest, Orchestrator,
+    Repository, SnapshotStore, Source, Stamp,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -41,10 +45,31 @@ impl Ctx {
         })
     }
 
-    pub fn store(&self) -> Result<FolderStore> {
+    /// The backup dir's store: its repository, or the plain snapshot folders of a backup
+    /// dir an earlier release made (until `migrate`). A new backup dir is a repository.
+    pub fn store(&self) -> Result<Store> {
         let dir = self.backup_dir()?;
         warn_if_open_to_others(&dir);
-        Ok(FolderStore::new(dir))
+        let plain = !Repository::exists_in(&dir)?
+            && backup_core::fsio::kind_of(&dir.join("snapshots"))?.is_some();
+        Ok(if plain {
+            Store::Folder(FolderStore::new(dir))
+        } else {
+            Store::Repository(Repository::in_folder(dir))
+        })
+    }
+
+    /// The backup dir's repository, for the commands only a repository has.
+    pub fn repository(&self, command: &str) -> Result<Repository<LocalObjects>> {
+        match self.store()? {
+            Store::Repository(r) => Ok(r),
+            Store::Folder(f) => Err(anyhow!(
+                "{}: holds plain snapshot folders made by an earlier release; {command} works \
+                 on a repository: run `atocore-backup migrate` first (validate and restore \
+                 work on plain folders as they are)",
+                f.location().display()
+            )),
+        }
     }
 
     /// The lock timeout asked for.
@@ -54,7 +79,7 @@ impl Ctx {
 
     /// An orchestrator over this backup dir; it locks each live store it writes or reads,
     /// and reports progress to the bar when one is drawn.
-    pub fn orchestrator<'a>(&'a self, store: &'a FolderStore) -> Orchestrator<'a> {
+    pub fn orchestrator<'a>(&'a self, store: &'a dyn SnapshotStore) -> Orchestrator<'a> {
         let o = Orchestrator::new(store, &self.known).with_lock_timeout(self.lock_timeout());
         match crate::progress::receiver(!self.global.no_progress) {
             Some(p) => o.with_progress(p),
@@ -93,12 +118,31 @@ impl Ctx {
     }
 }
 
+/// Where a backup dir keeps its snapshots.
+pub enum Store {
+    /// Plain folders, as earlier releases made them.
+    Folder(FolderStore),
+    /// A repository.
+    Repository(Repository<LocalObjects>),
+}
+
+impl std::ops::Deref for Store {
+    type Target = dyn SnapshotStore;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Store::Folder(f) => f,
+            Store::Repository(r) => r,
+        }
+    }
+}
+
 /// A backup dir that other users can change is a warning: anyone who can write there (or
 /// replace it, through a folder above it) can delete backups or plant a snapshot; a restore
 /// as root from there is refused by the orchestrator.
 fn warn_if_open_to_others(dir: &std::path::Path) {
     let found = backup_core::fsio::changeable_by_others(dir)
-        .or_else(|| backup_core::fsio::entry_changeable_by_others(&dir.join("snapshots")));
+        .or_else(|| backup_core::fsio::entry_changeable_by_others(&dir.join("snapshots")))
+        .or_else(|| backup_core::fsio::entry_changeable_by_others(&dir.join("objects")));
     if let Some((path, why)) = found {
         output::warn(&format!(
             "the backup dir {} can be changed by others: {} {why}; anyone who can do that can \
@@ -207,5 +251,8 @@ pub fn run(parsed: Parsed) -> Result<u8> {
         Command::Drill(args) => drill::run(&ctx, &args),
         Command::Cleanup => cleanup::run(&ctx),
         Command::Status => status::run(&ctx),
+        Command::Check(args) => check::run(&ctx, &args),
+        Command::Prune(args) => prune::run(&ctx, &args),
+        Command::Migrate => migrate::run(&ctx),
     }
 }

@@ -13,7 +13,7 @@ use crate::output::{self, say};
 
 pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<u8> {
     let store = ctx.store()?;
-    let o = ctx.orchestrator(&store);
+    let o = ctx.orchestrator(&*store);
     let report = if args.resume || args.rollback {
         if args.resume {
             o.resume(Confirmation::given(args.confirm_service_stopped))?

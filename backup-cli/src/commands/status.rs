@@ -14,7 +14,7 @@ use crate::output::say;
 pub fn run(ctx: &Ctx) -> Result<u8> {
     let dir = ctx.backup_dir()?;
     let store = ctx.store()?;
-    let o = Orchestrator::new(&store, &ctx.known);
+    let o = Orchestrator::new(&*store, &ctx.known);
     let (snapshots, mut leftovers) = o.list()?;
     let unrecognised = o.unrecognised()?;
     let journal = match o.unfinished() {

@@ -10,7 +10,7 @@ use crate::output::{self, say};
 pub fn run(ctx: &Ctx, stamp_arg: &str) -> Result<u8> {
     let stamp = stamp(stamp_arg)?;
     let store = ctx.store()?;
-    let o = ctx.orchestrator(&store);
+    let o = ctx.orchestrator(&*store);
     let v = o.validate(&stamp)?;
     warn_unfinished(&o);
     let (stood, stood_text) = v

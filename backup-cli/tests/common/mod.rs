@@ -142,8 +142,80 @@ impl Env {
         backup_dir_bytes(self.db.parent().unwrap())
     }
 
+    /// The folder of plain snapshot `stamp` (a plain-folder backup dir: see [`Env::plain`]).
     pub fn snapshot_dir(&self, stamp: &str) -> PathBuf {
         self.backups.join("snapshots").join(stamp)
+    }
+
+    /// Make the backup dir a plain-folder one, as an earlier release left it (before any
+    /// snapshot): the tool keeps plain snapshot folders there until `migrate`.
+    pub fn plain(&self) -> &Self {
+        fs::create_dir_all(self.backups.join("snapshots")).unwrap();
+        self
+    }
+
+    /// Whether the backup dir holds a repository (what a new backup dir becomes).
+    pub fn is_repository(&self) -> bool {
+        !self.backups.join("snapshots").exists()
+    }
+
+    /// The file holding snapshot `stamp`'s manifest: in its folder, or the repository's
+    /// manifest object.
+    pub fn manifest_path(&self, stamp: &str) -> PathBuf {
+        if self.is_repository() {
+            self.object(&format!("snapshots/{stamp}/backup-metadata.json"))
+        } else {
+            self.snapshot_dir(stamp).join("backup-metadata.json")
+        }
+    }
+
+    /// The file holding the repository object `key`.
+    pub fn object(&self, key: &str) -> PathBuf {
+        backup_core::LocalObjects::new(&self.backups).object_path(key)
+    }
+
+    /// Where the bytes of file `rel` (as the manifest names it) of snapshot `stamp` are on
+    /// disk: the file itself (offset 0, its length), or each pack frame holding its chunks.
+    pub fn stored_places(&self, stamp: &str, rel: &str) -> Vec<(PathBuf, u64, u64)> {
+        if self.is_repository() {
+            let r = backup_core::Repository::in_folder(&self.backups);
+            r.frames_of(&backup_core::Stamp::parse(stamp).unwrap(), rel)
+                .unwrap()
+                .into_iter()
+                .map(|(k, off, len)| (self.object(&k), off, len))
+                .collect()
+        } else {
+            let p = self.snapshot_dir(stamp).join(rel);
+            let len = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            vec![(p, 0, len)]
+        }
+    }
+
+    /// The bytes of file `rel` of snapshot `stamp`, read through the store (and checked
+    /// chunk by chunk in a repository).
+    pub fn stored_bytes(&self, stamp: &str, rel: &str) -> Vec<u8> {
+        use backup_core::SnapshotStore;
+        use std::io::Read;
+        let stamp = backup_core::Stamp::parse(stamp).unwrap();
+        let mut r = if self.is_repository() {
+            backup_core::Repository::in_folder(&self.backups)
+                .open_file(&stamp, rel)
+                .unwrap()
+        } else {
+            backup_core::FolderStore::new(&self.backups)
+                .open_file(&stamp, rel)
+                .unwrap()
+        };
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        out
+    }
+
+    /// Flip all bits of one stored byte of file `rel` of snapshot `stamp` (the middle of
+    /// its first stored frame, or of the file).
+    pub fn flip_stored(&self, stamp: &str, rel: &str) {
+        let (p, at, len) = self.stored_places(stamp, rel).remove(0);
+        backup_core::conformance::flip_byte(&p, at + len / 2);
     }
 }
 

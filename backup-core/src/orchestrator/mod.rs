@@ -13,8 +13,10 @@ use serde::Serialize;
 
 mod create;
 mod drill;
+mod repo;
 mod restore;
 
+pub use repo::{Imported, Migration};
 pub use restore::Confirmation;
 mod validate;
 

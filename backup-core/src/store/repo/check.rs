@@ -132,7 +132,9 @@ impl<O: ObjectStore + 'static> Repository<O> {
     /// # Errors
     /// Only when the check cannot run (no repository, an unreadable listing).
     pub fn check_all(&self, read: ReadData) -> Result<CheckReport> {
+        // The local index is a cache: rebuilt from the repository, never trusted here.
         self.reopen();
+        index::remove_index_files(&self.cache);
         let mut out = CheckReport::default();
         let listing = self.list()?;
         let op = self.open(false)?.ok_or_else(|| self.no_repository())?;

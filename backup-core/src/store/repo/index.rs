@@ -74,10 +74,20 @@ impl Index {
     pub(super) fn open(dir: Option<&Path>, repo_id: &str) -> Result<Index> {
         if let Some(dir) = dir {
             let path = dir.join(INDEX_FILE);
-            if let Ok(conn) = Connection::open_with_flags(&path, flags()) {
-                if let Ok(ix) = Index::ready(conn, path, false, repo_id) {
-                    return Ok(ix);
+            let open = || {
+                Connection::open_with_flags(&path, flags())
+                    .map_err(|e| db_error(&path, e))
+                    .and_then(|c| Index::ready(c, path.clone(), false, repo_id))
+            };
+            match open() {
+                Ok(ix) => return Ok(ix),
+                // A damaged cache is thrown away and rebuilt from the repository.
+                Err(_) if remove_index_files(dir) => {
+                    if let Ok(ix) = open() {
+                        return Ok(ix);
+                    }
                 }
+                Err(_) => {}
             }
         }
         // A read-only backup dir (validate or `restore --to` from a mounted copy): the
@@ -269,6 +279,22 @@ impl Index {
             .map(|s| s as u64)
             .map_err(|e| self.err(e))
     }
+}
+
+/// Remove the index files in `dir` (the database and SQLite's side files); whether the
+/// database file was there.
+pub(super) fn remove_index_files(dir: &Path) -> bool {
+    let Ok(d) = crate::fsio::Dir::open(dir) else {
+        return false;
+    };
+    let mut had = false;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let name = format!("{INDEX_FILE}{suffix}");
+        let removed = d.remove_file(std::ffi::OsStr::new(&name)).unwrap_or(false);
+        had |= removed && suffix.is_empty();
+    }
+    let _ = d.sync();
+    had
 }
 
 /// Serials are stored as SQLite integers (signed 64-bit); ours stay far below 2^63.

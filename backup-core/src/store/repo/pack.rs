@@ -130,7 +130,8 @@ pub(super) fn open_frame(stored: &[u8], compressed: bool) -> std::result::Result
     if !compressed {
         return Ok(stored.to_vec());
     }
-    zstd::bulk::decompress(stored, MAX_FRAME).map_err(|e| format!("does not decompress ({e})"))
+    zstd::bulk::decompress(stored, MAX_FRAME)
+        .map_err(|e| format!("is damaged: it does not decompress ({e}), so no checksum can match"))
 }
 
 /// A chunk of a decompressed frame, checked against its id.
@@ -140,7 +141,10 @@ pub(super) fn chunk_of<'a>(frame: &'a [u8], e: &Entry) -> std::result::Result<&'
         .get(a..b)
         .ok_or_else(|| format!("chunk {} lies outside its frame", e.serial))?;
     if Sha256::digest(bytes)[..] != e.hash {
-        return Err(format!("chunk {} does not match its hash", e.serial));
+        return Err(format!(
+            "chunk {} is damaged: its bytes do not match their checksum",
+            e.serial
+        ));
     }
     Ok(bytes)
 }

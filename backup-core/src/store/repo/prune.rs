@@ -450,6 +450,10 @@ impl<O: ObjectStore + 'static> Repository<O> {
         for orphan in &op.synced.orphan_indexes {
             self.objects.delete(&format!("{INDEX_PREFIX}{orphan}"))?;
         }
+        // Deletions before rewrites: a rewrite can make a pack with the very bytes (and so
+        // the name) of an unneeded duplicate, which must be gone before, not after.
+        let mut uses = uses;
+        uses.sort_by_key(|u| u.live_chunks != 0);
         for u in uses {
             crate::interrupt::check()?;
             if u.live_chunks == 0 {
@@ -552,6 +556,16 @@ impl<O: ObjectStore + 'static> Repository<O> {
         ix.batch("BEGIN IMMEDIATE")?;
         let moved = (|| -> Result<()> {
             forget_pack_rows(ix, u.row)?;
+            // The same bytes may be there already (a copy an interrupted prune made).
+            let same: Option<i64> = ix
+                .conn
+                .query_row("SELECT id FROM packs WHERE name = ?1", params![id], |r| {
+                    r.get(0)
+                })
+                .ok();
+            if let Some(row) = same {
+                forget_pack_rows(ix, row)?;
+            }
             ix.learn(&id, &new_entries, false)?;
             Ok(())
         })();

@@ -26,7 +26,13 @@ pub(super) struct ChunkReader<O: ?Sized> {
 }
 
 fn damaged(what: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what)
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "{what} (`atocore-backup check --read-data` tells whether the repository itself \
+             is damaged; it also rebuilds the local index, should that be what is wrong)"
+        ),
+    )
 }
 
 impl<O: ObjectStore + ?Sized> ChunkReader<O> {
@@ -46,7 +52,7 @@ impl<O: ObjectStore + ?Sized> ChunkReader<O> {
             return Ok(false);
         };
         let at = index::locate(&self.conn, serial)
-            .map_err(io::Error::other)?
+            .map_err(|e| damaged(format!("the local chunk index cannot be read ({e})")))?
             .ok_or_else(|| {
                 damaged(format!(
                     "chunk {serial} is not in the repository (its pack is missing)"

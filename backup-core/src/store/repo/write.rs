@@ -22,7 +22,7 @@ use crate::store::objects::already_exists;
 use crate::store::ObjectStore;
 
 /// What a run added to the repository.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Added {
     /// Chunks the stored files consist of.
     pub chunks: u64,
