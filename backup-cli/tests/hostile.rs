@@ -46,17 +46,28 @@ fn sources(s: &Scene, dir: Option<&Path>) -> Vec<Source> {
 }
 
 /// Every name a run writes, from the code's one list (`Orchestrator::places_written`, which
-/// asks each component for its side files): for the live stores, and for a `restore --to`
-/// folder. Relative to the scene's folder, so it can be planted in a fresh scene.
-fn names_written(s: &Scene, into: &Path) -> Vec<PathBuf> {
-    let store = FolderStore::new(&s.env.backups);
+/// asks the store and each component for its side files): for the live stores, and for a
+/// `restore --to` folder, with a repository (what a new backup dir is) and with plain
+/// snapshot folders (a backup dir an earlier release made). Relative to the scene's folder,
+/// so it can be planted in a fresh scene; each with whether only the plain layout writes it.
+fn names_written(s: &Scene, into: &Path) -> Vec<(PathBuf, bool)> {
     let known = components();
-    let o = Orchestrator::new(&store, &known);
-    let mut names = o.places_written(&sources(s, None)).unwrap();
-    names.extend(o.places_written(&sources(s, Some(into))).unwrap());
-    let mut rel: Vec<PathBuf> = names
-        .iter()
-        .map(|p| p.strip_prefix(s.env.tmp.path()).unwrap().to_path_buf())
+    let written = |store: &dyn backup_core::SnapshotStore| -> Vec<PathBuf> {
+        let o = Orchestrator::new(store, &known);
+        let mut names = o.places_written(&sources(s, None)).unwrap();
+        names.extend(o.places_written(&sources(s, Some(into))).unwrap());
+        names
+            .iter()
+            .map(|p| p.strip_prefix(s.env.tmp.path()).unwrap().to_path_buf())
+            .collect()
+    };
+    let in_repository = written(&backup_core::Repository::in_folder(&s.env.backups));
+    let in_plain = written(&FolderStore::new(&s.env.backups));
+    let mut rel: Vec<(PathBuf, bool)> = in_plain
+        .into_iter()
+        .filter(|p| !in_repository.contains(p))
+        .map(|p| (p, true))
+        .chain(in_repository.iter().map(|p| (p.clone(), false)))
         .collect();
     rel.sort();
     rel.dedup();
@@ -131,6 +142,70 @@ fn no_live_symlink(s: &Scene, planted: &Path, what: &str) {
     }
 }
 
+/// The names in the repository's objects folder, sorted: what a run stored there.
+fn object_names(s: &Scene) -> Vec<PathBuf> {
+    assert!(s.env.is_repository());
+    tree_names(&s.env.backups.join("objects"))
+}
+
+/// How many snapshot manifests the repository holds.
+fn manifests(s: &Scene) -> usize {
+    object_names(s)
+        .iter()
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with("snapshots%2F") && n.ends_with("%2Fbackup-metadata.json")
+        })
+        .count()
+}
+
+/// Snapshot `stamp` of the scene's repository copied out as a plain snapshot folder (its
+/// files read back through the store, its manifest without chunk lists) in a folder store of
+/// its own, for a test to change as someone who can write the backup dir could; [`put_back`]
+/// then stores it in the repository in place of the original. Returns the folder store's
+/// root and the snapshot's folder.
+fn plain_copy(s: &Scene, stamp: &str) -> (PathBuf, PathBuf) {
+    let root = s.env.tmp.path().join("crafted");
+    let dir = root.join("snapshots").join(stamp);
+    fs::create_dir_all(&dir).unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&fs::read(s.env.manifest_path(stamp)).unwrap()).unwrap();
+    assert_eq!(m["format_version"], backup_core::FORMAT_VERSION);
+    for c in m["components"].as_array_mut().unwrap() {
+        for f in c["files"].as_array_mut().unwrap() {
+            let rel = f["path"].as_str().unwrap().to_owned();
+            let p = dir.join(&rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, s.env.stored_bytes(stamp, &rel)).unwrap();
+            assert!(f.as_object_mut().unwrap().remove("chunks").is_some(), "{f}");
+        }
+    }
+    m["format_version"] = backup_core::PLAIN_FORMAT_VERSION.into();
+    fs::write(
+        dir.join("backup-metadata.json"),
+        serde_json::to_vec_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    (root, dir)
+}
+
+/// Store the plain snapshot `stamp` of the folder store at `root` (made by [`plain_copy`],
+/// then changed) in the scene's repository in place of the one there, as someone who can
+/// write the backup dir could: the manifest object removed, the files chunked into packs,
+/// and the manifest (format 3, listing their chunks) written under the same stamp.
+fn put_back(s: &Scene, root: &Path, stamp: &str) {
+    fs::remove_file(s.env.manifest_path(stamp)).unwrap();
+    fs::remove_file(s.env.object(&format!("snapshots/{stamp}/seal"))).unwrap();
+    let added = backup_core::Repository::in_folder(&s.env.backups)
+        .import(
+            &FolderStore::new(root),
+            &backup_core::Stamp::parse(stamp).unwrap(),
+        )
+        .unwrap();
+    assert!(added.is_some(), "stored under {stamp}");
+    assert!(s.env.manifest_path(stamp).is_file());
+}
+
 /// A run interrupted after its journal was written (SIGKILL at a failpoint), so that
 /// `--resume` and `--rollback` have something to do.
 fn leave_unfinished_restore(s: &Scene, stamp: &str) {
@@ -149,26 +224,43 @@ fn a_symlink_planted_at_any_name_the_tool_writes_is_never_followed() {
     let probe = scene();
     let into_rel = PathBuf::from("exported");
     let names = names_written(&probe, &probe.env.tmp.path().join(&into_rel));
-    // The backup dir's five names, and for each of three stores (live and --to) the store
-    // itself, its lock and its private folder, plus SQLite's three sidecars and Chroma's
-    // ingestion lock and journal.
-    assert!(names.len() >= 5 + 2 * (3 * 3 + 3 + 2) - 2, "{names:?}");
+    // The backup dir's names (lock, journal and its temporary name, drill log; a
+    // repository's objects and cache folders; plain snapshot folders' snapshots), and for
+    // each of three stores (live and --to) the store itself, its lock and its private
+    // folder, plus SQLite's three sidecars and Chroma's ingestion lock and journal.
+    assert!(names.len() >= 7 + 2 * (3 * 3 + 3 + 2) - 2, "{names:?}");
+    for (backup_dir_name, plain_only) in [("objects", false), ("cache", false), ("snapshots", true)]
+    {
+        assert!(
+            names.contains(&(Path::new("backups").join(backup_dir_name), plain_only)),
+            "{backup_dir_name}: {names:?}"
+        );
+    }
     drop(probe);
     let mut runs = 0;
-    for rel in &names {
+    for (rel, plain_only) in &names {
         // A folder-shaped name is also tried with a link to a folder.
         let shaped_like_folder = rel.ends_with("snapshots")
+            || rel.ends_with("objects")
+            || rel.ends_with("cache")
             || rel.to_string_lossy().ends_with(".atocore-restore.tmp")
             || rel.ends_with("chroma");
+        // What holds the snapshots themselves.
+        let holds_snapshots = rel.ends_with("snapshots") || rel.ends_with("objects");
         for to_dir in [false, true] {
             if to_dir && !shaped_like_folder {
                 continue;
             }
             let s = scene();
+            if *plain_only {
+                // A name only plain snapshot folders have: planted in such a backup dir.
+                s.env.plain();
+            }
             let root = s.env.tmp.path();
             let victims = Victims::new(root);
             let target = if to_dir { &victims.dir } else { &victims.file };
             let stamp = s.create();
+            assert_eq!(s.env.is_repository(), !*plain_only);
             s.env.mutate();
             let planted = root.join(rel);
             let into = root.join(&into_rel).to_string_lossy().into_owned();
@@ -197,12 +289,7 @@ fn a_symlink_planted_at_any_name_the_tool_writes_is_never_followed() {
                 let out = s.run(&["restore", "--resume", "--confirm-service-stopped"]);
                 if code(&out) != 0 {
                     // Only a link that replaced the snapshots themselves may stop it.
-                    assert!(
-                        rel.ends_with("snapshots"),
-                        "{}: {}",
-                        what("resume"),
-                        stderr(&out)
-                    );
+                    assert!(holds_snapshots, "{}: {}", what("resume"), stderr(&out));
                     fs::remove_file(&journal).unwrap();
                 }
             }
@@ -248,22 +335,16 @@ fn a_symlink_at_the_restore_folder_is_refused_by_name() {
         .join(".atocore.db.atocore-restore.tmp");
     plant(&planted, &victims.dir);
     let before = s.env.live_bytes();
-    let snapshots = fs::read_dir(s.env.backups.join("snapshots"))
-        .unwrap()
-        .count();
+    let objects = object_names(&s);
+    assert_eq!(manifests(&s), 1);
     let out = s.run(&["restore", &stamp, "--confirm-service-stopped"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     said(&out, ".atocore.db.atocore-restore.tmp");
     said(&out, "symlink");
     victims.check("restore");
     assert!(s.env.live_bytes() == before, "the live store changed");
-    assert_eq!(
-        fs::read_dir(s.env.backups.join("snapshots"))
-            .unwrap()
-            .count(),
-        snapshots,
-        "refused before the safety snapshot"
-    );
+    assert_eq!(manifests(&s), 1, "refused before the safety snapshot");
+    assert_eq!(object_names(&s), objects, "nothing was stored");
     // A symlink as the live path itself is refused too, naming where it points.
     fs::rename(&s.env.registry, s.env.tmp.path().join("real.json")).unwrap();
     std::os::unix::fs::symlink(s.env.tmp.path().join("real.json"), &s.env.registry).unwrap();
@@ -341,7 +422,7 @@ fn a_fifo_a_device_or_a_socket_at_a_configured_path_is_refused_within_a_second()
             };
             let live = s.env.db.parent().unwrap().to_path_buf();
             let before = tree_names(&live);
-            let snapshots_before = tree_names(&s.env.backups.join("snapshots"));
+            let objects_before = object_names(&s);
             for args in [
                 vec!["create"],
                 vec!["restore", &stamp, "--confirm-service-stopped"],
@@ -378,9 +459,9 @@ fn a_fifo_a_device_or_a_socket_at_a_configured_path_is_refused_within_a_second()
                     "{kind} at {which}: {args:?} wrote beside the store"
                 );
                 assert_eq!(
-                    tree_names(&s.env.backups.join("snapshots")),
-                    snapshots_before,
-                    "{kind} at {which}: {args:?} wrote a snapshot"
+                    object_names(&s),
+                    objects_before,
+                    "{kind} at {which}: {args:?} stored something (a snapshot, an upload)"
                 );
             }
         }
@@ -504,11 +585,13 @@ fn a_database_whose_own_name_is_not_utf8_round_trips() {
 fn restore_to_inside_the_backup_dir_or_a_live_store_is_refused() {
     let s = scene();
     let stamp = s.create();
-    let snap_dir = s.env.backups.join("snapshots").join(&stamp);
-    let before = common::backup_dir_bytes(&snap_dir.join("sqlite"));
+    let objects = s.env.backups.join("objects");
+    let before = common::backup_dir_bytes(&objects);
+    assert!(before.contains_key(&s.env.manifest_path(&stamp)));
     for into in [
         s.env.backups.clone(),
-        s.env.backups.join("snapshots"),
+        objects.clone(),
+        s.env.backups.join("cache"),
         s.env.backups.join("snapshots").join(&stamp),
         s.chroma.join("sub"),
     ] {
@@ -516,8 +599,10 @@ fn restore_to_inside_the_backup_dir_or_a_live_store_is_refused() {
         assert_eq!(code(&out), 2, "{}: {}", into.display(), stderr(&out));
         said(&out, "inside");
         assert!(!s.chroma.join("sub").exists());
+        assert!(!s.env.backups.join("snapshots").exists());
     }
-    assert_eq!(common::backup_dir_bytes(&snap_dir.join("sqlite")), before);
+    assert_eq!(common::backup_dir_bytes(&objects), before);
+    assert_eq!(object_names(&s).len(), before.len(), "nothing was added");
     let out = s.run(&["validate", &stamp]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     // create refuses a backup dir inside a live store, and writes nothing there.
@@ -561,15 +646,10 @@ fn an_empty_or_foreign_database_is_refused_by_create_and_kept_raw_before_a_resto
             .as_str()
             .unwrap()
             .to_owned();
-        let m: serde_json::Value = serde_json::from_slice(
-            &fs::read(s.env.snapshot_dir(&pre).join("backup-metadata.json")).unwrap(),
-        )
-        .unwrap();
+        let m: serde_json::Value =
+            serde_json::from_slice(&fs::read(s.env.manifest_path(&pre)).unwrap()).unwrap();
         assert_eq!(m["components"][0]["facts"]["raw"], true);
-        assert_eq!(
-            fs::read(s.env.snapshot_dir(&pre).join("sqlite/raw/atocore.db")).unwrap(),
-            content
-        );
+        assert_eq!(s.env.stored_bytes(&pre, "sqlite/raw/atocore.db"), content);
     }
 }
 
@@ -691,7 +771,7 @@ fn drill_fails_naming_a_damaged_newest_snapshot_never_an_older_one() {
     let older = s.create();
     std::thread::sleep(Duration::from_millis(1100));
     let newest = s.create();
-    let m = s.env.snapshot_dir(&newest).join("backup-metadata.json");
+    let m = s.env.manifest_path(&newest);
     let mut b = fs::read(&m).unwrap();
     b.truncate(b.len() / 2);
     fs::write(&m, b).unwrap();
@@ -746,7 +826,7 @@ fn a_raw_mark_planted_in_a_regular_snapshot_makes_it_invalid() {
     for move_into_raw_area in [false, true] {
         let s = scene();
         let stamp = s.create();
-        let dir = s.env.snapshot_dir(&stamp);
+        let (root, dir) = plain_copy(&s, &stamp);
         let mpath = dir.join("backup-metadata.json");
         let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&mpath).unwrap()).unwrap();
         // Damage the database so its integrity check would fail, keep the checksums right,
@@ -767,6 +847,18 @@ fn a_raw_mark_planted_in_a_regular_snapshot_makes_it_invalid() {
         m["components"][0]["facts"]["raw"] = true.into();
         m["components"][0]["facts"]["verified"] = false.into();
         fs::write(&mpath, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+        put_back(&s, &root, &stamp);
+        // The repository holds the damaged database under the new name, with its checksums
+        // right, and the mark.
+        assert_eq!(
+            s.env.stored_bytes(&stamp, new_rel),
+            fs::read(dir.join(new_rel)).unwrap()
+        );
+        let stored: serde_json::Value =
+            serde_json::from_slice(&fs::read(s.env.manifest_path(&stamp)).unwrap()).unwrap();
+        assert_eq!(stored["format_version"], backup_core::FORMAT_VERSION);
+        assert_eq!(stored["components"][0]["facts"]["raw"], true);
+        assert_eq!(stored["components"][0]["facts"]["verified"], false);
         let out = s.run(&["validate", &stamp]);
         assert_eq!(code(&out), 1, "{}", stderr(&out));
         said(&out, "only a pre-restore snapshot may");
@@ -779,10 +871,15 @@ fn a_raw_mark_planted_in_a_regular_snapshot_makes_it_invalid() {
     }
 }
 
+/// Plain snapshot folders (a stamp folder copied in without its manifest, a stray file and a
+/// staging folder in `snapshots/`); a repository's own names:
+/// `cleanup_in_a_repository_removes_only_its_own_names_and_reports_the_rest`.
 #[test]
 fn cleanup_removes_only_its_own_names_and_reports_the_rest() {
     let s = scene();
+    s.env.plain();
     let stamp = s.create();
+    assert!(!s.env.is_repository());
     let snaps = s.env.backups.join("snapshots");
     // A snapshot whose manifest was lost: data, not a leftover.
     let lost = snaps.join("20250101T000000Z");
@@ -854,15 +951,269 @@ fn cleanup_removes_only_its_own_names_and_reports_the_rest() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
 
+/// What interrupted runs leave in a repository (an upload's marker and the objects it put,
+/// its scratch folder, a pack being written in the cache, an object being written, a gone
+/// drill's scratch folder) is listed by `status` and removed by `cleanup`; the objects of a
+/// stamp whose manifest was lost and a stray object are reported and left alone, as is a
+/// running process's scratch folder.
+#[test]
+fn cleanup_in_a_repository_removes_only_its_own_names_and_reports_the_rest() {
+    let s = scene();
+    let stamp = s.create();
+    assert!(s.env.is_repository());
+    let put = |key: &str, bytes: &[u8]| -> PathBuf {
+        let p = s.env.object(key);
+        assert!(fs::symlink_metadata(&p).is_err(), "{}", p.display());
+        fs::write(&p, bytes).unwrap();
+        p
+    };
+    // Objects of a snapshot whose manifest was lost (no upload marker): data, not a leftover.
+    let lost = put("snapshots/20250101T000000Z/files/0", b"a chunk list");
+    // A stray object where snapshots are kept.
+    let notes = put("snapshots/notes.txt", b"operator's notes");
+    // An upload that never finished: its marker, an object it put, its scratch folder.
+    let marker = put("uploads/20250102T000000Z", b"");
+    let partial = put("snapshots/20250102T000000Z/files/0", b"half");
+    let upload_scratch = s.env.backups.join(".drill-scratch-upload-20250102T000000Z");
+    fs::create_dir(&upload_scratch).unwrap();
+    fs::write(upload_scratch.join("atocore.db"), b"half").unwrap();
+    // A pack a killed run was writing in the cache, and an object (a manifest) being written.
+    let pack_tmp = s
+        .env
+        .backups
+        .join("cache")
+        .join(format!(".pack-999999999-0{}", backup_core::TEMP_SUFFIX));
+    fs::write(&pack_tmp, b"half a pack").unwrap();
+    let object_tmp = s
+        .env
+        .backups
+        .join("objects")
+        .join(".snapshots%2F20250103T000000Z%2Fbackup-metadata.json.atocore-write.tmp");
+    fs::write(&object_tmp, b"{\"format_ver").unwrap();
+    // A scratch folder of a drill that is gone (no process can have that id), and one of a
+    // run still going (this test's own process): only the first is a leftover.
+    let gone = s.env.backups.join(".drill-scratch-999999999-0");
+    fs::create_dir(&gone).unwrap();
+    let running = s
+        .env
+        .backups
+        .join(format!(".drill-scratch-{}-0", std::process::id()));
+    fs::create_dir(&running).unwrap();
+    let beside = s
+        .env
+        .db
+        .parent()
+        .unwrap()
+        .join(".atocore.db.atocore-restore.tmp");
+    fs::create_dir(&beside).unwrap();
+    fs::write(beside.join("new-db"), b"half").unwrap();
+    // status lists every leftover, the one beside the live store included (what is wrong
+    // is gathered, to be told all at once at the end).
+    let mut wrong: Vec<String> = Vec::new();
+    let out = s.run(&["status", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let st = json(&out);
+    let leftovers = st["leftovers"].to_string();
+    for name in [
+        "snapshots/20250102T000000Z",
+        ".drill-scratch-upload-20250102T000000Z",
+        ".drill-scratch-999999999-0",
+        ".atocore.db.atocore-restore.tmp",
+        ".pack-999999999-0",
+        ".snapshots%2F20250103T000000Z%2Fbackup-metadata.json.atocore-write.tmp",
+    ] {
+        if !leftovers.contains(name) {
+            wrong.push(format!("status does not list {name} as a leftover"));
+        }
+    }
+    assert!(
+        !leftovers.contains(&format!(".drill-scratch-{}-0", std::process::id())),
+        "{st}"
+    );
+    let unrecognised = st["unrecognised"].to_string();
+    for name in ["20250101T000000Z", "notes.txt"] {
+        assert!(unrecognised.contains(name), "{name} not reported: {st}");
+    }
+    assert!(!unrecognised.contains(&stamp), "{st}");
+    let out = s.run(&["cleanup"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    said(&out, "20250101T000000Z");
+    said(&out, "notes.txt");
+    assert_eq!(
+        fs::read(&lost).unwrap(),
+        b"a chunk list",
+        "the objects of a snapshot without its manifest are untouched"
+    );
+    assert_eq!(fs::read(&notes).unwrap(), b"operator's notes");
+    for (what, gone) in [
+        ("the upload marker", &marker),
+        ("the upload's object", &partial),
+        ("the upload's scratch folder", &upload_scratch),
+        ("the pack being written", &pack_tmp),
+        ("the object being written", &object_tmp),
+        ("the gone drill's scratch folder", &gone),
+        ("the folder beside the live store", &beside),
+    ] {
+        if fs::symlink_metadata(gone).is_ok() {
+            wrong.push(format!("cleanup did not remove {what}: {}", gone.display()));
+        }
+    }
+    assert!(
+        running.is_dir(),
+        "a running process's scratch folder is left to it"
+    );
+    // A second cleanup is not wedged by what it leaves alone.
+    let out = s.run(&["cleanup"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = s.run(&["validate", &stamp]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(wrong.is_empty(), "{wrong:#?}\nstatus: {st}");
+}
+
+/// A symlink planted where the repository writes next (the manifest objects and upload
+/// markers of the next seconds' stamps, the temporary names objects are written through,
+/// the next uploads' scratch folders, the cache's index and its sidecars) is never
+/// followed: create, restore with its safety snapshot, drill, cleanup and the rest write
+/// nothing through it. (Its objects and cache folders themselves: the test above of every
+/// name the tool writes.)
+#[test]
+fn a_symlink_planted_at_a_name_the_repository_writes_next_is_never_followed() {
+    let cases: [(&str, bool); 9] = [
+        ("manifest", false),
+        ("marker", false),
+        ("manifest temporary name", false),
+        ("marker temporary name", false),
+        ("upload scratch", false),
+        ("upload scratch", true),
+        ("index", false),
+        ("index sidecars", false),
+        ("index sidecars", true),
+    ];
+    for (kind, to_dir) in cases {
+        let s = scene();
+        let root = s.env.tmp.path();
+        let victims = Victims::new(root);
+        let target = if to_dir { &victims.dir } else { &victims.file };
+        let stamp = s.create();
+        s.env.mutate();
+        let objects = s.env.backups.join("objects");
+        let cache = s.env.backups.join("cache");
+        assert!(cache.join("index.sqlite3").is_file());
+        // The stamps of the next seconds (the runs below start within them), after the
+        // snapshot just made.
+        let now = std::time::SystemTime::now();
+        let stamps: Vec<String> = (0..4)
+            .map(|i| {
+                backup_core::Stamp::at(now + Duration::from_secs(i))
+                    .as_str()
+                    .to_owned()
+            })
+            .filter(|st| *st > stamp)
+            .collect();
+        assert!(stamps.len() >= 3, "{stamps:?} after {stamp}");
+        let mut planted: Vec<PathBuf> = Vec::new();
+        for st in &stamps {
+            let manifest = format!("snapshots/{st}/backup-metadata.json");
+            let marker = format!("uploads/{st}");
+            let temp = |key: &str| {
+                let name = s.env.object(key);
+                let name = name.file_name().unwrap().to_string_lossy().into_owned();
+                objects.join(format!(".{name}.atocore-write.tmp"))
+            };
+            match kind {
+                "manifest" => planted.push(s.env.object(&manifest)),
+                "marker" => planted.push(s.env.object(&marker)),
+                "manifest temporary name" => planted.push(temp(&manifest)),
+                "marker temporary name" => planted.push(temp(&marker)),
+                "upload scratch" => {
+                    planted.push(s.env.backups.join(format!(".drill-scratch-upload-{st}")))
+                }
+                _ => {}
+            }
+        }
+        match kind {
+            "index" => planted.push(cache.join("index.sqlite3")),
+            "index sidecars" => {
+                for side in ["-wal", "-shm", "-journal"] {
+                    planted.push(cache.join(format!("index.sqlite3{side}")));
+                }
+            }
+            _ => {}
+        }
+        assert!(!planted.is_empty(), "{kind}");
+        for p in &planted {
+            // Only the index is there already: nothing else planted replaces an object.
+            assert!(
+                kind == "index" || fs::symlink_metadata(p).is_err(),
+                "{kind}: {} is there",
+                p.display()
+            );
+        }
+        let plant_all = || {
+            for p in &planted {
+                if fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
+                    continue;
+                }
+                plant(p, target);
+            }
+        };
+        plant_all();
+        let into = root.join("exported").to_string_lossy().into_owned();
+        let what = |cmd: &str| format!("{kind} -> {}: {cmd}", target.display());
+        for args in [
+            vec!["create", "--json"],
+            vec!["restore", &stamp, "--confirm-service-stopped"],
+            vec!["restore", &stamp, "--to", &into],
+            vec!["drill"],
+            vec!["cleanup"],
+            vec!["status"],
+            vec!["list"],
+            vec!["validate", &stamp],
+        ] {
+            let out = s.run(&args);
+            victims.check(&what(&args.join(" ")));
+            no_live_symlink(&s, Path::new(""), &what(&args.join(" ")));
+            if code(&out) != 0 {
+                // A refusal names the link (or the reason it could not go on).
+                assert!(!stderr(&out).is_empty(), "{}", what(&args.join(" ")));
+            } else if args[0] == "create" {
+                // It went on under a stamp whose names were not taken.
+                let made = json(&out)["stamp"].as_str().unwrap().to_owned();
+                assert!(
+                    !matches!(kind, "manifest" | "marker") || !stamps.contains(&made),
+                    "{}: stored under a planted stamp {made}",
+                    what("create")
+                );
+            }
+            plant_all();
+        }
+        // Without the links, the repository is whole and takes the next snapshot.
+        for p in &planted {
+            if fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
+                fs::remove_file(p).unwrap();
+            }
+        }
+        let out = s.run(&["cleanup"]);
+        assert_eq!(code(&out), 0, "{}: {}", what("cleanup"), stderr(&out));
+        let next = s.create();
+        for st in [&stamp, &next] {
+            let out = s.run(&["validate", st]);
+            assert_eq!(code(&out), 0, "{}: {}", what("validate"), stderr(&out));
+        }
+        victims.check(&what("after"));
+    }
+}
+
 #[test]
 fn a_future_stamp_and_a_world_writable_backup_dir_are_flagged() {
     let s = scene();
     let stamp = s.create();
     let future = "20990101T000000Z";
-    backup_core::conformance::copy_tree(&s.env.snapshot_dir(&stamp), &s.env.snapshot_dir(future));
-    let mpath = s.env.snapshot_dir(future).join("backup-metadata.json");
-    let text = fs::read_to_string(&mpath).unwrap().replace(&stamp, future);
-    fs::write(&mpath, text).unwrap();
+    // The manifest copied under a future stamp (it lists the same chunks).
+    let text = fs::read_to_string(s.env.manifest_path(&stamp)).unwrap();
+    let moved = text.replace(&stamp, future);
+    assert_ne!(moved, text, "the manifest names its stamp");
+    fs::write(s.env.manifest_path(future), moved).unwrap();
     let out = s.run(&["list", "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let rows = common::listed(&out);
@@ -967,7 +1318,7 @@ mod properties {
         fn control_characters_from_a_manifest_are_escaped(t in hostile_text(), field in 0usize..6) {
             let s = scene();
             let stamp = s.create();
-            let mpath = s.env.snapshot_dir(&stamp).join("backup-metadata.json");
+            let mpath = s.env.manifest_path(&stamp);
             let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&mpath).unwrap()).unwrap();
             match field {
                 0 => m["tool_version"] = t.clone().into(),
@@ -1052,7 +1403,8 @@ fn a_deep_folder_chain_in_the_chroma_folder_never_half_restores() {
 }
 
 /// `restore --to` a folder in the data folder, which the service user swaps for a link to
-/// a snapshot after the checks: the restore refuses instead of writing into the snapshot.
+/// the repository's objects after the checks: the restore refuses instead of writing among
+/// the snapshots' objects.
 #[test]
 fn a_to_folder_swapped_for_a_link_after_the_checks_is_refused() {
     let s = scene();
@@ -1060,16 +1412,22 @@ fn a_to_folder_swapped_for_a_link_after_the_checks_is_refused() {
     let data = s.env.db.parent().unwrap();
     let to = data.join("restore-test");
     fs::create_dir(&to).unwrap();
-    let snap = s.env.snapshot_dir(&stamp);
+    let objects = s.env.backups.join("objects");
+    let before = object_names(&s);
     let mut cmd = s.command(&["restore", &stamp, "--to", &to.to_string_lossy()]);
     cmd.env("ATOCORE_FAILPOINT_PAUSE_MS", "1500");
     let (child, err) = stop_at(cmd, "restore.places-checked");
     fs::rename(&to, data.join("moved")).unwrap();
-    std::os::unix::fs::symlink(snap.join("chroma"), &to).unwrap();
+    std::os::unix::fs::symlink(&objects, &to).unwrap();
     let out = child.wait_with_output().unwrap();
     let err = err.join().unwrap();
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("symlink"), "{err}");
+    assert_eq!(
+        object_names(&s),
+        before,
+        "nothing was written among the objects"
+    );
     let out = s.run(&["validate", &stamp]);
     assert_eq!(
         code(&out),
@@ -1228,7 +1586,7 @@ fn a_closed_or_full_stdout_is_an_error_never_a_panic() {
 fn a_newline_from_a_manifest_cannot_forge_an_output_line() {
     let s = scene();
     let stamp = s.create();
-    let mpath = s.env.snapshot_dir(&stamp).join("backup-metadata.json");
+    let mpath = s.env.manifest_path(&stamp);
     let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&mpath).unwrap()).unwrap();
     m["created_at"] = "2026\n20991231T235959Z regular forged".into();
     fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
@@ -1244,9 +1602,14 @@ fn a_newline_from_a_manifest_cannot_forge_an_output_line() {
 fn facts_that_relax_a_check_are_not_trusted_in_a_regular_snapshot() {
     let s = scene();
     let stamp = s.create();
-    let dir = s.env.snapshot_dir(&stamp);
+    let (root, dir) = plain_copy(&s, &stamp);
     let mpath = dir.join("backup-metadata.json");
     let pristine = fs::read(&mpath).unwrap();
+    let stored_facts = |component: usize| -> serde_json::Value {
+        let m: serde_json::Value =
+            serde_json::from_slice(&fs::read(s.env.manifest_path(&stamp)).unwrap()).unwrap();
+        m["components"][component]["facts"].clone()
+    };
     // A broken registry, checksums fixed, marked "captured broken".
     fs::write(
         dir.join("registry/project-registry.json"),
@@ -1262,6 +1625,12 @@ fn facts_that_relax_a_check_are_not_trusted_in_a_regular_snapshot() {
     );
     m["components"][1]["facts"]["json_valid"] = false.into();
     fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
+    put_back(&s, &root, &stamp);
+    assert_eq!(
+        s.env.stored_bytes(&stamp, "registry/project-registry.json"),
+        b"{\"projects\": [ broken"
+    );
+    assert_eq!(stored_facts(1)["json_valid"], false);
     let out = s.run(&["validate", &stamp]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     said(&out, "not valid JSON");
@@ -1290,8 +1659,14 @@ fn facts_that_relax_a_check_are_not_trusted_in_a_regular_snapshot() {
             "chroma/chroma.sqlite3",
             "chroma/chroma.sqlite3",
         );
-        m["components"][2]["facts"][key] = value;
+        m["components"][2]["facts"][key] = value.clone();
         fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
+        put_back(&s, &root, &stamp);
+        assert_eq!(
+            s.env.stored_bytes(&stamp, "chroma/chroma.sqlite3"),
+            fs::read(&db).unwrap()
+        );
+        assert_eq!(stored_facts(2)[key], value);
         let out = s.run(&["validate", &stamp]);
         assert_eq!(code(&out), 1, "{key}: {}", stderr(&out));
         let out = s.run(&["drill", &stamp]);
@@ -1305,7 +1680,7 @@ fn a_newest_snapshot_whose_manifest_was_removed_fails_the_drill() {
     let older = s.create();
     std::thread::sleep(Duration::from_millis(1100));
     let newest = s.create();
-    fs::remove_file(s.env.snapshot_dir(&newest).join("backup-metadata.json")).unwrap();
+    fs::remove_file(s.env.manifest_path(&newest)).unwrap();
     let out = s.run(&["drill"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains(&newest));
@@ -1378,22 +1753,22 @@ fn a_backup_dir_others_can_change_is_flagged_and_refused_for_a_root_restore() {
         stderr(&out)
     );
     fs::set_permissions(&s.env.backups, fs::Permissions::from_mode(0o700)).unwrap();
-    fs::set_permissions(
-        s.env.backups.join("snapshots"),
-        fs::Permissions::from_mode(0o777),
-    )
-    .unwrap();
+    let out = s.run(&["list"]);
+    assert!(
+        !stderr(&out).contains("can be changed by others"),
+        "list: {}",
+        stderr(&out)
+    );
+    let objects = s.env.backups.join("objects");
+    fs::set_permissions(&objects, fs::Permissions::from_mode(0o777)).unwrap();
     let out = s.run(&["list"]);
     assert!(
         stderr(&out).contains("can be changed by others"),
         "list: {}",
         stderr(&out)
     );
-    fs::set_permissions(
-        s.env.backups.join("snapshots"),
-        fs::Permissions::from_mode(0o700),
-    )
-    .unwrap();
+    said(&out, "objects");
+    fs::set_permissions(&objects, fs::Permissions::from_mode(0o700)).unwrap();
     if !common::is_root() {
         skip("needs root: the refusal is for restores run as root");
         return;
@@ -1452,8 +1827,8 @@ fn set_acl_user_write(path: &Path, uid: u32) {
     assert!(ok, "setting an ACL");
 }
 
-/// What a root restore reads must be changeable by root only: an ACL, group write, a
-/// snapshots folder of another user, a link to the backup dir kept in another user's folder
+/// What a root restore reads must be changeable by root only: an ACL, group write, an
+/// objects folder of another user, a link to the backup dir kept in another user's folder
 /// are each flagged, and refused for a restore run as root.
 #[test]
 fn every_way_others_could_change_the_backup_dir_is_refused_for_a_root_restore() {
@@ -1475,10 +1850,9 @@ fn every_way_others_could_change_the_backup_dir_is_refused_for_a_root_restore() 
             }),
         ),
         (
-            "a snapshots folder of another user",
+            "an objects folder of another user",
             Box::new(|s: &Scene| {
-                std::os::unix::fs::chown(s.env.backups.join("snapshots"), Some(65534), None)
-                    .unwrap();
+                std::os::unix::fs::chown(s.env.backups.join("objects"), Some(65534), None).unwrap();
                 (s.env.backups.clone(), "owned by uid 65534")
             }),
         ),

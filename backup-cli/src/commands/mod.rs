@@ -55,14 +55,14 @@ impl Ctx {
         Ok(if plain {
             Store::Folder(FolderStore::new(dir))
         } else {
-            Store::Repository(Repository::in_folder(dir))
+            Store::Repository(Box::new(Repository::in_folder(dir)))
         })
     }
 
     /// The backup dir's repository, for the commands only a repository has.
     pub fn repository(&self, command: &str) -> Result<Repository<LocalObjects>> {
         match self.store()? {
-            Store::Repository(r) => Ok(r),
+            Store::Repository(r) => Ok(*r),
             Store::Folder(f) => Err(anyhow!(
                 "{}: holds plain snapshot folders made by an earlier release; {command} works \
                  on a repository: run `atocore-backup migrate` first (validate and restore \
@@ -123,7 +123,7 @@ pub enum Store {
     /// Plain folders, as earlier releases made them.
     Folder(FolderStore),
     /// A repository.
-    Repository(Repository<LocalObjects>),
+    Repository(Box<Repository<LocalObjects>>),
 }
 
 impl std::ops::Deref for Store {
@@ -131,7 +131,7 @@ impl std::ops::Deref for Store {
     fn deref(&self) -> &Self::Target {
         match self {
             Store::Folder(f) => f,
-            Store::Repository(r) => r,
+            Store::Repository(r) => r.as_ref(),
         }
     }
 }

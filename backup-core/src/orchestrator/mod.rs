@@ -295,6 +295,7 @@ impl<'a> Orchestrator<'a> {
         let mut listing = self.store.list()?;
         listing.leftovers.extend(self.state_leftovers());
         listing.leftovers.sort();
+        listing.leftovers.dedup();
         // A stamp folder whose manifest is gone is a snapshot that cannot be read, not
         // nothing: it is listed as such, so `list` says so and `drill` fails on it.
         let mut stamps: Vec<Stamp> = listing.snapshots.into_iter().chain(listing.lost).collect();
@@ -307,12 +308,9 @@ impl<'a> Orchestrator<'a> {
         Ok((out, listing.leftovers))
     }
 
-    /// Scratch folders in the state folder, when it is not the store's own (whose listing
-    /// has them already).
+    /// Scratch folders in the state folder (a store that keeps its state there may list
+    /// them too: the caller removes duplicates).
     fn state_leftovers(&self) -> Vec<PathBuf> {
-        if self.store.default_state_dir() == Some(self.state.as_path()) {
-            return Vec::new();
-        }
         let Ok(dir) = Dir::open(&self.state) else {
             return Vec::new();
         };
@@ -376,6 +374,9 @@ impl<'a> Orchestrator<'a> {
     fn remove_leftovers(&self) -> Result<Vec<PathBuf>> {
         let mut removed = self.store.remove_leftovers()?;
         for p in self.state_leftovers() {
+            if removed.contains(&p) {
+                continue;
+            }
             let parent = Dir::open(fsio::parent_of(&p))?;
             parent.remove_tree(fsio::last_name(&p)?)?;
             parent.sync()?;

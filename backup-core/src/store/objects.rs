@@ -101,6 +101,23 @@ pub trait ObjectStore {
         self.put(key, &mut f)?;
         dir.remove_file(name).map(|_| ())
     }
+
+    /// What interrupted puts left (a local store's temporary files): listed by `status`,
+    /// removed by [`ObjectStore::remove_leftovers`].
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    fn leftovers(&self) -> Result<Vec<PathBuf>> {
+        Ok(Vec::new())
+    }
+
+    /// Remove what [`ObjectStore::leftovers`] lists; returns it.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    fn remove_leftovers(&self) -> Result<Vec<PathBuf>> {
+        Ok(Vec::new())
+    }
 }
 
 impl<O: ObjectStore + ?Sized> ObjectStore for std::sync::Arc<O> {
@@ -127,6 +144,12 @@ impl<O: ObjectStore + ?Sized> ObjectStore for std::sync::Arc<O> {
     }
     fn put_local(&self, key: &str, dir: &Dir, name: &OsStr) -> Result<()> {
         (**self).put_local(key, dir, name)
+    }
+    fn leftovers(&self) -> Result<Vec<PathBuf>> {
+        (**self).leftovers()
+    }
+    fn remove_leftovers(&self) -> Result<Vec<PathBuf>> {
+        (**self).remove_leftovers()
     }
 }
 
@@ -268,6 +291,24 @@ impl ObjectStore for LocalObjects {
         Ok(out)
     }
 
+    fn leftovers(&self) -> Result<Vec<PathBuf>> {
+        let base = self.root.join(OBJECTS);
+        Ok(self.temps()?.iter().map(|n| base.join(n)).collect())
+    }
+
+    fn remove_leftovers(&self) -> Result<Vec<PathBuf>> {
+        let names = self.temps()?;
+        let mut out = Vec::new();
+        if let Some(dir) = self.dir(false)? {
+            for n in names {
+                dir.remove_own_leftover(&n)?;
+                out.push(dir.join(&n));
+            }
+            dir.sync()?;
+        }
+        Ok(out)
+    }
+
     fn put_local(&self, key: &str, dir: &Dir, name: &OsStr) -> Result<()> {
         let objects = self.dir(true)?.unwrap_or_else(|| unreachable!("created"));
         let to = Self::name(key)?;
@@ -284,6 +325,22 @@ impl ObjectStore for LocalObjects {
 }
 
 impl LocalObjects {
+    /// The temporary files interrupted puts left (`.<name>.atocore-write.tmp`).
+    fn temps(&self) -> Result<Vec<std::ffi::OsString>> {
+        let Some(dir) = self.dir(false)? else {
+            return Ok(Vec::new());
+        };
+        Ok(dir
+            .entries()?
+            .into_iter()
+            .map(|(n, _)| n)
+            .filter(|n| {
+                n.to_str()
+                    .is_some_and(|n| n.starts_with('.') && n.ends_with(".atocore-write.tmp"))
+            })
+            .collect())
+    }
+
     /// The open file of object `key` and its path.
     fn open_object(&self, key: &str) -> Result<(std::fs::File, PathBuf)> {
         let name = Self::name(key)?;
@@ -470,6 +527,7 @@ impl<O: ObjectStore> SnapshotStore for ObjectSnapshotStore<O> {
             }
         }
         out.unrecognised.extend(other.iter().map(|k| root.join(k)));
+        out.leftovers.extend(self.objects.leftovers()?);
         out.leftovers.sort();
         out.unrecognised.sort();
         Ok(out)
@@ -479,7 +537,14 @@ impl<O: ObjectStore> SnapshotStore for ObjectSnapshotStore<O> {
         let k = key(stamp, MANIFEST_NAME);
         let mut r = match self.objects.get(&k) {
             Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
-                return Err(self.unknown(stamp))
+                // Other objects under the stamp: a snapshot that lost its manifest.
+                if self.objects.list(&key(stamp, ""))?.is_empty() {
+                    return Err(self.unknown(stamp));
+                }
+                return Err(Error::Manifest {
+                    path: self.describe(stamp, MANIFEST_NAME),
+                    problem: "is missing: the snapshot's manifest was lost or never written".into(),
+                });
             }
             other => other?,
         };
@@ -540,6 +605,7 @@ impl<O: ObjectStore> SnapshotStore for ObjectSnapshotStore<O> {
             }
             self.objects.delete(&marker(&m))?;
         }
+        self.objects.remove_leftovers()?;
         Ok(listing.leftovers)
     }
 

@@ -48,6 +48,10 @@ pub(crate) const PACK_PREFIX: &str = "packs/";
 pub(crate) const INDEX_PREFIX: &str = "index/";
 pub(crate) const PRUNE_PREFIX: &str = "prune/";
 const CONFIG: &str = "config";
+/// Put under a snapshot's stamp before its manifest: a stamp that has it but lost its
+/// manifest is a damaged snapshot, never nothing (so `list` says so and `drill` fails on it
+/// rather than drilling an older one). Its bytes are the manifest's SHA-256.
+pub(crate) const SEAL: &str = "seal";
 const CONFIG_FORMAT: &str = "atocore-backup repository";
 const CONFIG_VERSION: u32 = 1;
 /// The cache folder's name inside the state folder.
@@ -286,8 +290,13 @@ impl<O: ObjectStore + 'static> Repository<O> {
         manifest.format_version = FORMAT_VERSION;
         manifest.stamp = stamp.to_string();
         let json = manifest.to_json();
-        self.objects
-            .put(&key(stamp, MANIFEST_NAME), &mut &json[..])?;
+        let seal = fsio::hex(&<sha2::Sha256 as sha2::Digest>::digest(&json));
+        self.objects.put(&key(stamp, SEAL), &mut seal.as_bytes())?;
+        if let Err(e) = self.objects.put(&key(stamp, MANIFEST_NAME), &mut &json[..]) {
+            // Still marked as an upload in progress: nothing is left that looks damaged.
+            let _ = self.objects.delete(&key(stamp, SEAL));
+            return Err(e);
+        }
         crate::failpoint("create.committed");
         w.commit()
     }
@@ -351,6 +360,30 @@ impl<O: ObjectStore + 'static> Repository<O> {
                 if !out.contains(&frame) {
                     out.push(frame);
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Packs a killed run was writing in the cache folder (`.pack-<pid>-<n>…`), except those
+    /// of a run still going.
+    fn pack_temps(&self) -> Result<Vec<(Dir, std::ffi::OsString)>> {
+        if fsio::kind_of(&self.cache)?.is_none() {
+            return Ok(Vec::new());
+        }
+        let cache = Dir::open(&self.cache)?;
+        let mut out = Vec::new();
+        for (name, _) in cache.entries()? {
+            let n = name.to_string_lossy().into_owned();
+            let running = n
+                .strip_prefix(".pack-")
+                .and_then(|r| r.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| {
+                    pid != std::process::id() && Path::new("/proc").join(pid.to_string()).exists()
+                });
+            if n.starts_with(".pack-") && n.ends_with(crate::TEMP_SUFFIX) && !running {
+                out.push((cache.try_clone()?, name));
             }
         }
         Ok(out)
@@ -422,7 +455,11 @@ impl<O: ObjectStore + 'static> SnapshotStore for Repository<O> {
                 path: self.objects.location().to_path_buf(),
             });
         }
-        self.snaps.list()
+        let mut out = self.snaps.list()?;
+        out.leftovers
+            .extend(self.pack_temps()?.into_iter().map(|(d, n)| d.join(n)));
+        out.leftovers.sort();
+        Ok(out)
     }
 
     fn read_manifest(&self, stamp: &Stamp) -> Result<Manifest> {
@@ -457,7 +494,7 @@ impl<O: ObjectStore + 'static> SnapshotStore for Repository<O> {
             .objects
             .list(&key(stamp, ""))?
             .into_iter()
-            .filter(|k| *k != key(stamp, MANIFEST_NAME))
+            .filter(|k| *k != key(stamp, MANIFEST_NAME) && *k != key(stamp, SEAL))
             .map(|k| {
                 Problem::new(
                     k[key(stamp, "").len()..].to_owned(),
@@ -491,16 +528,9 @@ impl<O: ObjectStore + 'static> SnapshotStore for Repository<O> {
 
     fn remove_leftovers(&self) -> Result<Vec<PathBuf>> {
         let mut out = self.snaps.remove_leftovers()?;
-        // Packs a killed run was writing in the cache.
-        if fsio::kind_of(&self.cache)?.is_some() {
-            let cache = Dir::open(&self.cache)?;
-            for (name, _) in cache.entries()? {
-                let n = name.to_string_lossy();
-                if n.starts_with(".pack-") && n.ends_with(crate::TEMP_SUFFIX) {
-                    cache.remove_file(&name)?;
-                    out.push(cache.join(&name));
-                }
-            }
+        for (cache, name) in self.pack_temps()? {
+            cache.remove_file(&name)?;
+            out.push(cache.join(&name));
         }
         Ok(out)
     }

@@ -343,6 +343,9 @@ impl<O: ObjectStore + 'static> Repository<O> {
     fn forget(&self, stamps: &[String]) -> Result<()> {
         for s in stamps {
             let stamp = Stamp::parse(s)?;
+            // The seal first: a kill before the manifest goes leaves a whole snapshot (the
+            // prune record finishes it), never one that looks damaged.
+            self.objects.delete(&key(&stamp, super::SEAL))?;
             self.objects.delete(&key(&stamp, MANIFEST_NAME))?;
             for k in self.objects.list(&key(&stamp, ""))? {
                 self.objects.delete(&k)?;
