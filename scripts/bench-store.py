@@ -22,6 +22,7 @@ import random
 import shutil
 import sqlite3
 import sys
+import time
 
 PROJECTS = [f"project-{n:02d}" for n in range(24)]
 
@@ -92,7 +93,6 @@ def build_db(path, size_mb):
 
 
 def iso(t):
-    import time
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
@@ -217,6 +217,10 @@ def report(res):
         for line in f:
             print(f"- {line.strip()}")
     print()
+    print("Time tables: one row per job; median, min and max of its timed runs (wall clock, "
+          "hyperfine; its prepare step is not timed); runs: how many; ratio: the median over "
+          "the median of `cp -a + sync` of the live folder in the same table (each table "
+          "measures its own).\n")
 
     for fname, title in tsv(os.path.join(res, "groups.tsv")):
         with open(os.path.join(res, fname)) as f:

@@ -14,7 +14,7 @@
 # or installed into target/bench-venv. Environment: BENCH_RUNS (hyperfine runs per job,
 # default 3), BENCH_BORG_ENCRYPTION (default none; repokey-blake2 to encrypt like restic).
 #
-# The jobs, in this order (the ones a job's prepare step resets are said with it):
+# The jobs, in this order, each with what its prepare step puts back before every timed run:
 #   first snapshot    each tool into an empty repository (prepare: a new empty one)
 #   second snapshot   after a writer changed 1% of the rows (prepare: the repository as it was
 #                     after the first snapshot, the database as it was then, then the writer)
@@ -93,12 +93,13 @@ export PY HELPER="$PWD/scripts/bench-store.py" SELF="$PWD/scripts/bench.sh" SEED
 export ANONYMIZED_TELEMETRY=False
 
 cargo build --release -p backup-cli >&2
-export BIN="$PWD/target/release/atocore-backup"
-
 W="$(mktemp -d)"
 export W
 trap 'rm -rf "$W"' EXIT
 trap 'exit 130' INT TERM
+# A copy: a build started elsewhere during the run does not change what is measured.
+export BIN="$W/atocore-backup"
+cp target/release/atocore-backup "$BIN"
 mkdir -p "$W/live" "$W/state" "$W/saved" "$W/results/rss"
 started=$SECONDS
 log() { echo "== $* ($((SECONDS - started)) s)" >&2; }
@@ -173,7 +174,7 @@ added() {  # N LABEL: one snapshot by each tool, and what it added
 
     before=$(bytes "$W/state/restic/repo")
     raw=$(restic_raw)
-    /usr/bin/time -f %M -a -o "$W/results/rss/restic-$n" restic backup -q "$W/live"
+    /usr/bin/time -f %M -a -o "$W/results/rss/restic-$n" restic backup --json "$W/live" | tail -n 1 >&2
     printf 'restic\t%s\t%s\t\t%s\n' "$label" "$(($(restic_raw) - raw))" \
         "$(($(bytes "$W/state/restic/repo") - before))" >> "$W/results/added.tsv"
 
