@@ -272,7 +272,11 @@ fn damage_anywhere_is_caught_naming_the_snapshots_it_affects_and_the_others_stil
     let affected_only_b = |what: &str, read: &[&str]| {
         let (c, r) = check(&e, read);
         assert_eq!(c, 1, "{what}: {r:?}");
-        assert_eq!(r.affected_snapshots, std::slice::from_ref(&b), "{what}: {r:?}");
+        assert_eq!(
+            r.affected_snapshots,
+            std::slice::from_ref(&b),
+            "{what}: {r:?}"
+        );
         let out = e.run(&["validate", &b]);
         assert_eq!(code(&out), 1, "{what}: {}", stderr(&out));
         assert!(stderr(&out).contains("sqlite/atocore.db"), "{what}");

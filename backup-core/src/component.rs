@@ -122,6 +122,9 @@ pub struct Staging<'a> {
     dir: Dir,
     id: &'static str,
     kind: Kind,
+    /// Whether what is staged is the snapshot itself (a plain folder), so must be made
+    /// durable; a store that stores it elsewhere (a repository) makes its own copy durable.
+    pub(crate) durable: bool,
     pub(crate) hashed: BTreeMap<String, FileEntry>,
     pub(crate) owners: BTreeMap<String, Owner>,
     pub(crate) folder_owners: BTreeMap<String, Owner>,
@@ -151,12 +154,19 @@ fn split_rel(rel: &str) -> (Option<&str>, &str) {
 }
 
 impl<'a> Staging<'a> {
-    pub(crate) fn new(root: &'a Path, dir: Dir, id: &'static str, kind: Kind) -> Self {
+    pub(crate) fn new(
+        root: &'a Path,
+        dir: Dir,
+        id: &'static str,
+        kind: Kind,
+        durable: bool,
+    ) -> Self {
         Staging {
             root,
             dir,
             id,
             kind,
+            durable,
             hashed: BTreeMap::new(),
             owners: BTreeMap::new(),
             folder_owners: BTreeMap::new(),
@@ -196,7 +206,7 @@ impl<'a> Staging<'a> {
         let (dir, name) = self.parent_dir(rel)?;
         let mut out = dir.create_file(OsStr::new(&name), fsio::FILE_MODE)?;
         let dst = dir.join(&name);
-        let d = match fsio::copy_open(&mut src, src_path, &mut out, &dst) {
+        let d = match fsio::copy_open_sync(&mut src, src_path, &mut out, &dst, self.durable) {
             Ok(d) => d,
             Err(e) => {
                 // A partial copy (a full disk, a read error) must not stay behind.
@@ -620,7 +630,7 @@ impl<'a> SnapshotFiles<'a> {
                     d = d.ensure_dir(OsStr::new(part), fsio::DIR_MODE)?;
                 }
             }
-            self.copy_out(entry, &d, OsStr::new(name), None)?;
+            self.copy_checked(entry, &d, OsStr::new(name), None, false)?;
         }
         // Laid out as the store keeps it: folders that hold no file too.
         for f in &self.record.folders {
@@ -648,7 +658,7 @@ impl<'a> SnapshotFiles<'a> {
         }
         let copy = LocalCopy::scratch(self.scratch)?;
         let name = entry.path.rsplit('/').next().unwrap_or("file").to_owned();
-        self.copy_out(entry, &copy.dir()?, OsStr::new(&name), None)?;
+        self.copy_checked(entry, &copy.dir()?, OsStr::new(&name), None, false)?;
         Ok(copy.below(&name))
     }
 
@@ -731,6 +741,19 @@ impl<'a> SnapshotFiles<'a> {
         name: &OsStr,
         owner: Option<&Owner>,
     ) -> Result<Option<String>> {
+        self.copy_checked(entry, dst, name, owner, true)
+    }
+
+    /// [`SnapshotFiles::copy_out`]; `durable` false for a scratch copy, removed after use,
+    /// which need not reach the disk.
+    fn copy_checked(
+        &self,
+        entry: &FileEntry,
+        dst: &Dir,
+        name: &OsStr,
+        owner: Option<&Owner>,
+        durable: bool,
+    ) -> Result<Option<String>> {
         let src = self.open(entry)?;
         // The conformance suite makes reads fail part-way here, as a damaged disk or a
         // storage backend that drops the connection would.
@@ -740,7 +763,8 @@ impl<'a> SnapshotFiles<'a> {
         let src_path = self.store.describe(self.stamp, &entry.path);
         let mut out = dst.create_file(name, fsio::FILE_MODE)?;
         let dst_path = dst.join(name);
-        let result = fsio::copy_open(&mut src, &src_path, &mut out, &dst_path).and_then(|d| {
+        let copied = fsio::copy_open_sync(&mut src, &src_path, &mut out, &dst_path, false);
+        let result = copied.and_then(|d| {
             if d.size != entry.size || d.sha256 != entry.sha256 {
                 Err(Error::ChecksumMismatch {
                     path: src_path.clone(),
@@ -757,8 +781,11 @@ impl<'a> SnapshotFiles<'a> {
             return Err(e);
         }
         let warning = owner.and_then(|o| fsio::apply_owner(&out, o, &dst_path, false));
-        out.sync_all()
-            .map_err(|e| Error::io("fsync", &dst_path, e))?;
+        // One fsync makes the bytes and the owner durable together.
+        if durable {
+            out.sync_all()
+                .map_err(|e| Error::io("fsync", &dst_path, e))?;
+        }
         Ok(warning)
     }
 

@@ -201,14 +201,31 @@ pub fn copy_open(
     dst: &mut File,
     dst_path: &Path,
 ) -> Result<Digested> {
+    copy_open_sync(src, src_path, dst, dst_path, true)
+}
+
+/// [`copy_open`], with the fsync only when `sync` (a scratch copy that another, durable copy
+/// replaces need not reach the disk).
+///
+/// # Errors
+/// As [`copy_open`].
+pub fn copy_open_sync(
+    src: &mut dyn Read,
+    src_path: &Path,
+    dst: &mut File,
+    dst_path: &Path,
+    sync: bool,
+) -> Result<Digested> {
     let d = match pump(src, Some(dst)) {
         Ok(d) => d,
         Err(PumpError::Read(e)) => return Err(Error::io("read", src_path, e)),
         Err(PumpError::Write(e)) => return Err(Error::io("write", dst_path, e)),
         Err(PumpError::Stop(e)) => return Err(e),
     };
-    dst.sync_all()
-        .map_err(|e| Error::io("fsync", dst_path, e))?;
+    if sync {
+        dst.sync_all()
+            .map_err(|e| Error::io("fsync", dst_path, e))?;
+    }
     Ok(d)
 }
 

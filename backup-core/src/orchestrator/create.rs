@@ -108,6 +108,7 @@ impl<'a> Orchestrator<'a> {
             total,
         );
         let pending = self.store.begin(&self.state)?;
+        let durable = self.store.keeps_staged_files();
         let result = (|| {
             let root = Dir::open(&pending.dir)?;
             let mut manifest = Manifest {
@@ -136,7 +137,7 @@ impl<'a> Orchestrator<'a> {
                 };
                 if *present {
                     let dir = root.create_dir(OsStr::new(comp.id()), fsio::DIR_MODE)?;
-                    let mut staging = Staging::new(&pending.dir, dir, comp.id(), kind);
+                    let mut staging = Staging::new(&pending.dir, dir, comp.id(), kind, durable);
                     record.facts = comp.snapshot(path, &mut staging)?;
                     record.files = seal_component(&root, comp.id(), &staging)?;
                     record.folders = staging
@@ -163,8 +164,10 @@ impl<'a> Orchestrator<'a> {
             }
             let mut f = root.create_file(OsStr::new(MANIFEST_NAME), fsio::FILE_MODE)?;
             f.write_all(&bytes).ctx("write", &mpath)?;
-            f.sync_all().ctx("fsync", &mpath)?;
-            root.sync()?;
+            if durable {
+                f.sync_all().ctx("fsync", &mpath)?;
+                root.sync()?;
+            }
             Ok(manifest)
         })();
         match result {
@@ -210,7 +213,9 @@ fn seal_component(root: &Dir, id: &str, staging: &Staging<'_>) -> Result<Vec<Fil
                     let mut entry = match staging.hashed.get(&r) {
                         Some(h) => h.clone(),
                         None => {
-                            f.sync_all().ctx("fsync", &path)?;
+                            if staging.durable {
+                                f.sync_all().ctx("fsync", &path)?;
+                            }
                             let d = fsio::hash_open(&mut f, &path)?;
                             FileEntry {
                                 path: r.clone(),
@@ -237,7 +242,7 @@ fn seal_component(root: &Dir, id: &str, staging: &Staging<'_>) -> Result<Vec<Fil
         folders.push(rel);
     }
     // Deepest first, so each folder's own entry is durable after its content.
-    for rel in folders.iter().rev() {
+    for rel in folders.iter().rev().filter(|_| staging.durable) {
         root.open_beneath(Path::new(rel))?.sync()?;
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));

@@ -146,6 +146,10 @@ impl SnapshotStore for FolderStore {
         Ok(pending.stamp)
     }
 
+    fn keeps_staged_files(&self) -> bool {
+        true
+    }
+
     fn abort(&self, pending: Pending) {
         let _ = fsio::remove_tree_at(&pending.dir);
         if let Ok(Some(snaps)) = self.snapshots() {

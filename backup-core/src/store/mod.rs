@@ -105,6 +105,13 @@ pub trait SnapshotStore {
     /// Throw a snapshot being built away.
     fn abort(&self, pending: Pending);
 
+    /// Whether the files built in [`Pending::dir`] become the snapshot itself (so each must
+    /// be made durable as it is written), rather than being stored elsewhere by
+    /// [`SnapshotStore::commit`], which then makes its own copy durable.
+    fn keeps_staged_files(&self) -> bool {
+        false
+    }
+
     /// Snapshots, leftovers and anything unrecognised.
     ///
     /// # Errors

@@ -150,6 +150,8 @@ impl<O: ObjectStore + 'static> Repository<O> {
         // did not change) are looked at once.
         let mut manifests: Vec<Manifest> = Vec::new();
         let mut seen_lists: HashSet<[u8; 32]> = HashSet::new();
+        // One read transaction for every lookup (no lock taken per chunk).
+        op.index.batch("BEGIN")?;
         for stamp in &listing.snapshots {
             out.snapshots += 1;
             let m = match self.snaps.read_manifest(stamp) {
@@ -189,7 +191,9 @@ impl<O: ObjectStore + 'static> Repository<O> {
             }
             manifests.push(m);
         }
-        let damaged = self.check_packs(&op.index, &op.synced, read, &mut out)?;
+        let damaged = self.check_packs(&op.index, &op.synced, read, &mut out);
+        let _ = op.index.batch("COMMIT");
+        let damaged = damaged?;
         drop(op);
         if !damaged.is_empty() {
             for m in &manifests {

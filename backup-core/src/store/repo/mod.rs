@@ -506,6 +506,7 @@ impl<O: ObjectStore + 'static> SnapshotStore for Repository<O> {
             problems.push(Problem::new(CONFIG, "is missing: this is not a repository"));
             return Ok(problems);
         };
+        let _ = op.index.batch("BEGIN");
         for f in manifest.components.iter().flat_map(|c| &c.files) {
             match check::missing_chunks(&op.index, f) {
                 Ok(0) => {}
@@ -516,6 +517,7 @@ impl<O: ObjectStore + 'static> SnapshotStore for Repository<O> {
                 Err(why) => problems.push(Problem::new(f.path.clone(), why)),
             }
         }
+        let _ = op.index.batch("COMMIT");
         Ok(problems)
     }
 
