@@ -797,3 +797,29 @@ fn hostile_manifest_objects_are_invalid_not_followed() {
     assert_eq!(code(&e.run(&["validate", &stamp])), 0);
     assert_eq!(fs::read(&outside).unwrap(), good);
 }
+
+/// A validate that runs while a create is storing its snapshot (its new packs put, the local
+/// index not yet told) waits for the create's index transaction and then learns the packs:
+/// it neither fails nor sees a half-stored snapshot.
+#[test]
+fn a_validate_while_a_create_stores_its_snapshot_waits_and_succeeds() {
+    let e = env();
+    grow_docs(&e.db, 2_000);
+    let first = e.create();
+    grow_docs(&e.db, 2_000);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_atocore-backup"));
+    cmd.args(["create", "--json"])
+        .env("ATOCORE_DB_PATH", &e.db)
+        .env("ATOCORE_BACKUP_DIR", &e.backups)
+        .env("ATOCORE_FAILPOINT_PAUSE_MS", "1500");
+    let (mut child, err) = stop_at(cmd, "create.before-commit");
+    let out = e.run(&["validate", &first]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(child.wait().unwrap().success(), "{}", err.join().unwrap());
+    let listed = common::listed(&e.run(&["list", "--json"]));
+    let newest = listed[0]["stamp"].as_str().unwrap().to_owned();
+    assert_ne!(newest, first);
+    let out = e.run(&["validate", &newest]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(check(&e, &["--read-data"]).0, 0);
+}

@@ -106,14 +106,15 @@ impl Index {
 
     fn ready(conn: Connection, path: PathBuf, memory: bool, repo_id: &str) -> Result<Index> {
         let ix = Index { conn, path, memory };
+        // Another run (a create storing a snapshot) may hold the write lock for minutes.
+        ix.conn
+            .busy_timeout(std::time::Duration::from_secs(600))
+            .map_err(|e| db_error(&ix.path, e))?;
         ix.batch(if memory {
             &SCHEMA[SCHEMA.find(';').unwrap_or(0) + 1..]
         } else {
             SCHEMA
         })?;
-        ix.conn
-            .busy_timeout(std::time::Duration::from_secs(60))
-            .map_err(|e| db_error(&ix.path, e))?;
         let known: Option<String> = ix
             .conn
             .query_row("SELECT v FROM meta WHERE k = 'repository'", [], |r| {
@@ -161,27 +162,20 @@ impl Index {
             orphan_indexes: indexes.difference(&packs).cloned().collect(),
             ..Synced::default()
         };
-        let cached: BTreeMap<String, i64> = {
-            let mut st = self
-                .conn
-                .prepare("SELECT name, id FROM packs")
-                .map_err(|e| self.err(e))?;
-            let rows = st
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-                .map_err(|e| self.err(e))?;
-            rows.collect::<rusqlite::Result<_>>()
-                .map_err(|e| self.err(e))?
-        };
-        let gone: Vec<i64> = cached
-            .iter()
-            .filter(|(n, _)| !packs.contains(*n))
-            .map(|(_, id)| *id)
-            .collect();
-        let new: Vec<&String> = packs.iter().filter(|p| !cached.contains_key(*p)).collect();
+        let (gone, new) = self.differences(&packs)?;
         if gone.is_empty() && new.is_empty() {
             return Ok(out);
         }
+        // Again inside the write transaction: another run (a create putting packs, a
+        // validate learning them) may have changed the cache since.
         self.batch("BEGIN IMMEDIATE")?;
+        let (gone, new) = match self.differences(&packs) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = self.batch("ROLLBACK");
+                return Err(e);
+            }
+        };
         let done = (|| -> Result<()> {
             for id in gone {
                 self.conn
@@ -191,7 +185,7 @@ impl Index {
                     .execute("DELETE FROM packs WHERE id = ?1", params![id])
                     .map_err(|e| self.err(e))?;
             }
-            for p in new {
+            for p in &new {
                 let table = if indexes.contains(p) {
                     read_index_object(objects, p).ok()
                 } else {
@@ -222,6 +216,33 @@ impl Index {
             }
         }
         Ok(out)
+    }
+
+    /// The cached packs the repository no longer has (their rows), and the packs it has
+    /// that the cache does not know.
+    fn differences(&self, packs: &BTreeSet<String>) -> Result<(Vec<i64>, Vec<String>)> {
+        let cached: BTreeMap<String, i64> = {
+            let mut st = self
+                .conn
+                .prepare("SELECT name, id FROM packs")
+                .map_err(|e| self.err(e))?;
+            let rows = st
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(|e| self.err(e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| self.err(e))?
+        };
+        let gone = cached
+            .iter()
+            .filter(|(n, _)| !packs.contains(*n))
+            .map(|(_, id)| *id)
+            .collect();
+        let new = packs
+            .iter()
+            .filter(|p| !cached.contains_key(*p))
+            .cloned()
+            .collect();
+        Ok((gone, new))
     }
 
     /// Record pack `name` and its entries (inside a transaction the caller holds). A serial
