@@ -888,22 +888,7 @@ fn cleanup_removes_only_its_own_names_and_reports_the_rest() {
     // A stray file, and leftovers this tool makes.
     fs::write(snaps.join("notes.txt"), b"operator's notes").unwrap();
     fs::create_dir(snaps.join(".20250102T000000Z.tmp")).unwrap();
-    // A scratch folder of a run that is gone (no process can have that id), and one of a
-    // run still going (this test's own process): only the first is a leftover.
-    fs::create_dir(s.env.backups.join(".drill-scratch-999999999-0")).unwrap();
-    let running = s
-        .env
-        .backups
-        .join(format!(".drill-scratch-{}-0", std::process::id()));
-    fs::create_dir(&running).unwrap();
-    let beside = s
-        .env
-        .db
-        .parent()
-        .unwrap()
-        .join(".atocore.db.atocore-restore.tmp");
-    fs::create_dir(&beside).unwrap();
-    fs::write(beside.join("new-db"), b"half").unwrap();
+    let (_, running, beside) = plant_scratch_leftovers(&s);
     // status lists every leftover, the one beside the live store included.
     let out = s.run(&["status", "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -990,23 +975,7 @@ fn cleanup_in_a_repository_removes_only_its_own_names_and_reports_the_rest() {
         .join("objects")
         .join(".snapshots%2F20250103T000000Z%2Fbackup-metadata.json.atocore-write.tmp");
     fs::write(&object_tmp, b"{\"format_ver").unwrap();
-    // A scratch folder of a drill that is gone (no process can have that id), and one of a
-    // run still going (this test's own process): only the first is a leftover.
-    let gone = s.env.backups.join(".drill-scratch-999999999-0");
-    fs::create_dir(&gone).unwrap();
-    let running = s
-        .env
-        .backups
-        .join(format!(".drill-scratch-{}-0", std::process::id()));
-    fs::create_dir(&running).unwrap();
-    let beside = s
-        .env
-        .db
-        .parent()
-        .unwrap()
-        .join(".atocore.db.atocore-restore.tmp");
-    fs::create_dir(&beside).unwrap();
-    fs::write(beside.join("new-db"), b"half").unwrap();
+    let (gone, running, beside) = plant_scratch_leftovers(&s);
     // status lists every leftover, the one beside the live store included (what is wrong
     // is gathered, to be told all at once at the end).
     let mut wrong: Vec<String> = Vec::new();
@@ -1906,4 +1875,26 @@ fn every_way_others_could_change_the_backup_dir_is_refused_for_a_root_restore() 
     if !root {
         skip("needs root: the refusal is for restores run as root, and two cases chown");
     }
+}
+
+/// In the backup dir, a scratch folder of a run that is gone (no process can have that id)
+/// and one of a run still going (this test's own process): only the first is a leftover.
+/// Beside the live database, a restore's half-built private folder. Returns the three.
+fn plant_scratch_leftovers(s: &Scene) -> (PathBuf, PathBuf, PathBuf) {
+    let gone = s.env.backups.join(".drill-scratch-999999999-0");
+    fs::create_dir(&gone).unwrap();
+    let running = s
+        .env
+        .backups
+        .join(format!(".drill-scratch-{}-0", std::process::id()));
+    fs::create_dir(&running).unwrap();
+    let beside = s
+        .env
+        .db
+        .parent()
+        .unwrap()
+        .join(".atocore.db.atocore-restore.tmp");
+    fs::create_dir(&beside).unwrap();
+    fs::write(beside.join("new-db"), b"half").unwrap();
+    (gone, running, beside)
 }

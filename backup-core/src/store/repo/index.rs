@@ -178,12 +178,7 @@ impl Index {
         };
         let done = (|| -> Result<()> {
             for id in gone {
-                self.conn
-                    .execute("DELETE FROM chunks WHERE pack = ?1", params![id])
-                    .map_err(|e| self.err(e))?;
-                self.conn
-                    .execute("DELETE FROM packs WHERE id = ?1", params![id])
-                    .map_err(|e| self.err(e))?;
+                self.forget(id)?;
             }
             for p in &new {
                 let table = if indexes.contains(p) {
@@ -216,6 +211,17 @@ impl Index {
             }
         }
         Ok(out)
+    }
+
+    /// Forget the pack with row `row` and its chunks (inside a transaction the caller holds).
+    pub(super) fn forget(&self, row: i64) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM chunks WHERE pack = ?1", params![row])
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .execute("DELETE FROM packs WHERE id = ?1", params![row])
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// The cached packs the repository no longer has (their rows), and the packs it has

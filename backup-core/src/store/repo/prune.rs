@@ -464,7 +464,7 @@ impl<O: ObjectStore + 'static> Repository<O> {
                 self.objects.delete(&format!("{INDEX_PREFIX}{}", u.name))?;
                 crate::failpoint("prune.deleting-pack");
                 self.objects.delete(&format!("{PACK_PREFIX}{}", u.name))?;
-                forget_pack(&op.index, u.row)?;
+                op.index.forget(u.row)?;
                 report.packs_deleted += 1;
                 report.bytes_freed += u.bytes;
             } else if freed(&u) > 0 {
@@ -558,7 +558,7 @@ impl<O: ObjectStore + 'static> Repository<O> {
         // The index points at the new copy before the old one goes.
         ix.batch("BEGIN IMMEDIATE")?;
         let moved = (|| -> Result<()> {
-            forget_pack_rows(ix, u.row)?;
+            ix.forget(u.row)?;
             // The same bytes may be there already (a copy an interrupted prune made).
             let same: Option<i64> = ix
                 .conn
@@ -567,7 +567,7 @@ impl<O: ObjectStore + 'static> Repository<O> {
                 })
                 .ok();
             if let Some(row) = same {
-                forget_pack_rows(ix, row)?;
+                ix.forget(row)?;
             }
             ix.learn(&id, &new_entries, false)?;
             Ok(())
@@ -648,20 +648,6 @@ fn live_entries(ix: &Index, pack_row: i64) -> Result<Vec<Entry>> {
         .map_err(|e| ix.err(e))?;
     rows.collect::<rusqlite::Result<Vec<_>>>()
         .map_err(|e| ix.err(e))
-}
-
-fn forget_pack_rows(ix: &Index, row: i64) -> Result<()> {
-    ix.conn
-        .execute("DELETE FROM chunks WHERE pack = ?1", params![row])
-        .map_err(|e| ix.err(e))?;
-    ix.conn
-        .execute("DELETE FROM packs WHERE id = ?1", params![row])
-        .map_err(|e| ix.err(e))?;
-    Ok(())
-}
-
-fn forget_pack(ix: &Index, row: i64) -> Result<()> {
-    forget_pack_rows(ix, row)
 }
 
 #[cfg(test)]
