@@ -499,7 +499,6 @@ fn prune_keeps_what_the_policy_and_the_protections_say() {
 /// snapshot restores to.
 struct PruneScene {
     e: Env,
-    files: PathBuf,
     keep: String,
     expected: BTreeMap<PathBuf, Vec<u8>>,
 }
@@ -533,12 +532,7 @@ fn prune_scene() -> PruneScene {
     let out = e.run(&["restore", &keep, "--to", into.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let expected = relative(&into);
-    PruneScene {
-        e,
-        files,
-        keep,
-        expected,
-    }
+    PruneScene { e, keep, expected }
 }
 
 fn relative(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -585,7 +579,6 @@ impl PruneScene {
 #[test]
 fn prune_deletes_and_rewrites_packs_and_a_kill_at_any_step_leaves_a_clean_repository() {
     let s = prune_scene();
-    let _ = &s.files;
     // Uninterrupted: one pack deleted whole, one rewritten, space freed.
     let e = s.copy("plain-run");
     let before: u64 = tree_bytes(&e.backups.join("objects"))

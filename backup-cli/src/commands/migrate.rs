@@ -10,6 +10,7 @@ use crate::output::{self, say};
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
     let dir = ctx.backup_dir()?;
+    // Warns when others can change the backup dir, as every command does.
     let _ = ctx.store()?;
     let from = FolderStore::new(&dir);
     if backup_core::fsio::kind_of(&dir.join("snapshots"))?.is_none() {

@@ -84,8 +84,9 @@ pub trait ObjectStore {
                 Err(e) => return Err(Error::io("read", self.location().join(key), e)),
             };
             keep.extend(&buf[..n]);
-            while keep.len() > len {
-                keep.pop_front();
+            if keep.len() > len {
+                let extra = keep.len() - len;
+                keep.drain(..extra);
             }
         }
         Ok(keep.into_iter().collect())

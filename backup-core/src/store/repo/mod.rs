@@ -469,7 +469,6 @@ impl<O: ObjectStore + 'static> SnapshotStore for Repository<O> {
     fn open_file(&self, stamp: &Stamp, path: &str) -> Result<Box<dyn Read>> {
         let m = self.manifest_of(stamp)?;
         let f = self.entry(&m, stamp, path)?;
-        let what = self.describe(stamp, path);
         let list = f.chunks.as_ref().ok_or_else(|| Error::Manifest {
             path: self.describe(stamp, MANIFEST_NAME),
             problem: format!("lists no chunks for {path}"),
@@ -481,7 +480,6 @@ impl<O: ObjectStore + 'static> SnapshotStore for Repository<O> {
         let op = self.open(false)?.ok_or_else(|| self.no_repository())?;
         let conn = op.index.reader()?;
         drop(op);
-        let _ = what;
         Ok(Box::new(reader::ChunkReader::new(
             Arc::clone(&self.objects),
             conn,
