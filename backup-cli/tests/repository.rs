@@ -816,3 +816,54 @@ fn a_validate_while_a_create_stores_its_snapshot_waits_and_succeeds() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(check(&e, &["--read-data"]).0, 0);
 }
+
+/// Whether `a` and `b` are on different file systems.
+fn other_device(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(a).unwrap().dev() != fs::metadata(b).unwrap().dev()
+}
+
+/// A restore reads the repository once: the gate's checked copy (in the state folder) is
+/// moved into place when the target is on the same file system, and copied (checked against
+/// the manifest again) when it is not. Both give the snapshot's bytes, and neither leaves the
+/// checked copy behind.
+#[test]
+fn a_restore_moves_or_copies_the_checked_copy_and_gets_the_snapshots_bytes() {
+    let e = env();
+    grow_docs(&e.db, 3000);
+    let stamp = e.create();
+    let want = e.memories(&e.db);
+    e.mutate();
+    assert_ne!(e.memories(&e.db), want);
+    let scratch_left = |e: &Env| -> Vec<PathBuf> {
+        fs::read_dir(&e.backups)
+            .unwrap()
+            .map(|d| d.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("scratch"))
+            .collect()
+    };
+    // Same file system as the backup dir (and so its state folder).
+    let here = e.tmp.path().join("restored-here");
+    let out = e.run(&["restore", &stamp, "--to", here.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let got = fs::read(here.join("atocore.db")).unwrap();
+    assert_eq!(e.memories(&here.join("atocore.db")), want);
+    assert!(scratch_left(&e).is_empty(), "{:?}", scratch_left(&e));
+
+    // Another file system: /dev/shm is a tmpfs on Linux, the temporary folders are not.
+    let shm = Path::new("/dev/shm");
+    assert!(
+        shm.is_dir() && other_device(shm, e.tmp.path()),
+        "this test needs /dev/shm on a file system other than the temporary folder's"
+    );
+    let away = tempfile::tempdir_in(shm).unwrap();
+    let there = away.path().join("restored-there");
+    let out = e.run(&["restore", &stamp, "--to", there.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(fs::read(there.join("atocore.db")).unwrap(), got);
+    assert_eq!(
+        fs::read(there.join("project-registry.json")).unwrap(),
+        fs::read(here.join("project-registry.json")).unwrap()
+    );
+    assert!(scratch_left(&e).is_empty(), "{:?}", scratch_left(&e));
+}

@@ -5,7 +5,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::fsio::{self, Dir, Owner};
 use crate::manifest::{ComponentRecord, FileEntry, Kind};
 use crate::stamp::Stamp;
@@ -530,6 +530,9 @@ pub struct SnapshotFiles<'a> {
     trusted_raw: bool,
     kind: Kind,
     target_parent: Option<(u64, u64)>,
+    /// A checked local copy of every file of the component, made once (for a store that
+    /// keeps no local folder) and shared by everything that asks for local files.
+    prepared: Option<LocalCopy>,
 }
 
 impl<'a> SnapshotFiles<'a> {
@@ -552,7 +555,63 @@ impl<'a> SnapshotFiles<'a> {
             trusted_raw,
             kind,
             target_parent: None,
+            prepared: None,
         }
+    }
+
+    /// Copy every file of the component into one local scratch folder, laid out as in the
+    /// snapshot, each checked against the manifest while it streams (size and SHA-256; a
+    /// repository also checks every chunk). That is a whole check of the files, and the
+    /// component's own checks then read the copy instead of making another: one pass over
+    /// the stored data instead of two.
+    ///
+    /// Nothing is prepared for a store that keeps its own local folder, or when a file
+    /// fails: `failed` then holds its path and error, and the caller checks file by file.
+    pub(crate) fn prepare_local(&mut self) -> std::result::Result<(), (String, Error)> {
+        if self.store.local_path(self.stamp, &self.record.id).is_some() {
+            return Ok(());
+        }
+        let made = self.copy_folder();
+        match made {
+            Ok(copy) => {
+                self.prepared = Some(copy);
+                Ok(())
+            }
+            Err(failed) => Err(failed),
+        }
+    }
+
+    /// Take the copy [`SnapshotFiles::prepare_local`] made, to give it to another
+    /// [`SnapshotFiles`] of the same snapshot and component ([`SnapshotFiles::with_prepared`]).
+    pub(crate) fn take_prepared(&mut self) -> Option<LocalCopy> {
+        self.prepared.take()
+    }
+
+    /// Use `copy`, a checked local copy of this component's files made by
+    /// [`SnapshotFiles::prepare_local`] for the same snapshot: every copy out reads it
+    /// (checking each file against the manifest again) instead of the store.
+    pub(crate) fn with_prepared(mut self, copy: Option<LocalCopy>) -> Self {
+        self.prepared = copy;
+        self
+    }
+
+    /// The prepared local copy of `entry`, if there is one.
+    fn prepared_path(&self, entry: &FileEntry) -> Option<PathBuf> {
+        let p = self.prepared.as_ref()?;
+        let rel = entry.path.strip_prefix(&format!("{}/", self.record.id))?;
+        check_rel(&self.record.id, rel).ok()?;
+        self.record
+            .files
+            .iter()
+            .any(|f| f.path == entry.path)
+            .then(|| p.path().join(rel))
+            // Not when a restore has moved it into place already.
+            .filter(|p| std::fs::symlink_metadata(p).is_ok())
+    }
+
+    /// Whether [`SnapshotFiles::prepare_local`] made a copy.
+    pub(crate) fn is_prepared(&self) -> bool {
+        self.prepared.is_some()
     }
 
     pub(crate) fn with_target_parent(mut self, id: Option<(u64, u64)>) -> Self {
@@ -610,37 +669,54 @@ impl<'a> SnapshotFiles<'a> {
         if let Some(p) = self.store.local_path(self.stamp, &self.record.id) {
             return Ok(LocalCopy::in_place(p));
         }
-        let copy = LocalCopy::scratch(self.scratch)?;
+        if let Some(p) = &self.prepared {
+            return Ok(LocalCopy::shared(p.path().to_path_buf()));
+        }
+        self.copy_folder().map_err(|(_, e)| e)
+    }
+
+    /// A checked copy of the component's folder in a new scratch folder; a failure names
+    /// the manifest path of the file that failed (empty when it was not one file's).
+    fn copy_folder(&self) -> std::result::Result<LocalCopy, (String, Error)> {
+        let whole = |e: Error| (String::new(), e);
+        let copy = LocalCopy::scratch(self.scratch).map_err(whole)?;
         let top = copy
-            .dir()?
-            .create_dir(OsStr::new(&self.record.id), fsio::DIR_MODE)?;
+            .dir()
+            .and_then(|d| d.create_dir(OsStr::new(&self.record.id), fsio::DIR_MODE))
+            .map_err(whole)?;
         for entry in &self.record.files {
-            let rel = entry
-                .path
-                .strip_prefix(&format!("{}/", self.record.id))
-                .ok_or_else(|| Error::BadPath {
-                    path: PathBuf::from(&entry.path),
-                    problem: "is outside the component's folder".into(),
-                })?;
-            check_rel(&self.record.id, rel)?;
-            let (parent, name) = split_rel(rel);
-            let mut d = top.try_clone()?;
-            if let Some(p) = parent {
-                for part in p.split('/') {
-                    d = d.ensure_dir(OsStr::new(part), fsio::DIR_MODE)?;
+            let one = || -> Result<()> {
+                let rel = entry
+                    .path
+                    .strip_prefix(&format!("{}/", self.record.id))
+                    .ok_or_else(|| Error::BadPath {
+                        path: PathBuf::from(&entry.path),
+                        problem: "is outside the component's folder".into(),
+                    })?;
+                check_rel(&self.record.id, rel)?;
+                let (parent, name) = split_rel(rel);
+                let mut d = top.try_clone()?;
+                if let Some(p) = parent {
+                    for part in p.split('/') {
+                        d = d.ensure_dir(OsStr::new(part), fsio::DIR_MODE)?;
+                    }
                 }
-            }
-            self.copy_checked(entry, &d, OsStr::new(name), None, false)?;
+                self.copy_checked(entry, &d, OsStr::new(name), None, false)?;
+                Ok(())
+            };
+            one().map_err(|e| (entry.path.clone(), e))?;
         }
         // Laid out as the store keeps it: folders that hold no file too.
         for f in &self.record.folders {
             let Some(rel) = f.path.strip_prefix(&format!("{}/", self.record.id)) else {
                 continue;
             };
-            check_rel(&self.record.id, rel)?;
-            let mut d = top.try_clone()?;
+            check_rel(&self.record.id, rel).map_err(whole)?;
+            let mut d = top.try_clone().map_err(whole)?;
             for part in rel.split('/') {
-                d = d.ensure_dir(OsStr::new(part), fsio::DIR_MODE)?;
+                d = d
+                    .ensure_dir(OsStr::new(part), fsio::DIR_MODE)
+                    .map_err(whole)?;
             }
         }
         Ok(copy.below(&self.record.id))
@@ -655,6 +731,9 @@ impl<'a> SnapshotFiles<'a> {
     pub fn local_file(&self, entry: &FileEntry) -> Result<LocalCopy> {
         if let Some(p) = self.store.local_path(self.stamp, &entry.path) {
             return Ok(LocalCopy::in_place(p));
+        }
+        if let Some(p) = self.prepared_path(entry) {
+            return Ok(LocalCopy::shared(p));
         }
         let copy = LocalCopy::scratch(self.scratch)?;
         let name = entry.path.rsplit('/').next().unwrap_or("file").to_owned();
@@ -754,7 +833,19 @@ impl<'a> SnapshotFiles<'a> {
         owner: Option<&Owner>,
         durable: bool,
     ) -> Result<Option<String>> {
-        let src = self.open(entry)?;
+        // A prepared copy was checked chunk by chunk and against the manifest when it was
+        // made, into a private folder of ours: it is moved into place when it can be (one
+        // file system), else copied (and checked again).
+        let prepared = self.prepared_path(entry);
+        if let Some(p) = &prepared {
+            if let Some(warning) = move_prepared(p, entry, dst, name, owner, durable)? {
+                return Ok(warning);
+            }
+        }
+        let src: Box<dyn std::io::Read> = match prepared {
+            Some(p) => Box::new(fsio::open_regular(&p)?),
+            None => self.open(entry)?,
+        };
         // The conformance suite makes reads fail part-way here, as a damaged disk or a
         // storage backend that drops the connection would.
         #[cfg(feature = "conformance")]
@@ -891,6 +982,40 @@ impl<'a> SnapshotFiles<'a> {
     }
 }
 
+/// Move the prepared copy `from` of `entry` to the new name `name` in `dst`, give it
+/// `owner` (or leave it 0600 and the tool's) and fsync it when `durable`. `Ok(None)` when it
+/// cannot be moved there (another file system, or not the size recorded): the caller copies.
+fn move_prepared(
+    from: &Path,
+    entry: &FileEntry,
+    dst: &Dir,
+    name: &OsStr,
+    owner: Option<&Owner>,
+    durable: bool,
+) -> Result<Option<Option<String>>> {
+    let parent = Dir::open(fsio::parent_of(from))?;
+    let own_name = fsio::last_name(from)?;
+    let f = parent.open_file(own_name)?;
+    let size = f.metadata().ctx("inspect", from)?.len();
+    if size != entry.size {
+        return Ok(None);
+    }
+    match parent.rename_new(own_name, dst, name) {
+        Ok(()) => {}
+        Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::CrossesDevices => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    }
+    let dst_path = dst.join(name);
+    let warning = owner.and_then(|o| fsio::apply_owner(&f, o, &dst_path, false));
+    if durable {
+        f.sync_all().ctx("fsync", &dst_path)?;
+    }
+    crate::progress::advance(entry.size);
+    Ok(Some(warning))
+}
+
 /// A snapshot's file or folder on local disk: the store's own (left alone) or a copy in a
 /// scratch folder of the state folder, removed on drop (and by `cleanup` after a crash).
 pub struct LocalCopy {
@@ -900,6 +1025,14 @@ pub struct LocalCopy {
 
 impl LocalCopy {
     fn in_place(path: PathBuf) -> LocalCopy {
+        LocalCopy {
+            path,
+            scratch: None,
+        }
+    }
+
+    /// Part of a copy owned elsewhere (a prepared copy): removed with its owner.
+    fn shared(path: PathBuf) -> LocalCopy {
         LocalCopy {
             path,
             scratch: None,

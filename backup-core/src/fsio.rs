@@ -31,7 +31,6 @@ use std::path::{Component as PathPart, Path, PathBuf};
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, RenameFlags, Stat, CWD};
 use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
@@ -132,7 +131,9 @@ fn pump(
     reader: &mut dyn Read,
     mut writer: Option<&mut dyn Write>,
 ) -> std::result::Result<Digested, PumpError> {
-    let mut hasher = Sha256::new();
+    // The hash runs on a thread of its own once the stream is large: reading (a
+    // repository's reader decompresses and checks every chunk) and writing overlap with it.
+    let mut hasher = crate::sha::BackgroundSha::new();
     let mut buf = vec![0u8; BUF];
     let mut size = 0u64;
     loop {
@@ -143,16 +144,19 @@ fn pump(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(PumpError::Read(e)),
         };
-        hasher.update(&buf[..n]);
         if let Some(w) = writer.as_deref_mut() {
             w.write_all(&buf[..n]).map_err(PumpError::Write)?;
         }
+        buf = hasher.feed(buf, n);
         size += n as u64;
         crate::progress::advance(n as u64);
     }
+    let sha = hasher.finish().ok_or_else(|| {
+        PumpError::Read(io::Error::other("the thread computing the SHA-256 stopped"))
+    })?;
     Ok(Digested {
         size,
-        sha256: hex(&hasher.finalize()),
+        sha256: hex(&sha),
     })
 }
 

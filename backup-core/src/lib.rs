@@ -14,6 +14,7 @@ mod manifest;
 mod orchestrator;
 pub mod procs;
 pub mod progress;
+mod sha;
 mod stamp;
 mod store;
 mod switch;
@@ -44,8 +45,8 @@ pub use progress::Progress;
 pub use stamp::{rfc3339, Stamp};
 pub use store::{
     prune_plan, Added, CheckReport, FolderStore, Found, Listing, LocalObjects, ObjectSnapshotStore,
-    ObjectStore, Pending, Policy, PrunePlan, PruneReport, ReadData, Reason, Repository,
-    SnapshotStore, CACHE_DIR,
+    ObjectStore, Pending, Policy, PrunePlan, PruneReport, RangedObject, ReadData, Reason,
+    Repository, SnapshotStore, CACHE_DIR,
 };
 pub use switch::{is_own_temp, temp_name, Replacement, TEMP_SUFFIX};
 

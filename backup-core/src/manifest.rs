@@ -47,6 +47,11 @@ impl Kind {
     }
 }
 
+/// The SHA-256 a staged manifest gives a file whose hash the store computes when it
+/// commits the snapshot ([`SnapshotStore::hashes_on_commit`](crate::SnapshotStore::hashes_on_commit)).
+/// Never in a stored manifest: the repository refuses to store one that still has it.
+pub const PENDING_SHA256: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 /// One file a component wrote, relative to the snapshot folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {

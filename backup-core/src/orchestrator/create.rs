@@ -17,7 +17,7 @@ use crate::fsio::{self, Dir};
 use crate::journal::Journal;
 use crate::manifest::{
     ComponentRecord, FileEntry, FolderEntry, Kind, Manifest, RecordedPath, MANIFEST_NAME,
-    PLAIN_FORMAT_VERSION,
+    PENDING_SHA256, PLAIN_FORMAT_VERSION,
 };
 use crate::progress;
 use crate::stamp::rfc3339;
@@ -109,6 +109,7 @@ impl<'a> Orchestrator<'a> {
         );
         let pending = self.store.begin(&self.state)?;
         let durable = self.store.keeps_staged_files();
+        let hashed_later = self.store.hashes_on_commit();
         let result = (|| {
             let root = Dir::open(&pending.dir)?;
             let mut manifest = Manifest {
@@ -139,7 +140,7 @@ impl<'a> Orchestrator<'a> {
                     let dir = root.create_dir(OsStr::new(comp.id()), fsio::DIR_MODE)?;
                     let mut staging = Staging::new(&pending.dir, dir, comp.id(), kind, durable);
                     record.facts = comp.snapshot(path, &mut staging)?;
-                    record.files = seal_component(&root, comp.id(), &staging)?;
+                    record.files = seal_component(&root, comp.id(), &staging, hashed_later)?;
                     record.folders = staging
                         .folder_owners
                         .iter()
@@ -187,8 +188,14 @@ impl<'a> Orchestrator<'a> {
 
 /// After a component's snapshot: walk its folder (never following a link), make everything
 /// private, hash (once) and fsync every file, record each file's live owner, fsync every
-/// folder, and return the sorted file list.
-fn seal_component(root: &Dir, id: &str, staging: &Staging<'_>) -> Result<Vec<FileEntry>> {
+/// folder, and return the sorted file list. With `hashed_later` (a store that hashes every
+/// file as it stores it), a file not hashed while it was copied in is left to the store.
+fn seal_component(
+    root: &Dir,
+    id: &str,
+    staging: &Staging<'_>,
+    hashed_later: bool,
+) -> Result<Vec<FileEntry>> {
     let mut out = Vec::new();
     let mut stack = vec![id.to_owned()];
     let mut folders = Vec::new();
@@ -212,6 +219,13 @@ fn seal_component(root: &Dir, id: &str, staging: &Staging<'_>) -> Result<Vec<Fil
                         .map_err(|e| Error::io("set permissions of", &path, e.into()))?;
                     let mut entry = match staging.hashed.get(&r) {
                         Some(h) => h.clone(),
+                        None if hashed_later => FileEntry {
+                            path: r.clone(),
+                            size: f.metadata().ctx("inspect", &path)?.len(),
+                            sha256: PENDING_SHA256.to_owned(),
+                            owner: None,
+                            chunks: None,
+                        },
                         None => {
                             if staging.durable {
                                 f.sync_all().ctx("fsync", &path)?;

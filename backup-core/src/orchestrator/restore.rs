@@ -331,7 +331,8 @@ impl<'a> Orchestrator<'a> {
         if over == Over::Live {
             self.refuse_untrusted_as_root(stamp)?;
         }
-        let manifest = self.valid_manifest(stamp)?;
+        let mut prepared = super::validate::Prepared::new();
+        let manifest = self.valid_manifest(stamp, &mut prepared)?;
         let mut plan = self.plan(stamp, &manifest, opts)?;
         if let Targets::Into(into) = &opts.targets {
             let (made, _) = fsio::open_or_create_real_dir(into, None)?;
@@ -348,7 +349,8 @@ impl<'a> Orchestrator<'a> {
         };
         let (pre_restore_snapshot, mut journal) =
             self.begin_journal(stamp, opts, &plan, over, mode.journal())?;
-        let components = self.switch_all(stamp, &manifest, &plan, journal.as_mut(), start)?;
+        let components =
+            self.switch_all(stamp, &manifest, &plan, journal.as_mut(), start, prepared)?;
         let components = self.verify_all(stamp, &manifest, &plan, components);
         if journal.is_some() {
             crate::failpoint("restore.before-journal-removal");
@@ -390,8 +392,13 @@ impl<'a> Orchestrator<'a> {
     }
 
     /// The snapshot's manifest, once the whole snapshot validated.
-    fn valid_manifest(&self, stamp: &Stamp) -> Result<Manifest> {
-        let validation = self.validate_stored(stamp)?;
+    /// Components' checked local copies go into `prepared` (a repository's snapshot).
+    fn valid_manifest(
+        &self,
+        stamp: &Stamp,
+        prepared: &mut super::validate::Prepared,
+    ) -> Result<Manifest> {
+        let validation = self.validate_keeping(stamp, Some(prepared))?;
         // A validation cut short by a signal says nothing about the snapshot.
         crate::interrupt::check()?;
         match (validation.manifest, validation.problems.is_empty()) {
@@ -467,6 +474,7 @@ impl<'a> Orchestrator<'a> {
         plan: &[Planned<'_, '_>],
         mut journal: Option<&mut Journal>,
         start: Start,
+        mut prepared: super::validate::Prepared,
     ) -> Result<Vec<ComponentOutcome>> {
         let size: u64 = plan
             .iter()
@@ -480,7 +488,8 @@ impl<'a> Orchestrator<'a> {
             let facts = if p.record.present {
                 let snap = self
                     .snap_files(stamp, manifest, p.record)
-                    .with_target_parent(p.parent_id);
+                    .with_target_parent(p.parent_id)
+                    .with_prepared(prepared.remove(&p.record.id));
                 crate::failpoint(&format!("restore.before-{}", p.record.id));
                 match p.comp.restore(&snap, &p.target) {
                     Ok(f) => f,

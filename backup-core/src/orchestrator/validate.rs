@@ -3,7 +3,7 @@
 //! each component's own invariants. Writes nothing.
 
 use super::{Orchestrator, Validation};
-use crate::component::SnapshotFiles;
+use crate::component::{LocalCopy, SnapshotFiles};
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::manifest::{ComponentRecord, FileEntry, Kind, Manifest, RecordedPath, MANIFEST_NAME};
@@ -11,6 +11,9 @@ use crate::progress;
 use crate::stamp::Stamp;
 use crate::store::SnapshotStore;
 use crate::Problem;
+
+/// Checked local copies of a snapshot's components, by component id.
+pub(super) type Prepared = std::collections::BTreeMap<String, LocalCopy>;
 
 impl<'a> Orchestrator<'a> {
     /// Check a snapshot: manifest, every file's size and SHA-256, no unlisted or linked files,
@@ -31,6 +34,20 @@ impl<'a> Orchestrator<'a> {
     /// # Errors
     /// [`Error::UnknownSnapshot`] when there is none.
     pub(super) fn validate_stored(&self, stamp: &Stamp) -> Result<Validation> {
+        self.validate_keeping(stamp, None)
+    }
+
+    /// [`Orchestrator::validate_stored`]; with `keep`, the checked local copy of each
+    /// component that made one (a repository's snapshot) is kept there by component id, for
+    /// a restore to copy from instead of reading the store again.
+    ///
+    /// # Errors
+    /// As [`Orchestrator::validate_stored`].
+    pub(super) fn validate_keeping(
+        &self,
+        stamp: &Stamp,
+        mut keep: Option<&mut Prepared>,
+    ) -> Result<Validation> {
         let mut problems = Vec::new();
         let manifest = match self.store.read_manifest(stamp) {
             Ok(m) => m,
@@ -70,23 +87,31 @@ impl<'a> Orchestrator<'a> {
                 }
             };
             let before = problems.len();
-            for f in &record.files {
-                check_file(self.store, stamp, f, &mut problems);
+            let mut snap = self.snap_files(stamp, &manifest, record);
+            // A store without a local folder (a repository): one checked local copy is both
+            // the check of every file and what the component's checks read. When a file
+            // fails, each is checked on its own below, for messages that say what is wrong.
+            let prepared = record.present && snap.prepare_local().is_ok() && snap.is_prepared();
+            if !prepared {
+                for f in &record.files {
+                    check_file(self.store, stamp, f, &mut problems);
+                }
             }
             let damaged: Vec<String> = problems[before..].iter().map(|p| p.path.clone()).collect();
             check_capture_quality(&manifest, record, &mut problems);
             // The component's own checks run even when a checksum failed: they name what the
             // damage means (which collection, which invariant), and must cope with it.
             if let (Some(comp), true) = (comp, record.present) {
-                let snap = self
-                    .snap_files(stamp, &manifest, record)
-                    .with_damaged(damaged);
+                let mut snap = snap.with_damaged(damaged);
                 match comp.validate(&snap) {
                     Ok(p) => problems.extend(p),
                     Err(e) => problems.push(Problem::new(
                         record.id.clone(),
                         format!("could not be checked: {e}"),
                     )),
+                }
+                if let (Some(k), Some(copy)) = (keep.as_deref_mut(), snap.take_prepared()) {
+                    k.insert(record.id.clone(), copy);
                 }
             }
         }

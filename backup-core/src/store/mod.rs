@@ -35,7 +35,7 @@ use crate::manifest::Manifest;
 use crate::stamp::Stamp;
 
 pub use folder::FolderStore;
-pub use objects::{LocalObjects, ObjectSnapshotStore, ObjectStore};
+pub use objects::{LocalObjects, ObjectSnapshotStore, ObjectStore, RangedObject};
 pub use repo::{
     plan as prune_plan, Added, CheckReport, Found, Policy, PrunePlan, PruneReport, ReadData,
     Reason, Repository, CACHE_DIR,
@@ -109,6 +109,14 @@ pub trait SnapshotStore {
     /// be made durable as it is written), rather than being stored elsewhere by
     /// [`SnapshotStore::commit`], which then makes its own copy durable.
     fn keeps_staged_files(&self) -> bool {
+        false
+    }
+
+    /// Whether [`SnapshotStore::commit`] reads every staged file whole and hashes it on the
+    /// way (a repository, which chunks it): core then leaves a file it did not hash while
+    /// copying it marked [`PENDING_SHA256`](crate::manifest::PENDING_SHA256) in the staged
+    /// manifest, for the store to fill in, instead of reading it one more time.
+    fn hashes_on_commit(&self) -> bool {
         false
     }
 

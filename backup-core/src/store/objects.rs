@@ -68,6 +68,16 @@ pub trait ObjectStore {
         Ok(out)
     }
 
+    /// `key` held open for ranged reads, when the store does better than finding the object
+    /// again for every [`ObjectStore::get_range`] (a local store keeps the file open); None
+    /// when it does not.
+    ///
+    /// # Errors
+    /// [`Error::Io`] (`NotFound` when there is no such object).
+    fn open_ranged(&self, _key: &str) -> Result<Option<Box<dyn RangedObject>>> {
+        Ok(None)
+    }
+
     /// The last `len` bytes of `key` (all of it when shorter).
     ///
     /// # Errors
@@ -121,6 +131,34 @@ pub trait ObjectStore {
     }
 }
 
+/// An object opened for ranged reads ([`ObjectStore::open_ranged`]).
+pub trait RangedObject {
+    /// `len` bytes from `offset` (fewer only at the object's end).
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    fn read_range(&mut self, offset: u64, len: usize) -> Result<Vec<u8>>;
+}
+
+/// A local object file held open.
+struct OpenFile {
+    file: std::fs::File,
+    path: PathBuf,
+    size: u64,
+}
+
+impl RangedObject for OpenFile {
+    fn read_range(&mut self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let n = usize::try_from(self.size.saturating_sub(offset))
+            .unwrap_or(usize::MAX)
+            .min(len);
+        let mut out = vec![0u8; n];
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, &mut out, offset)
+            .map_err(|e| Error::io("read", &self.path, e))?;
+        Ok(out)
+    }
+}
+
 impl<O: ObjectStore + ?Sized> ObjectStore for std::sync::Arc<O> {
     fn location(&self) -> &Path {
         (**self).location()
@@ -142,6 +180,9 @@ impl<O: ObjectStore + ?Sized> ObjectStore for std::sync::Arc<O> {
     }
     fn get_tail(&self, key: &str, len: usize) -> Result<Vec<u8>> {
         (**self).get_tail(key, len)
+    }
+    fn open_ranged(&self, key: &str) -> Result<Option<Box<dyn RangedObject>>> {
+        (**self).open_ranged(key)
     }
     fn put_local(&self, key: &str, dir: &Dir, name: &OsStr) -> Result<()> {
         (**self).put_local(key, dir, name)
@@ -265,18 +306,21 @@ impl ObjectStore for LocalObjects {
     }
 
     fn get_range(&self, key: &str, offset: u64, len: usize) -> Result<Vec<u8>> {
-        let (f, path) = self.open_object(key)?;
-        let size = f
+        let (file, path) = self.open_object(key)?;
+        let size = file
             .metadata()
             .map_err(|e| Error::io("inspect", &path, e))?
             .len();
-        let n = usize::try_from(size.saturating_sub(offset))
-            .unwrap_or(usize::MAX)
-            .min(len);
-        let mut out = vec![0u8; n];
-        std::os::unix::fs::FileExt::read_exact_at(&f, &mut out, offset)
-            .map_err(|e| Error::io("read", &path, e))?;
-        Ok(out)
+        OpenFile { file, path, size }.read_range(offset, len)
+    }
+
+    fn open_ranged(&self, key: &str) -> Result<Option<Box<dyn RangedObject>>> {
+        let (file, path) = self.open_object(key)?;
+        let size = file
+            .metadata()
+            .map_err(|e| Error::io("inspect", &path, e))?
+            .len();
+        Ok(Some(Box::new(OpenFile { file, path, size })))
     }
 
     fn get_tail(&self, key: &str, len: usize) -> Result<Vec<u8>> {

@@ -331,12 +331,13 @@ impl<O: ObjectStore + 'static> Repository<O> {
         for e in entries {
             frames.entry(e.frame_off).or_default().push(e);
         }
+        let mut unzip = pack::Unzip::default();
         for (off, es) in frames {
             let e0 = es[0];
             let stored = bytes
                 .get(off as usize..off as usize + e0.frame_len as usize)
                 .ok_or_else(|| format!("has a frame outside the pack at {off}"))?;
-            let frame = pack::open_frame(stored, e0.compressed)?;
+            let frame = unzip.open_frame(stored, e0.compressed)?;
             for e in es {
                 pack::chunk_of(&frame, e)?;
             }

@@ -37,7 +37,7 @@ use super::objects::{already_exists, key, marker};
 use super::{Listing, LocalObjects, ObjectSnapshotStore, ObjectStore, Pending, SnapshotStore};
 use crate::error::{Error, Problem, Result};
 use crate::fsio::{self, Dir};
-use crate::manifest::{FileEntry, Manifest, FORMAT_VERSION, MANIFEST_NAME};
+use crate::manifest::{FileEntry, Manifest, FORMAT_VERSION, MANIFEST_NAME, PENDING_SHA256};
 use crate::stamp::Stamp;
 
 pub use check::{CheckReport, Found, ReadData};
@@ -255,6 +255,7 @@ impl<O: ObjectStore + 'static> Repository<O> {
         stamp: &Stamp,
         mut manifest: Manifest,
         open: &mut dyn FnMut(&FileEntry) -> Result<Box<dyn Read>>,
+        staged: bool,
     ) -> Result<Added> {
         let op = self.open(true)?.ok_or_else(|| self.no_repository())?;
         let cache = op.cache.as_ref().ok_or_else(|| {
@@ -273,7 +274,15 @@ impl<O: ObjectStore + 'static> Repository<O> {
                 let mut r = open(f)?;
                 let name = f.path.rsplit('/').next().unwrap_or_default();
                 let what = self.describe(stamp, &f.path);
-                let got = w.add_file(name, f.size, &mut r, &what)?;
+                // A file core did not hash while staging it is first read here: its bytes
+                // are the progress of the create.
+                let first_read = staged && f.sha256 == PENDING_SHA256;
+                let got = w.add_file(name, f.size, &mut r, &what, first_read)?;
+                if first_read {
+                    // Hashed here, on the one read of the staged file (create; a manifest
+                    // from anywhere else never has its checks relaxed by what it says).
+                    f.sha256.clone_from(&got.sha256);
+                }
                 if got.size != f.size || got.sha256 != f.sha256 {
                     return Err(Error::ChecksumMismatch {
                         path: what,
@@ -329,7 +338,12 @@ impl<O: ObjectStore + 'static> Repository<O> {
             }
             Err(e) => return Err(e),
         }
-        let done = self.store(stamp, manifest, &mut |f| from.open_file(stamp, &f.path));
+        let done = self.store(
+            stamp,
+            manifest,
+            &mut |f| from.open_file(stamp, &f.path),
+            false,
+        );
         let _ = self.objects.delete(&marker(stamp));
         done.map(Some)
     }
@@ -429,15 +443,22 @@ impl<O: ObjectStore + 'static> SnapshotStore for Repository<O> {
         self.snaps.begin(scratch)
     }
 
+    fn hashes_on_commit(&self) -> bool {
+        true
+    }
+
     fn commit(&self, pending: Pending) -> Result<Stamp> {
         let stamp = pending.stamp.clone();
         let done = (|| -> Result<Added> {
             let staged = Dir::open(&pending.dir)?;
             let mut m = staged.open_file(OsStr::new(MANIFEST_NAME))?;
             let manifest = Manifest::from_reader(&mut m, &staged.join(MANIFEST_NAME))?;
-            self.store(&stamp, manifest, &mut |f| {
-                Ok(Box::new(staged.open_file_beneath(Path::new(&f.path))?))
-            })
+            self.store(
+                &stamp,
+                manifest,
+                &mut |f| Ok(Box::new(staged.open_file_beneath(Path::new(&f.path))?)),
+                true,
+            )
         })();
         let _ = self.objects.delete(&marker(&stamp));
         let _ = fsio::remove_tree_at(&pending.dir);

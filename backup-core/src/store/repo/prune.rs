@@ -508,6 +508,7 @@ impl<O: ObjectStore + 'static> Repository<O> {
         let mut frame: Vec<u8> = Vec::new();
         let mut members: Vec<([u8; 32], u64, u32, u32)> = Vec::new();
         let mut opened: Option<(u64, Vec<u8>)> = None;
+        let mut unzip = pack::Unzip::default();
         let mut new_entries = Vec::new();
         for e in &live {
             if opened.as_ref().map(|o| o.0) != Some(e.frame_off) {
@@ -516,7 +517,9 @@ impl<O: ObjectStore + 'static> Repository<O> {
                     .ok_or_else(|| Repack::Damaged("has a frame outside the pack".into()))?;
                 opened = Some((
                     e.frame_off,
-                    pack::open_frame(stored, e.compressed).map_err(Repack::Damaged)?,
+                    unzip
+                        .open_frame(stored, e.compressed)
+                        .map_err(Repack::Damaged)?,
                 ));
             }
             let f = opened.as_ref().map(|o| &o.1[..]).unwrap_or(&[]);

@@ -1,8 +1,8 @@
 //! A stored file as a stream: its chunks in order, each located through the index, its frame
-//! read (one ranged read per frame, kept while the next chunk is in the same frame),
-//! decompressed within a bound and checked against the chunk's id before a byte is given
-//! out. The whole file's SHA-256 is checked by whoever reads the stream (core), as for any
-//! store.
+//! read (one ranged read per frame from a pack held open, kept while the next chunk is in the
+//! same frame), decompressed within a bound and checked against the chunk's id before a byte
+//! is given out. The whole file's SHA-256 is checked by whoever reads the stream (core), as
+//! for any store.
 
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -13,16 +13,21 @@ use super::index;
 use super::pack;
 use super::serials::Serials;
 use super::PACK_PREFIX;
-use crate::store::ObjectStore;
+use crate::store::{ObjectStore, RangedObject};
 
 pub(super) struct ChunkReader<O: ?Sized> {
     objects: Arc<O>,
     conn: Connection,
     serials: Serials,
+    /// The pack in hand, held open when the store can (a local file).
+    pack: Option<(String, Option<Box<dyn RangedObject>>)>,
     /// The frame in hand: pack, frame offset, its decompressed bytes.
     frame: Option<(String, u64, Vec<u8>)>,
     /// The current chunk's place in the frame, and how much of it was given out.
     range: (usize, usize),
+    unzip: pack::Unzip,
+    /// An error met after part of a buffer was filled: given with the next read.
+    failed: Option<io::Error>,
 }
 
 fn damaged(what: String) -> io::Error {
@@ -44,8 +49,25 @@ impl<O: ObjectStore + ?Sized> ChunkReader<O> {
             objects,
             conn,
             serials,
+            pack: None,
             frame: None,
             range: (0, 0),
+            unzip: pack::Unzip::default(),
+            failed: None,
+        }
+    }
+
+    /// The stored bytes of a frame: from the pack held open, or by a ranged get.
+    fn stored(&mut self, pack: &str, off: u64, len: usize) -> crate::error::Result<Vec<u8>> {
+        let key = format!("{PACK_PREFIX}{pack}");
+        if !matches!(&self.pack, Some((p, _)) if p == pack) {
+            self.pack = None;
+            let held = self.objects.open_ranged(&key)?;
+            self.pack = Some((pack.to_owned(), held));
+        }
+        match &mut self.pack {
+            Some((_, Some(held))) => held.read_range(off, len),
+            _ => self.objects.get_range(&key, off, len),
         }
     }
 
@@ -64,15 +86,15 @@ impl<O: ObjectStore + ?Sized> ChunkReader<O> {
         let e = &at.entry;
         let same = matches!(&self.frame, Some((p, off, _)) if *p == at.pack && *off == e.frame_off);
         if !same {
-            let key = format!("{PACK_PREFIX}{}", at.pack);
             let stored = self
-                .objects
-                .get_range(&key, e.frame_off, e.frame_len as usize)
+                .stored(&at.pack, e.frame_off, e.frame_len as usize)
                 .map_err(|err| damaged(format!("pack {}: {err}", at.pack)))?;
             if stored.len() != e.frame_len as usize {
                 return Err(damaged(format!("pack {} is cut short", at.pack)));
             }
-            let frame = pack::open_frame(&stored, e.compressed)
+            let frame = self
+                .unzip
+                .open_frame(&stored, e.compressed)
                 .map_err(|why| damaged(format!("a frame of pack {} {why}", at.pack)))?;
             self.frame = Some((at.pack.clone(), e.frame_off, frame));
         }
@@ -84,17 +106,33 @@ impl<O: ObjectStore + ?Sized> ChunkReader<O> {
 }
 
 impl<O: ObjectStore + ?Sized> Read for ChunkReader<O> {
+    /// As many whole or part chunks as fit (one system call per buffer for whoever writes
+    /// them out, not one per chunk).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.range.0 == self.range.1 {
-            if !self.advance()? {
-                return Ok(0);
-            }
+        if let Some(e) = self.failed.take() {
+            return Err(e);
         }
-        let frame = self.frame.as_ref().map(|f| &f.2[..]).unwrap_or(&[]);
-        let (a, b) = self.range;
-        let n = buf.len().min(b - a);
-        buf[..n].copy_from_slice(&frame[a..a + n]);
-        self.range.0 += n;
-        Ok(n)
+        let mut filled = 0;
+        while filled < buf.len() {
+            if self.range.0 == self.range.1 {
+                match self.advance() {
+                    Ok(true) => continue,
+                    Ok(false) => break,
+                    // What was read is given out first; the error comes with the next read.
+                    Err(e) if filled == 0 => return Err(e),
+                    Err(e) => {
+                        self.failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            let frame = self.frame.as_ref().map(|f| &f.2[..]).unwrap_or(&[]);
+            let (a, b) = self.range;
+            let n = (buf.len() - filled).min(b - a);
+            buf[filled..filled + n].copy_from_slice(&frame[a..a + n]);
+            self.range.0 += n;
+            filled += n;
+        }
+        Ok(filled)
     }
 }

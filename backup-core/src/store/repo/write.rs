@@ -4,8 +4,12 @@
 //! snapshot that needs them is stored: a failed or killed run leaves the index as it was
 //! (its packs become unreferenced data, which the next sync learns and a prune removes).
 
+use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
 use std::io::Read;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use rusqlite::params;
 use sha2::{Digest, Sha256};
@@ -18,6 +22,7 @@ use super::{INDEX_PREFIX, PACK_PREFIX};
 use crate::error::{Error, Result};
 use crate::fsio::{self, Dir};
 use crate::manifest::ChunkList;
+use crate::sha::BackgroundSha;
 use crate::store::objects::already_exists;
 use crate::store::ObjectStore;
 
@@ -43,6 +48,68 @@ pub(super) struct Stored {
     pub(super) sha256: String,
 }
 
+/// A frame's chunks: id, serial, offset in the frame, length.
+type Members = Vec<([u8; 32], u64, u32, u32)>;
+/// A frame as stored and whether it is compressed.
+type Made = (Vec<u8>, bool);
+
+/// Frames compressed on worker threads (one per core), while the thread that reads and
+/// hashes goes on; results are taken back in the order the frames were given.
+struct Zippers {
+    jobs: Option<SyncSender<(Vec<u8>, SyncSender<Made>)>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Zippers {
+    /// None when no thread can be started (frames are then compressed inline).
+    fn start() -> Option<Zippers> {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let (jobs, queue) = mpsc::sync_channel::<(Vec<u8>, SyncSender<Made>)>(n * 2);
+        let queue = Arc::new(Mutex::new(queue));
+        let mut workers = Vec::new();
+        for i in 0..n {
+            let queue = Arc::clone(&queue);
+            let started = std::thread::Builder::new()
+                .name(format!("zstd-{i}"))
+                .spawn(move || {
+                    let mut zip = pack::Zip::default();
+                    loop {
+                        // A poisoned lock means another worker panicked: stop too.
+                        let job = match queue.lock() {
+                            Ok(q) => q.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok((raw, reply)) = job else { return };
+                        let _ = reply.send(zip.frame(&raw));
+                    }
+                });
+            match started {
+                Ok(h) => workers.push(h),
+                Err(_) => break,
+            }
+        }
+        if workers.is_empty() {
+            return None;
+        }
+        Some(Zippers {
+            jobs: Some(jobs),
+            workers,
+        })
+    }
+}
+
+impl Drop for Zippers {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+/// Frames given to the workers and not yet written, at most (each at most 64 KiB raw).
+const FRAMES_IN_FLIGHT: usize = 8;
+
 pub(super) struct Writer<'a> {
     index: &'a Index,
     objects: &'a dyn ObjectStore,
@@ -51,7 +118,13 @@ pub(super) struct Writer<'a> {
     pack: Option<(PackWriter, i64)>,
     made: u64,
     frame: Vec<u8>,
-    frame_chunks: Vec<([u8; 32], u64, u32, u32)>,
+    frame_chunks: Members,
+    /// Frames being compressed, oldest first, with their members.
+    in_flight: VecDeque<(Receiver<Made>, Members)>,
+    /// Chunks of frames in flight: id to serial (they are not in the index yet).
+    pending: HashMap<[u8; 32], u64>,
+    zippers: Option<Zippers>,
+    zip: pack::Zip,
     pub(super) added: Added,
     open: bool,
 }
@@ -80,19 +153,25 @@ impl<'a> Writer<'a> {
             made: 0,
             frame: Vec::with_capacity(pack::FRAME_BYTES),
             frame_chunks: Vec::new(),
+            in_flight: VecDeque::new(),
+            pending: HashMap::new(),
+            zippers: Zippers::start(),
+            zip: pack::Zip::default(),
             added: Added::default(),
             open: true,
         })
     }
 
     /// Store the file called `name` (its last path part) of `size` bytes (as recorded; the
-    /// rule for cutting it depends on it) from `from`, naming `what` in messages.
+    /// rule for cutting it depends on it) from `from`, naming `what` in messages; with
+    /// `progress`, its bytes advance the running phase's progress.
     pub(super) fn add_file(
         &mut self,
         name: &str,
         size: u64,
         from: &mut dyn Read,
         what: &std::path::Path,
+        progress: bool,
     ) -> Result<Stored> {
         let mut head = Vec::with_capacity(100);
         from.take(100)
@@ -100,7 +179,8 @@ impl<'a> Writer<'a> {
             .map_err(|e| Error::io("read", what, e))?;
         let cut = chunker::rule_for(name, size, &head);
         let mut chunker = Chunker::new(std::io::Cursor::new(head).chain(from), cut);
-        let mut whole = Sha256::new();
+        // The whole file's hash on a thread of its own: this one hashes chunks.
+        let mut whole = BackgroundSha::new();
         let mut list = Encoder::default();
         let mut chunk = Vec::new();
         let mut total = 0u64;
@@ -114,16 +194,26 @@ impl<'a> Writer<'a> {
             }
             whole.update(&chunk);
             total += chunk.len() as u64;
+            if progress {
+                crate::progress::advance(chunk.len() as u64);
+            }
             let serial = self.add_chunk(&chunk)?;
             list.push(serial);
         }
         // A file's new chunks do not share frames with the next file's.
         self.flush_frame()?;
         self.added.file_bytes += total;
+        let sha = whole.finish().ok_or_else(|| {
+            Error::io(
+                "hash",
+                what,
+                std::io::Error::other("the thread computing the SHA-256 stopped"),
+            )
+        })?;
         Ok(Stored {
             chunks: list.finish(),
             size: total,
-            sha256: fsio::hex(&whole.finalize()),
+            sha256: fsio::hex(&sha),
         })
     }
 
@@ -133,6 +223,9 @@ impl<'a> Writer<'a> {
         self.added.chunks += 1;
         if let Some(c) = self.frame_chunks.iter().find(|c| c.0 == hash) {
             return Ok(c.1);
+        }
+        if let Some(&s) = self.pending.get(&hash) {
+            return Ok(s);
         }
         if let Some(s) = self.index.serial_of(&hash)? {
             return Ok(s);
@@ -153,10 +246,90 @@ impl<'a> Writer<'a> {
         Ok(serial)
     }
 
+    /// Give the frame being gathered to the compressing workers (or compress it here when
+    /// there are none), then write out whatever frames are done.
     fn flush_frame(&mut self) -> Result<()> {
         if self.frame_chunks.is_empty() {
             return Ok(());
         }
+        let members = std::mem::take(&mut self.frame_chunks);
+        let raw = std::mem::replace(&mut self.frame, Vec::with_capacity(pack::FRAME_BYTES));
+        let raw = match self.zippers.as_ref().and_then(|z| z.jobs.as_ref()) {
+            Some(jobs) => {
+                let (reply, done) = mpsc::sync_channel(1);
+                match jobs.send((raw, reply)) {
+                    Ok(()) => {
+                        for m in &members {
+                            self.pending.insert(m.0, m.1);
+                        }
+                        self.in_flight.push_back((done, members));
+                        return self.write_done(false);
+                    }
+                    Err(mpsc::SendError((raw, _))) => {
+                        self.zippers = None;
+                        raw
+                    }
+                }
+            }
+            None => raw,
+        };
+        self.in_flight_inline(raw, members)?;
+        self.write_done(false)
+    }
+
+    /// Compress a frame here (no worker could take it) and queue it as done.
+    fn in_flight_inline(&mut self, raw: Vec<u8>, members: Members) -> Result<()> {
+        let made = self.zip.frame(&raw);
+        let (reply, done) = mpsc::sync_channel(1);
+        let _ = reply.send(made);
+        for m in &members {
+            self.pending.insert(m.0, m.1);
+        }
+        self.in_flight.push_back((done, members));
+        Ok(())
+    }
+
+    /// Write the compressed frames that are done, in order: all of them when `all`, else
+    /// those ready and enough to keep at most [`FRAMES_IN_FLIGHT`] in flight.
+    fn write_done(&mut self, all: bool) -> Result<()> {
+        while let Some((done, _)) = self.in_flight.front() {
+            let must = all || self.in_flight.len() > FRAMES_IN_FLIGHT;
+            let made = if must {
+                done.recv().ok()
+            } else {
+                match done.try_recv() {
+                    Ok(m) => Some(m),
+                    Err(mpsc::TryRecvError::Empty) => return Ok(()),
+                    Err(mpsc::TryRecvError::Disconnected) => None,
+                }
+            };
+            let Some((done, members)) = self.in_flight.pop_front() else {
+                unreachable!("front seen above")
+            };
+            drop(done);
+            let (stored, compressed) = match made {
+                Some(m) => m,
+                // A worker died with the frame (a panic in zstd): stop using workers.
+                None => {
+                    self.zippers = None;
+                    return Err(Error::io(
+                        "compress",
+                        self.cache.join("pack"),
+                        std::io::Error::other("a compressing thread stopped"),
+                    ));
+                }
+            };
+            self.write_frame(&stored, compressed, &members)?;
+            for m in &members {
+                self.pending.remove(&m.0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Put one compressed frame into the pack in hand (starting one if needed) and tell the
+    /// index where its chunks are.
+    fn write_frame(&mut self, stored: &[u8], compressed: bool, members: &Members) -> Result<()> {
         if self.pack.is_none() {
             self.made += 1;
             let w = PackWriter::new(self.cache, self.made)?;
@@ -172,7 +345,7 @@ impl<'a> Writer<'a> {
         let Some((w, pack_row)) = self.pack.as_mut() else {
             unreachable!("made above")
         };
-        let entries = w.add_frame(&self.frame, &self.frame_chunks)?;
+        let entries = w.add_stored(stored, compressed, members)?;
         let mut st = self
             .index
             .conn
@@ -195,8 +368,6 @@ impl<'a> Writer<'a> {
             .map_err(|e| self.index.err(e))?;
         }
         drop(st);
-        self.frame.clear();
-        self.frame_chunks.clear();
         if w.len() >= pack::PACK_TARGET {
             self.close_pack()?;
         }
@@ -245,6 +416,7 @@ impl<'a> Writer<'a> {
     /// stays open: [`Writer::commit`] once the snapshot is stored.
     pub(super) fn flush(&mut self) -> Result<()> {
         self.flush_frame()?;
+        self.write_done(true)?;
         self.close_pack()
     }
 
