@@ -50,7 +50,9 @@ pub struct Standing {
 ///   [`Staging::copy_in_beneath`], [`walk`]), which never follow a symlink and read only
 ///   regular files.
 /// - Nothing here prints. Warnings go into the returned [`Facts::warnings`].
-pub trait Component {
+/// - `Sync`: core captures the components of one snapshot at the same time, each in a thread
+///   of its own.
+pub trait Component: Sync {
     /// The stable id (`sqlite`, `registry`, ...), lower-case.
     fn id(&self) -> &'static str;
 

@@ -45,6 +45,16 @@ pub fn fail_snapshot_reads_after(bytes: Option<u64>) {
     READ_BUDGET.with(|b| b.set(bytes.unwrap_or(u64::MAX)));
 }
 
+/// This thread's budget, for a worker thread that reads for it ([`set_read_budget`]).
+pub(crate) fn read_budget() -> u64 {
+    READ_BUDGET.with(Cell::get)
+}
+
+/// Give this (worker) thread the budget of the thread it works for.
+pub(crate) fn set_read_budget(bytes: u64) {
+    READ_BUDGET.with(|b| b.set(bytes));
+}
+
 /// A snapshot file's reader that fails when this thread's budget is spent.
 pub(crate) struct FaultyReads<R>(pub R);
 

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use sha2::{Digest, Sha256};
 
 /// Buffers given to the hashing thread and not yet handed back, at most.
-const IN_FLIGHT: usize = 3;
+const IN_FLIGHT: usize = 2;
 /// Bytes hashed inline before a thread is worth starting.
 const THREAD_AFTER: u64 = 4 << 20;
 /// Size of the buffers [`BackgroundSha::update`] gathers small pieces into.

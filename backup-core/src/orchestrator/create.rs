@@ -121,8 +121,58 @@ impl<'a> Orchestrator<'a> {
                 sources: BTreeMap::new(),
                 components: Vec::new(),
             };
-            for (comp, path, present) in plan {
-                crate::interrupt::check()?;
+            // Each present component captures in a thread of its own: they read different
+            // stores, so their points in time come closer together and the cores share the
+            // work (SQLite's backup and integrity check of one store while Chroma's folder is
+            // copied and checked). Records keep the plan's order.
+            let sink = progress::current();
+            let captured: Vec<Option<Result<Captured>>> = std::thread::scope(|s| {
+                let mut running = Vec::new();
+                for (comp, path, present) in plan {
+                    if !*present {
+                        running.push(None);
+                        continue;
+                    }
+                    let (root, dir, sink) = (&root, &pending.dir, sink.clone());
+                    let job = move || {
+                        let _reporting = progress::report_to(sink.as_ref());
+                        capture_one(root, dir, *comp, path, kind, durable, hashed_later)
+                    };
+                    let spawned = std::thread::Builder::new()
+                        .name(format!("capture-{}", comp.id()))
+                        .spawn_scoped(s, job);
+                    running.push(Some(match spawned {
+                        Ok(h) => Err(h),
+                        // No thread to be had: capture it here, in turn.
+                        Err(_) => Ok(capture_one(
+                            root,
+                            dir,
+                            *comp,
+                            path,
+                            kind,
+                            durable,
+                            hashed_later,
+                        )),
+                    }));
+                }
+                running
+                    .into_iter()
+                    .zip(plan)
+                    .map(|(r, (comp, _, _))| {
+                        r.map(|r| match r {
+                            Ok(done) => done,
+                            Err(h) => h.join().unwrap_or_else(|_| {
+                                Err(Error::component(
+                                    comp.id(),
+                                    std::io::Error::other("its capture thread stopped"),
+                                ))
+                            }),
+                        })
+                    })
+                    .collect()
+            });
+            crate::interrupt::check()?;
+            for ((comp, path, present), done) in plan.iter().zip(captured) {
                 manifest
                     .sources
                     .insert(comp.id().to_owned(), RecordedPath::from_path(path));
@@ -136,20 +186,11 @@ impl<'a> Orchestrator<'a> {
                         .and_then(|d| d.owner())
                         .ok(),
                 };
-                if *present {
-                    let dir = root.create_dir(OsStr::new(comp.id()), fsio::DIR_MODE)?;
-                    let mut staging = Staging::new(&pending.dir, dir, comp.id(), kind, durable);
-                    record.facts = comp.snapshot(path, &mut staging)?;
-                    record.files = seal_component(&root, comp.id(), &staging, hashed_later)?;
-                    record.folders = staging
-                        .folder_owners
-                        .iter()
-                        .map(|(p, o)| FolderEntry {
-                            path: p.clone(),
-                            owner: *o,
-                        })
-                        .collect();
-                    crate::failpoint(&format!("create.after-{}", comp.id()));
+                if let Some(done) = done {
+                    let (facts, files, folders) = done?;
+                    record.facts = facts;
+                    record.files = files;
+                    record.folders = folders;
                 }
                 manifest.components.push(record);
             }
@@ -184,6 +225,37 @@ impl<'a> Orchestrator<'a> {
             }
         }
     }
+}
+
+/// What one component's capture gives the manifest: facts, files and folders.
+type Captured = (Facts, Vec<FileEntry>, Vec<FolderEntry>);
+
+/// Capture component `comp` from its live path `path` into its folder of the snapshot being
+/// built (`root`, at `dir`), and seal it.
+fn capture_one(
+    root: &Dir,
+    dir: &Path,
+    comp: &dyn Component,
+    path: &Path,
+    kind: Kind,
+    durable: bool,
+    hashed_later: bool,
+) -> Result<Captured> {
+    crate::interrupt::check()?;
+    let own = root.create_dir(OsStr::new(comp.id()), fsio::DIR_MODE)?;
+    let mut staging = Staging::new(dir, own, comp.id(), kind, durable);
+    let facts = comp.snapshot(path, &mut staging)?;
+    let files = seal_component(root, comp.id(), &staging, hashed_later)?;
+    let folders = staging
+        .folder_owners
+        .iter()
+        .map(|(p, o)| FolderEntry {
+            path: p.clone(),
+            owner: *o,
+        })
+        .collect();
+    crate::failpoint(&format!("create.after-{}", comp.id()));
+    Ok((facts, files, folders))
 }
 
 /// After a component's snapshot: walk its folder (never following a link), make everything

@@ -559,15 +559,51 @@ impl<'a> Orchestrator<'a> {
         // Components verify partly with their engines (SQLite's integrity check), which read
         // outside the counted copy loop: how much is read is not known in advance.
         let _phase = progress::phase("verify", 0);
-        for (p, outcome) in plan.iter().zip(&mut outcomes) {
-            if p.record.present {
-                let snap = self.snap_files(stamp, manifest, p.record);
-                outcome.problems = p.comp.verify(&snap, &p.target).unwrap_or_else(|e| {
-                    vec![Problem::new(
-                        p.target.to_string_lossy(),
-                        format!("could not be verified: {e}"),
-                    )]
-                });
+        let verify = |p: &Planned<'_, '_>| -> Vec<Problem> {
+            let snap = self.snap_files(stamp, manifest, p.record);
+            p.comp.verify(&snap, &p.target).unwrap_or_else(|e| {
+                vec![Problem::new(
+                    p.target.to_string_lossy(),
+                    format!("could not be verified: {e}"),
+                )]
+            })
+        };
+        // Each restored store is verified in a thread of its own (they are different stores).
+        let found: Vec<Option<Vec<Problem>>> = std::thread::scope(|s| {
+            let running: Vec<_> = plan
+                .iter()
+                .map(|p| {
+                    if !p.record.present {
+                        return None;
+                    }
+                    let spawned = std::thread::Builder::new()
+                        .name(format!("verify-{}", p.record.id))
+                        .spawn_scoped(s, || verify(p));
+                    Some(match spawned {
+                        Ok(h) => Err(h),
+                        Err(_) => Ok(verify(p)),
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .zip(plan)
+                .map(|(r, p)| {
+                    r.map(|r| match r {
+                        Ok(done) => done,
+                        Err(h) => h.join().unwrap_or_else(|_| {
+                            vec![Problem::new(
+                                p.target.to_string_lossy(),
+                                "could not be verified: its thread stopped",
+                            )]
+                        }),
+                    })
+                })
+                .collect()
+        });
+        for (outcome, problems) in outcomes.iter_mut().zip(found) {
+            if let Some(problems) = problems {
+                outcome.problems = problems;
             }
         }
         outcomes

@@ -78,41 +78,54 @@ impl<'a> Orchestrator<'a> {
             Ok(p) => problems.extend(p),
             Err(e) => problems.push(Problem::new(".", format!("cannot be checked: {e}"))),
         }
-        for record in &manifest.components {
-            let comp = match self.component(&record.id) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    problems.push(Problem::new(record.id.clone(), e.to_string()));
-                    None
-                }
-            };
-            let before = problems.len();
-            let mut snap = self.snap_files(stamp, &manifest, record);
-            // A store without a local folder (a repository): one checked local copy is both
-            // the check of every file and what the component's checks read. When a file
-            // fails, each is checked on its own below, for messages that say what is wrong.
-            let prepared = record.present && snap.prepare_local().is_ok() && snap.is_prepared();
-            if !prepared {
-                for f in &record.files {
-                    check_file(self.store, stamp, f, &mut problems);
-                }
+        // Each component is checked in a thread of its own (SQLite's integrity check of one
+        // copy while Chroma's folder is copied and checked); problems keep the manifest's
+        // order.
+        let sink = progress::current();
+        #[cfg(feature = "conformance")]
+        let budget = crate::conformance::read_budget();
+        let keeping = keep.is_some();
+        let m = &manifest;
+        let checked: Vec<(Vec<Problem>, Option<LocalCopy>)> = std::thread::scope(|s| {
+            let mut running = Vec::new();
+            for record in &m.components {
+                let sink = sink.clone();
+                let job = move || {
+                    let _reporting = progress::report_to(sink.as_ref());
+                    #[cfg(feature = "conformance")]
+                    crate::conformance::set_read_budget(budget);
+                    self.validate_component(stamp, m, record, keeping)
+                };
+                let spawned = std::thread::Builder::new()
+                    .name(format!("validate-{}", record.id))
+                    .spawn_scoped(s, job);
+                running.push(match spawned {
+                    Ok(h) => Err(h),
+                    // No thread to be had: check it here, in turn.
+                    Err(_) => Ok(self.validate_component(stamp, m, record, keeping)),
+                });
             }
-            let damaged: Vec<String> = problems[before..].iter().map(|p| p.path.clone()).collect();
-            check_capture_quality(&manifest, record, &mut problems);
-            // The component's own checks run even when a checksum failed: they name what the
-            // damage means (which collection, which invariant), and must cope with it.
-            if let (Some(comp), true) = (comp, record.present) {
-                let mut snap = snap.with_damaged(damaged);
-                match comp.validate(&snap) {
-                    Ok(p) => problems.extend(p),
-                    Err(e) => problems.push(Problem::new(
-                        record.id.clone(),
-                        format!("could not be checked: {e}"),
-                    )),
-                }
-                if let (Some(k), Some(copy)) = (keep.as_deref_mut(), snap.take_prepared()) {
-                    k.insert(record.id.clone(), copy);
-                }
+            running
+                .into_iter()
+                .zip(&m.components)
+                .map(|(r, record)| match r {
+                    Ok(done) => done,
+                    Err(h) => h.join().unwrap_or_else(|_| {
+                        (
+                            vec![Problem::new(
+                                record.id.clone(),
+                                "could not be checked: its thread stopped",
+                            )],
+                            None,
+                        )
+                    }),
+                })
+                .collect()
+        });
+        for (record, (found, copy)) in manifest.components.iter().zip(checked) {
+            problems.extend(found);
+            if let (Some(k), Some(copy)) = (keep.as_deref_mut(), copy) {
+                k.insert(record.id.clone(), copy);
             }
         }
         Ok(Validation {
@@ -120,6 +133,55 @@ impl<'a> Orchestrator<'a> {
             manifest: Some(manifest),
             problems,
         })
+    }
+
+    /// Check one component's part of snapshot `stamp`: its files, what it says about its
+    /// capture, and the component's own invariants. With `keep`, the checked local copy made
+    /// for it (if any) is returned for a restore to use.
+    fn validate_component(
+        &self,
+        stamp: &Stamp,
+        manifest: &Manifest,
+        record: &ComponentRecord,
+        keep: bool,
+    ) -> (Vec<Problem>, Option<LocalCopy>) {
+        let mut problems = Vec::new();
+        let comp = match self.component(&record.id) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                problems.push(Problem::new(record.id.clone(), e.to_string()));
+                None
+            }
+        };
+        let mut snap = self.snap_files(stamp, manifest, record);
+        // A store without a local folder (a repository): one checked local copy is both the
+        // check of every file and what the component's checks read. When a file fails, each
+        // is checked on its own below, for messages that say what is wrong.
+        let prepared = record.present && snap.prepare_local().is_ok() && snap.is_prepared();
+        if !prepared {
+            for f in &record.files {
+                check_file(self.store, stamp, f, &mut problems);
+            }
+        }
+        let damaged: Vec<String> = problems.iter().map(|p| p.path.clone()).collect();
+        check_capture_quality(manifest, record, &mut problems);
+        // The component's own checks run even when a checksum failed: they name what the
+        // damage means (which collection, which invariant), and must cope with it.
+        let mut copy = None;
+        if let (Some(comp), true) = (comp, record.present) {
+            let mut snap = snap.with_damaged(damaged);
+            match comp.validate(&snap) {
+                Ok(p) => problems.extend(p),
+                Err(e) => problems.push(Problem::new(
+                    record.id.clone(),
+                    format!("could not be checked: {e}"),
+                )),
+            }
+            if keep {
+                copy = snap.take_prepared();
+            }
+        }
+        (problems, copy)
     }
 
     /// Read access to `record`'s files in the stored snapshot `stamp`.

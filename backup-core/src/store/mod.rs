@@ -79,8 +79,9 @@ pub struct Listing {
     pub unrecognised: Vec<PathBuf>,
 }
 
-/// Storage for snapshots.
-pub trait SnapshotStore {
+/// Storage for snapshots. `Sync`: the components of one snapshot are validated at the same
+/// time, each in a thread of its own, reading through one store.
+pub trait SnapshotStore: Sync {
     /// Where it is, for messages.
     fn location(&self) -> &Path;
 

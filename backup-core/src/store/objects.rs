@@ -26,8 +26,8 @@ use crate::manifest::{Manifest, MANIFEST_NAME};
 use crate::stamp::{self, Stamp};
 
 /// Whole objects by key: everything object storage (S3 and its kin) offers, and no more.
-/// Keys are `/`-separated text.
-pub trait ObjectStore {
+/// Keys are `/`-separated text. `Send + Sync`: several threads read one store at once.
+pub trait ObjectStore: Send + Sync {
     /// Where it is, for messages.
     fn location(&self) -> &Path;
     /// Store `from`'s bytes as the new object `key`: all or nothing, and never over an
@@ -132,7 +132,7 @@ pub trait ObjectStore {
 }
 
 /// An object opened for ranged reads ([`ObjectStore::open_ranged`]).
-pub trait RangedObject {
+pub trait RangedObject: Send {
     /// `len` bytes from `offset` (fewer only at the object's end).
     ///
     /// # Errors

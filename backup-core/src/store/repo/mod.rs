@@ -24,12 +24,11 @@ mod reader;
 mod serials;
 mod write;
 
-use std::cell::{Cell, RefCell, RefMut};
 use std::ffi::OsStr;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -89,9 +88,34 @@ pub struct Repository<O: ObjectStore> {
     snaps: ObjectSnapshotStore<Arc<O>>,
     cache: PathBuf,
     state_default: Option<PathBuf>,
-    opened: RefCell<Option<Opened>>,
-    manifest: RefCell<Option<(Stamp, Rc<Manifest>)>>,
-    last_added: Cell<Option<Added>>,
+    opened: Mutex<Option<Opened>>,
+    manifest: Mutex<Option<(Stamp, Arc<Manifest>)>>,
+    last_added: Mutex<Option<Added>>,
+}
+
+/// The opened repository, held (one thread at a time uses the index's connection).
+struct Held<'a>(MutexGuard<'a, Option<Opened>>);
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Opened;
+    fn deref(&self) -> &Opened {
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("set when made"))
+    }
+}
+
+impl std::ops::DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut Opened {
+        self.0
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("set when made"))
+    }
+}
+
+/// `m` locked; a lock poisoned by a panic elsewhere still guards plain data.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<O: ObjectStore> std::fmt::Debug for Repository<O> {
@@ -134,9 +158,9 @@ impl<O: ObjectStore + 'static> Repository<O> {
             objects,
             cache: cache.into(),
             state_default: None,
-            opened: RefCell::new(None),
-            manifest: RefCell::new(None),
-            last_added: Cell::new(None),
+            opened: Mutex::new(None),
+            manifest: Mutex::new(None),
+            last_added: Mutex::new(None),
         }
     }
 
@@ -147,7 +171,7 @@ impl<O: ObjectStore + 'static> Repository<O> {
 
     /// What the last stored snapshot added (for reports and tests).
     pub fn last_added(&self) -> Option<Added> {
-        self.last_added.get()
+        *lock(&self.last_added)
     }
 
     fn config_path(&self) -> PathBuf {
@@ -210,8 +234,8 @@ impl<O: ObjectStore + 'static> Repository<O> {
 
     /// The repository opened (its index in line with the objects); `create` makes it when
     /// there is none yet. None when there is none and `create` is false.
-    fn open(&self, create: bool) -> Result<Option<RefMut<'_, Opened>>> {
-        let mut slot = self.opened.borrow_mut();
+    fn open(&self, create: bool) -> Result<Option<Held<'_>>> {
+        let mut slot = lock(&self.opened);
         if slot.is_none() {
             let config = match self.read_config()? {
                 Some(c) => c,
@@ -230,14 +254,12 @@ impl<O: ObjectStore + 'static> Repository<O> {
                 synced,
             });
         }
-        Ok(Some(RefMut::map(slot, |s| {
-            s.as_mut().unwrap_or_else(|| unreachable!("set above"))
-        })))
+        Ok(Some(Held(slot)))
     }
 
     /// Forget the opened state (after a prune changed the packs).
     fn reopen(&self) {
-        *self.opened.borrow_mut() = None;
+        *lock(&self.opened) = None;
     }
 
     fn no_repository(&self) -> Error {
@@ -404,14 +426,14 @@ impl<O: ObjectStore + 'static> Repository<O> {
     }
 
     /// The manifest of `stamp`, kept for the next file of the same snapshot.
-    fn manifest_of(&self, stamp: &Stamp) -> Result<Rc<Manifest>> {
-        if let Some((s, m)) = &*self.manifest.borrow() {
+    fn manifest_of(&self, stamp: &Stamp) -> Result<Arc<Manifest>> {
+        if let Some((s, m)) = &*lock(&self.manifest) {
             if s == stamp {
-                return Ok(Rc::clone(m));
+                return Ok(Arc::clone(m));
             }
         }
-        let m = Rc::new(self.snaps.read_manifest(stamp)?);
-        *self.manifest.borrow_mut() = Some((stamp.clone(), Rc::clone(&m)));
+        let m = Arc::new(self.snaps.read_manifest(stamp)?);
+        *lock(&self.manifest) = Some((stamp.clone(), Arc::clone(&m)));
         Ok(m)
     }
 
@@ -462,7 +484,7 @@ impl<O: ObjectStore + 'static> SnapshotStore for Repository<O> {
         })();
         let _ = self.objects.delete(&marker(&stamp));
         let _ = fsio::remove_tree_at(&pending.dir);
-        self.last_added.set(done.as_ref().ok().copied());
+        *lock(&self.last_added) = done.as_ref().ok().copied();
         done.map(|_| stamp)
     }
 

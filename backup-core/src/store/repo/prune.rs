@@ -351,7 +351,7 @@ impl<O: ObjectStore + 'static> Repository<O> {
                 self.objects.delete(&k)?;
             }
         }
-        *self.manifest.borrow_mut() = None;
+        *super::lock(&self.manifest) = None;
         Ok(())
     }
 
