@@ -867,3 +867,45 @@ fn a_restore_moves_or_copies_the_checked_copy_and_gets_the_snapshots_bytes() {
     );
     assert!(scratch_left(&e).is_empty(), "{:?}", scratch_left(&e));
 }
+
+/// The checked copy a restore's gate made is moved into place only while it is the very file
+/// that was checked: one changed in between (same size, one byte flipped) is copied instead,
+/// checked against the manifest on the way, and the restore refuses with nothing written.
+#[test]
+fn a_checked_copy_changed_after_the_gate_is_refused_not_moved() {
+    let e = env();
+    grow_docs(&e.db, 3000);
+    let stamp = e.create();
+    let to = e.tmp.path().join("restored");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_atocore-backup"));
+    cmd.args(["restore", &stamp, "--to", to.to_str().unwrap()])
+        .env("ATOCORE_BACKUP_DIR", &e.backups)
+        .env("ATOCORE_FAILPOINT_PAUSE_MS", "1500");
+    let (mut child, err) = stop_at(cmd, "restore.before-sqlite");
+    let copies: Vec<PathBuf> = fs::read_dir(&e.backups)
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".drill-scratch-"))
+        .map(|p| p.join("sqlite").join("atocore.db"))
+        .filter(|p| p.is_file())
+        .collect();
+    assert_eq!(
+        copies.len(),
+        1,
+        "one checked copy of the database: {copies:?}"
+    );
+    let size = fs::metadata(&copies[0]).unwrap().len();
+    flip_byte(&copies[0], size / 2);
+    assert_eq!(fs::metadata(&copies[0]).unwrap().len(), size);
+    let status = child.wait().unwrap();
+    let err = err.join().unwrap();
+    assert!(!status.success(), "restored a changed copy: {err}");
+    assert!(err.contains("checksum"), "{err}");
+    assert!(
+        !to.join("atocore.db").exists(),
+        "a database was restored: {err}"
+    );
+    // The snapshot itself is intact, and restores.
+    let out = e.run(&["restore", &stamp, "--to", to.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}

@@ -672,7 +672,9 @@ impl<'a> SnapshotFiles<'a> {
             return Ok(LocalCopy::in_place(p));
         }
         if let Some(p) = &self.prepared {
-            return Ok(LocalCopy::shared(p.path().to_path_buf()));
+            if !p.moved_out.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(LocalCopy::shared(p.path().to_path_buf()));
+            }
         }
         self.copy_folder().map_err(|(_, e)| e)
     }
@@ -704,6 +706,14 @@ impl<'a> SnapshotFiles<'a> {
                     }
                 }
                 self.copy_checked(entry, &d, OsStr::new(name), None, false)?;
+                // What the checked file is, to know it is still that file when a restore
+                // moves it into place without reading it again.
+                if let Some(st) = d.stat(OsStr::new(name))? {
+                    copy.checked
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(d.join(OsStr::new(name)), Ident::of(&st));
+                }
                 Ok(())
             };
             one().map_err(|e| (entry.path.clone(), e))?;
@@ -839,8 +849,8 @@ impl<'a> SnapshotFiles<'a> {
         // made, into a private folder of ours: it is moved into place when it can be (one
         // file system), else copied (and checked again).
         let prepared = self.prepared_path(entry);
-        if let Some(p) = &prepared {
-            if let Some(warning) = move_prepared(p, entry, dst, name, owner, durable)? {
+        if let (Some(p), Some(copy)) = (&prepared, &self.prepared) {
+            if let Some(warning) = move_prepared(copy, p, entry, dst, name, owner, durable)? {
                 return Ok(warning);
             }
         }
@@ -984,10 +994,18 @@ impl<'a> SnapshotFiles<'a> {
     }
 }
 
-/// Move the prepared copy `from` of `entry` to the new name `name` in `dst`, give it
-/// `owner` (or leave it 0600 and the tool's) and fsync it when `durable`. `Ok(None)` when it
-/// cannot be moved there (another file system, or not the size recorded): the caller copies.
+/// Move the prepared copy `from` (a file of `copy`) of `entry` to the new name `name` in
+/// `dst`, give it `owner` (or leave it 0600 and the tool's) and fsync it when `durable`.
+/// `Ok(None)` when it is not moved: another file system (or one that cannot rename without
+/// replacing), or not the very file that was checked (another inode, size, change or
+/// modification time than when it was copied and checked): the caller then copies it,
+/// checking it against the manifest again.
+///
+/// # Errors
+/// [`Error::Io`]; [`Error::BadPath`] when what the rename moved is not the file checked (it
+/// was swapped in between): it is removed again, nothing is switched.
 fn move_prepared(
+    copy: &LocalCopy,
     from: &Path,
     entry: &FileEntry,
     dst: &Dir,
@@ -998,18 +1016,44 @@ fn move_prepared(
     let parent = Dir::open(fsio::parent_of(from))?;
     let own_name = fsio::last_name(from)?;
     let f = parent.open_file(own_name)?;
-    let size = f.metadata().ctx("inspect", from)?.len();
-    if size != entry.size {
+    let now = rustix::fs::fstat(&f).map_err(|e| Error::io("inspect", from, e.into()))?;
+    let recorded = copy
+        .checked
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(from)
+        .copied();
+    if recorded != Some(Ident::of(&now)) || Ident::of(&now).size != entry.size {
         return Ok(None);
     }
     match parent.rename_new(own_name, dst, name) {
         Ok(()) => {}
-        Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::CrossesDevices => {
+        Err(Error::Io { cause, .. })
+            if matches!(
+                cause.kind(),
+                std::io::ErrorKind::CrossesDevices
+                    | std::io::ErrorKind::Unsupported
+                    | std::io::ErrorKind::InvalidInput
+            ) =>
+        {
             return Ok(None)
         }
         Err(e) => return Err(e),
     }
+    copy.moved_out
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let dst_path = dst.join(name);
+    // The name moved is the file checked, not one swapped in since it was opened.
+    let moved = dst.stat(name)?;
+    if moved.is_none_or(|st| st.st_ino != now.st_ino || st.st_dev != now.st_dev) {
+        let _ = dst.remove_file(name);
+        return Err(Error::BadPath {
+            path: from.to_path_buf(),
+            problem: "was replaced while the restore moved it into place; nothing was \
+                      switched"
+                .into(),
+        });
+    }
     let warning = owner.and_then(|o| fsio::apply_owner(&f, o, &dst_path, false));
     if durable {
         f.sync_all().ctx("fsync", &dst_path)?;
@@ -1018,11 +1062,38 @@ fn move_prepared(
     Ok(Some(warning))
 }
 
+/// What a checked file of a prepared copy is: device, inode, size, modification and change
+/// times. A write, a rename over it or a new link all change one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ident {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i128, i128),
+    ctime: (i128, i128),
+}
+
+impl Ident {
+    fn of(st: &rustix::fs::Stat) -> Ident {
+        Ident {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            mtime: (i128::from(st.st_mtime), i128::from(st.st_mtime_nsec)),
+            ctime: (i128::from(st.st_ctime), i128::from(st.st_ctime_nsec)),
+        }
+    }
+}
+
 /// A snapshot's file or folder on local disk: the store's own (left alone) or a copy in a
 /// scratch folder of the state folder, removed on drop (and by `cleanup` after a crash).
 pub struct LocalCopy {
     path: PathBuf,
     scratch: Option<crate::store::Scratch>,
+    /// For a prepared copy: what each checked file is (by its path), and whether a restore
+    /// has moved any of them out.
+    checked: std::sync::Mutex<BTreeMap<PathBuf, Ident>>,
+    moved_out: std::sync::atomic::AtomicBool,
 }
 
 impl LocalCopy {
@@ -1030,6 +1101,8 @@ impl LocalCopy {
         LocalCopy {
             path,
             scratch: None,
+            checked: std::sync::Mutex::default(),
+            moved_out: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -1038,6 +1111,8 @@ impl LocalCopy {
         LocalCopy {
             path,
             scratch: None,
+            checked: std::sync::Mutex::default(),
+            moved_out: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -1059,6 +1134,8 @@ impl LocalCopy {
         Ok(LocalCopy {
             path: s.path().to_path_buf(),
             scratch: Some(s),
+            checked: std::sync::Mutex::default(),
+            moved_out: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

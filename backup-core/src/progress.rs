@@ -68,13 +68,13 @@ pub(crate) fn phase(what: &str, total: u64) -> Phase {
     Phase { sink }
 }
 
-/// Count `bytes` more in the current phase.
 /// The receiver of this thread, for a worker thread to report to as well
 /// ([`report_to`]).
 pub(crate) fn current() -> Option<Arc<dyn Progress>> {
     SINK.with(|s| s.borrow().clone())
 }
 
+/// Count `bytes` more in the current phase.
 pub(crate) fn advance(bytes: u64) {
     SINK.with(|s| {
         if let Some(s) = s.borrow().as_ref() {

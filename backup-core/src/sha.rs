@@ -37,6 +37,8 @@ pub(crate) struct BackgroundSha {
     mode: Mode,
     seen: u64,
     gather: Vec<u8>,
+    /// Whether a thread was asked for already (none is asked for twice).
+    tried: bool,
 }
 
 impl Default for BackgroundSha {
@@ -51,6 +53,7 @@ impl BackgroundSha {
             mode: Mode::Inline(Sha256::new()),
             seen: 0,
             gather: Vec::new(),
+            tried: false,
         }
     }
 
@@ -60,7 +63,7 @@ impl BackgroundSha {
         self.seen += len as u64;
         if let Mode::Inline(h) = &mut self.mode {
             h.update(&buf[..len]);
-            if self.seen >= THREAD_AFTER {
+            if self.seen >= THREAD_AFTER && !self.tried {
                 self.start();
             }
             return buf;
@@ -96,7 +99,7 @@ impl BackgroundSha {
         if let Mode::Inline(h) = &mut self.mode {
             self.seen += bytes.len() as u64;
             h.update(bytes);
-            if self.seen >= THREAD_AFTER {
+            if self.seen >= THREAD_AFTER && !self.tried {
                 self.start();
             }
             return;
@@ -120,6 +123,7 @@ impl BackgroundSha {
     }
 
     fn start(&mut self) {
+        self.tried = true;
         let Mode::Inline(h) = std::mem::replace(&mut self.mode, Mode::Lost) else {
             return;
         };

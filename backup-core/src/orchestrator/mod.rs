@@ -327,6 +327,25 @@ impl<'a> Orchestrator<'a> {
             .collect()
     }
 
+    /// Remove the local copies (`.drill-scratch-<pid>-<n>`) that processes no longer
+    /// running left in the state folder (never this process's own); a failure is left for
+    /// `cleanup` to report.
+    pub(super) fn remove_stale_copies(&self) {
+        for p in self.state_leftovers() {
+            let copy_of_a_run = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix(DRILL_SCRATCH_PREFIX))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok())
+                // This run's own (a drill's restore target) are not leftovers.
+                .is_some_and(|pid| pid != std::process::id());
+            if copy_of_a_run {
+                let _ = crate::fsio::remove_tree_at(&p);
+            }
+        }
+    }
+
     /// Remove what interrupted runs left, and only names this tool makes: where snapshots
     /// are kept, in the state folder, and beside the live stores `configured` now or known
     /// from the journal and the manifests (those are kept while a restore is unfinished: its

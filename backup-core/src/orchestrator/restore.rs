@@ -331,6 +331,9 @@ impl<'a> Orchestrator<'a> {
         if over == Over::Live {
             self.refuse_untrusted_as_root(stamp)?;
         }
+        // Checked copies that a killed run left in the state folder would take the room this
+        // run's own copies need (a restore resumed after a crash, on a nearly full disk).
+        self.remove_stale_copies();
         let mut prepared = super::validate::Prepared::new();
         let manifest = self.valid_manifest(stamp, &mut prepared)?;
         let mut plan = self.plan(stamp, &manifest, opts)?;
@@ -569,6 +572,7 @@ impl<'a> Orchestrator<'a> {
             })
         };
         // Each restored store is verified in a thread of its own (they are different stores).
+        let sink = progress::current();
         let found: Vec<Option<Vec<Problem>>> = std::thread::scope(|s| {
             let running: Vec<_> = plan
                 .iter()
@@ -576,9 +580,13 @@ impl<'a> Orchestrator<'a> {
                     if !p.record.present {
                         return None;
                     }
+                    let sink = sink.clone();
                     let spawned = std::thread::Builder::new()
                         .name(format!("verify-{}", p.record.id))
-                        .spawn_scoped(s, || verify(p));
+                        .spawn_scoped(s, move || {
+                            let _reporting = progress::report_to(sink.as_ref());
+                            verify(p)
+                        });
                     Some(match spawned {
                         Ok(h) => Err(h),
                         Err(_) => Ok(verify(p)),
