@@ -565,22 +565,15 @@ impl<'a> SnapshotFiles<'a> {
     /// snapshot, each checked against the manifest while it streams (size and SHA-256; a
     /// repository also checks every chunk). That is a whole check of the files, and the
     /// component's own checks then read the copy instead of making another: one pass over
-    /// the stored data instead of two.
-    ///
-    /// Nothing is prepared for a store that keeps its own local folder, or when a file
-    /// fails: `failed` then holds its path and error, and the caller checks file by file.
-    pub(crate) fn prepare_local(&mut self) -> std::result::Result<(), (String, Error)> {
+    /// the stored data instead of two. True when it made the copy; false for a store that
+    /// keeps its own local folder, or when a file failed (the caller then checks file by
+    /// file, for messages that say what is wrong).
+    pub(crate) fn prepare_local(&mut self) -> bool {
         if self.store.local_path(self.stamp, &self.record.id).is_some() {
-            return Ok(());
+            return false;
         }
-        let made = self.copy_folder();
-        match made {
-            Ok(copy) => {
-                self.prepared = Some(copy);
-                Ok(())
-            }
-            Err(failed) => Err(failed),
-        }
+        self.prepared = self.copy_folder().ok();
+        self.prepared.is_some()
     }
 
     /// Take the copy [`SnapshotFiles::prepare_local`] made, to give it to another
@@ -609,11 +602,6 @@ impl<'a> SnapshotFiles<'a> {
             .then(|| p.path().join(rel))
             // Not when a restore has moved it into place already.
             .filter(|p| std::fs::symlink_metadata(p).is_ok())
-    }
-
-    /// Whether [`SnapshotFiles::prepare_local`] made a copy.
-    pub(crate) fn is_prepared(&self) -> bool {
-        self.prepared.is_some()
     }
 
     pub(crate) fn with_target_parent(mut self, id: Option<(u64, u64)>) -> Self {
@@ -673,62 +661,50 @@ impl<'a> SnapshotFiles<'a> {
         }
         if let Some(p) = &self.prepared {
             if !p.moved_out.load(std::sync::atomic::Ordering::SeqCst) {
-                return Ok(LocalCopy::shared(p.path().to_path_buf()));
+                return Ok(LocalCopy::in_place(p.path().to_path_buf()));
             }
         }
-        self.copy_folder().map_err(|(_, e)| e)
+        self.copy_folder()
     }
 
-    /// A checked copy of the component's folder in a new scratch folder; a failure names
-    /// the manifest path of the file that failed (empty when it was not one file's).
-    fn copy_folder(&self) -> std::result::Result<LocalCopy, (String, Error)> {
-        let whole = |e: Error| (String::new(), e);
-        let copy = LocalCopy::scratch(self.scratch).map_err(whole)?;
+    /// A checked copy of the component's folder in a new scratch folder, knowing what each
+    /// checked file is (for a restore to move it into place without reading it again).
+    fn copy_folder(&self) -> Result<LocalCopy> {
+        let mut copy = LocalCopy::scratch(self.scratch)?;
         let top = copy
-            .dir()
-            .and_then(|d| d.create_dir(OsStr::new(&self.record.id), fsio::DIR_MODE))
-            .map_err(whole)?;
+            .dir()?
+            .create_dir(OsStr::new(&self.record.id), fsio::DIR_MODE)?;
         for entry in &self.record.files {
-            let one = || -> Result<()> {
-                let rel = entry
-                    .path
-                    .strip_prefix(&format!("{}/", self.record.id))
-                    .ok_or_else(|| Error::BadPath {
-                        path: PathBuf::from(&entry.path),
-                        problem: "is outside the component's folder".into(),
-                    })?;
-                check_rel(&self.record.id, rel)?;
-                let (parent, name) = split_rel(rel);
-                let mut d = top.try_clone()?;
-                if let Some(p) = parent {
-                    for part in p.split('/') {
-                        d = d.ensure_dir(OsStr::new(part), fsio::DIR_MODE)?;
-                    }
+            let rel = entry
+                .path
+                .strip_prefix(&format!("{}/", self.record.id))
+                .ok_or_else(|| Error::BadPath {
+                    path: PathBuf::from(&entry.path),
+                    problem: "is outside the component's folder".into(),
+                })?;
+            check_rel(&self.record.id, rel)?;
+            let (parent, name) = split_rel(rel);
+            let mut d = top.try_clone()?;
+            if let Some(p) = parent {
+                for part in p.split('/') {
+                    d = d.ensure_dir(OsStr::new(part), fsio::DIR_MODE)?;
                 }
-                self.copy_checked(entry, &d, OsStr::new(name), None, false)?;
-                // What the checked file is, to know it is still that file when a restore
-                // moves it into place without reading it again.
-                if let Some(st) = d.stat(OsStr::new(name))? {
-                    copy.checked
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(d.join(OsStr::new(name)), Ident::of(&st));
-                }
-                Ok(())
-            };
-            one().map_err(|e| (entry.path.clone(), e))?;
+            }
+            self.copy_checked(entry, &d, OsStr::new(name), None, false)?;
+            if let Some(st) = d.stat(OsStr::new(name))? {
+                copy.checked
+                    .insert(d.join(OsStr::new(name)), Ident::of(&st));
+            }
         }
         // Laid out as the store keeps it: folders that hold no file too.
         for f in &self.record.folders {
             let Some(rel) = f.path.strip_prefix(&format!("{}/", self.record.id)) else {
                 continue;
             };
-            check_rel(&self.record.id, rel).map_err(whole)?;
-            let mut d = top.try_clone().map_err(whole)?;
+            check_rel(&self.record.id, rel)?;
+            let mut d = top.try_clone()?;
             for part in rel.split('/') {
-                d = d
-                    .ensure_dir(OsStr::new(part), fsio::DIR_MODE)
-                    .map_err(whole)?;
+                d = d.ensure_dir(OsStr::new(part), fsio::DIR_MODE)?;
             }
         }
         Ok(copy.below(&self.record.id))
@@ -745,7 +721,7 @@ impl<'a> SnapshotFiles<'a> {
             return Ok(LocalCopy::in_place(p));
         }
         if let Some(p) = self.prepared_path(entry) {
-            return Ok(LocalCopy::shared(p));
+            return Ok(LocalCopy::in_place(p));
         }
         let copy = LocalCopy::scratch(self.scratch)?;
         let name = entry.path.rsplit('/').next().unwrap_or("file").to_owned();
@@ -1017,12 +993,7 @@ fn move_prepared(
     let own_name = fsio::last_name(from)?;
     let f = parent.open_file(own_name)?;
     let now = rustix::fs::fstat(&f).map_err(|e| Error::io("inspect", from, e.into()))?;
-    let recorded = copy
-        .checked
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(from)
-        .copied();
+    let recorded = copy.checked.get(from).copied();
     if recorded != Some(Ident::of(&now)) || Ident::of(&now).size != entry.size {
         return Ok(None);
     }
@@ -1092,26 +1063,18 @@ pub struct LocalCopy {
     scratch: Option<crate::store::Scratch>,
     /// For a prepared copy: what each checked file is (by its path), and whether a restore
     /// has moved any of them out.
-    checked: std::sync::Mutex<BTreeMap<PathBuf, Ident>>,
+    checked: BTreeMap<PathBuf, Ident>,
     moved_out: std::sync::atomic::AtomicBool,
 }
 
 impl LocalCopy {
+    /// A file or folder owned elsewhere (the store's own, or part of a prepared copy), left
+    /// alone on drop.
     fn in_place(path: PathBuf) -> LocalCopy {
         LocalCopy {
             path,
             scratch: None,
-            checked: std::sync::Mutex::default(),
-            moved_out: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-
-    /// Part of a copy owned elsewhere (a prepared copy): removed with its owner.
-    fn shared(path: PathBuf) -> LocalCopy {
-        LocalCopy {
-            path,
-            scratch: None,
-            checked: std::sync::Mutex::default(),
+            checked: BTreeMap::new(),
             moved_out: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -1134,7 +1097,7 @@ impl LocalCopy {
         Ok(LocalCopy {
             path: s.path().to_path_buf(),
             scratch: Some(s),
-            checked: std::sync::Mutex::default(),
+            checked: BTreeMap::new(),
             moved_out: std::sync::atomic::AtomicBool::new(false),
         })
     }

@@ -125,52 +125,22 @@ impl<'a> Orchestrator<'a> {
             // stores, so their points in time come closer together and the cores share the
             // work (SQLite's backup and integrity check of one store while Chroma's folder is
             // copied and checked). Records keep the plan's order.
-            let sink = progress::current();
-            let captured: Vec<Option<Result<Captured>>> = std::thread::scope(|s| {
-                let mut running = Vec::new();
-                for (comp, path, present) in plan {
-                    if !*present {
-                        running.push(None);
-                        continue;
-                    }
-                    let (root, dir, sink) = (&root, &pending.dir, sink.clone());
-                    let job = move || {
-                        let _reporting = progress::report_to(sink.as_ref());
-                        capture_one(root, dir, *comp, path, kind, durable, hashed_later)
-                    };
-                    let spawned = std::thread::Builder::new()
-                        .name(format!("capture-{}", comp.id()))
-                        .spawn_scoped(s, job);
-                    running.push(Some(match spawned {
-                        Ok(h) => Err(h),
-                        // No thread to be had: capture it here, in turn.
-                        Err(_) => Ok(capture_one(
-                            root,
-                            dir,
-                            *comp,
-                            path,
-                            kind,
-                            durable,
-                            hashed_later,
-                        )),
-                    }));
-                }
-                running
-                    .into_iter()
-                    .zip(plan)
-                    .map(|(r, (comp, _, _))| {
-                        r.map(|r| match r {
-                            Ok(done) => done,
-                            Err(h) => h.join().unwrap_or_else(|_| {
-                                Err(Error::component(
-                                    comp.id(),
-                                    std::io::Error::other("its capture thread stopped"),
-                                ))
-                            }),
-                        })
+            let root = &root;
+            let captured: Vec<Option<Result<Captured>>> = super::in_threads(
+                plan,
+                |(comp, _, _)| format!("capture-{}", comp.id()),
+                |(comp, path, present)| {
+                    present.then(|| {
+                        capture_one(root, &pending.dir, *comp, path, kind, durable, hashed_later)
                     })
-                    .collect()
-            });
+                },
+                |(comp, _, _)| {
+                    Some(Err(Error::component(
+                        comp.id(),
+                        std::io::Error::other("its capture thread stopped"),
+                    )))
+                },
+            );
             crate::interrupt::check()?;
             for ((comp, path, present), done) in plan.iter().zip(captured) {
                 manifest

@@ -491,3 +491,49 @@ fn live_size(path: &Path) -> u64 {
             .map_or(0, |st| st.st_size as u64),
     }
 }
+
+/// `work` done on every item at the same time, one scoped thread each named by `name`, all
+/// reporting progress to this thread's receiver; in turn, here, for an item whose thread
+/// cannot be started. Results come in the items' order; `stopped(item)` stands for the
+/// result of an item whose thread panicked.
+pub(super) fn in_threads<T: Sync, R: Send>(
+    items: &[T],
+    name: impl Fn(&T) -> String,
+    work: impl Fn(&T) -> R + Sync,
+    stopped: impl Fn(&T) -> R,
+) -> Vec<R> {
+    let sink = crate::progress::current();
+    // The conformance suite's injected read failures follow the work into its thread.
+    #[cfg(feature = "conformance")]
+    let budget = crate::conformance::read_budget();
+    let work = &work;
+    std::thread::scope(|s| {
+        let running: Vec<_> = items
+            .iter()
+            .map(|item| {
+                let sink = sink.clone();
+                let spawned =
+                    std::thread::Builder::new()
+                        .name(name(item))
+                        .spawn_scoped(s, move || {
+                            let _reporting = crate::progress::report_to(sink.as_ref());
+                            #[cfg(feature = "conformance")]
+                            crate::conformance::set_read_budget(budget);
+                            work(item)
+                        });
+                match spawned {
+                    Ok(h) => Err(h),
+                    Err(_) => Ok(work(item)),
+                }
+            })
+            .collect();
+        running
+            .into_iter()
+            .zip(items)
+            .map(|(r, item)| match r {
+                Ok(done) => done,
+                Err(h) => h.join().unwrap_or_else(|_| stopped(item)),
+            })
+            .collect()
+    })
+}

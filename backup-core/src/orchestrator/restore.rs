@@ -572,43 +572,17 @@ impl<'a> Orchestrator<'a> {
             })
         };
         // Each restored store is verified in a thread of its own (they are different stores).
-        let sink = progress::current();
-        let found: Vec<Option<Vec<Problem>>> = std::thread::scope(|s| {
-            let running: Vec<_> = plan
-                .iter()
-                .map(|p| {
-                    if !p.record.present {
-                        return None;
-                    }
-                    let sink = sink.clone();
-                    let spawned = std::thread::Builder::new()
-                        .name(format!("verify-{}", p.record.id))
-                        .spawn_scoped(s, move || {
-                            let _reporting = progress::report_to(sink.as_ref());
-                            verify(p)
-                        });
-                    Some(match spawned {
-                        Ok(h) => Err(h),
-                        Err(_) => Ok(verify(p)),
-                    })
-                })
-                .collect();
-            running
-                .into_iter()
-                .zip(plan)
-                .map(|(r, p)| {
-                    r.map(|r| match r {
-                        Ok(done) => done,
-                        Err(h) => h.join().unwrap_or_else(|_| {
-                            vec![Problem::new(
-                                p.target.to_string_lossy(),
-                                "could not be verified: its thread stopped",
-                            )]
-                        }),
-                    })
-                })
-                .collect()
-        });
+        let found: Vec<Option<Vec<Problem>>> = super::in_threads(
+            plan,
+            |p| format!("verify-{}", p.record.id),
+            |p| p.record.present.then(|| verify(p)),
+            |p| {
+                Some(vec![Problem::new(
+                    p.target.to_string_lossy(),
+                    "could not be verified: its thread stopped",
+                )])
+            },
+        );
         for (outcome, problems) in outcomes.iter_mut().zip(found) {
             if let Some(problems) = problems {
                 outcome.problems = problems;

@@ -81,47 +81,16 @@ impl<'a> Orchestrator<'a> {
         // Each component is checked in a thread of its own (SQLite's integrity check of one
         // copy while Chroma's folder is copied and checked); problems keep the manifest's
         // order.
-        let sink = progress::current();
-        #[cfg(feature = "conformance")]
-        let budget = crate::conformance::read_budget();
         let keeping = keep.is_some();
-        let m = &manifest;
-        let checked: Vec<(Vec<Problem>, Option<LocalCopy>)> = std::thread::scope(|s| {
-            let mut running = Vec::new();
-            for record in &m.components {
-                let sink = sink.clone();
-                let job = move || {
-                    let _reporting = progress::report_to(sink.as_ref());
-                    #[cfg(feature = "conformance")]
-                    crate::conformance::set_read_budget(budget);
-                    self.validate_component(stamp, m, record, keeping)
-                };
-                let spawned = std::thread::Builder::new()
-                    .name(format!("validate-{}", record.id))
-                    .spawn_scoped(s, job);
-                running.push(match spawned {
-                    Ok(h) => Err(h),
-                    // No thread to be had: check it here, in turn.
-                    Err(_) => Ok(self.validate_component(stamp, m, record, keeping)),
-                });
-            }
-            running
-                .into_iter()
-                .zip(&m.components)
-                .map(|(r, record)| match r {
-                    Ok(done) => done,
-                    Err(h) => h.join().unwrap_or_else(|_| {
-                        (
-                            vec![Problem::new(
-                                record.id.clone(),
-                                "could not be checked: its thread stopped",
-                            )],
-                            None,
-                        )
-                    }),
-                })
-                .collect()
-        });
+        let checked: Vec<(Vec<Problem>, Option<LocalCopy>)> = super::in_threads(
+            &manifest.components,
+            |record| format!("validate-{}", record.id),
+            |record| self.validate_component(stamp, &manifest, record, keeping),
+            |record| {
+                let stopped = "could not be checked: its thread stopped";
+                (vec![Problem::new(record.id.clone(), stopped)], None)
+            },
+        );
         for (record, (found, copy)) in manifest.components.iter().zip(checked) {
             problems.extend(found);
             if let (Some(k), Some(copy)) = (keep.as_deref_mut(), copy) {
@@ -157,7 +126,7 @@ impl<'a> Orchestrator<'a> {
         // A store without a local folder (a repository): one checked local copy is both the
         // check of every file and what the component's checks read. When a file fails, each
         // is checked on its own below, for messages that say what is wrong.
-        let prepared = record.present && snap.prepare_local().is_ok() && snap.is_prepared();
+        let prepared = record.present && snap.prepare_local();
         if !prepared {
             for f in &record.files {
                 check_file(self.store, stamp, f, &mut problems);
