@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use rusqlite::types::ValueRef;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// Queue operation codes (Chroma's Operation enum).
 const OP_ADD: i64 = 0;
@@ -32,6 +32,9 @@ pub struct Collection {
     pub metadata_max_seq_id: Option<i64>,
     /// Queue rows newer than the vector segment's position (not in the HNSW files yet).
     pub pending_queue_rows: i64,
+    /// The distance function (`hnsw:space`) as the catalog names it; `None`: Chroma's
+    /// default, `l2`.
+    pub space: Option<String>,
 }
 
 /// The catalog of a store.
@@ -124,7 +127,9 @@ impl Catalog {
                         |r| r.get(0),
                     )
                     .map_err(e("embeddings_queue"))?;
+                let space = space_of(conn, &id)?;
                 collections.push(Collection {
+                    space,
                     id,
                     name,
                     dimension,
@@ -168,6 +173,53 @@ impl Catalog {
             .iter()
             .map(|c| (c.vector_segment.clone(), c.vector_max_seq_id))
             .collect()
+    }
+}
+
+/// Where Chroma keeps a collection's distance function: the `hnsw:space` metadata key (0.6.x,
+/// and 1.x when given that way), the 0.6.x configuration (`hnsw_configuration.space`), the
+/// 1.x schema (`space` inside the vector index's configuration). First found wins.
+fn space_of(conn: &Connection, collection: &str) -> CatalogResult<Option<String>> {
+    let meta: Option<String> = conn
+        .query_row(
+            "SELECT str_value FROM collection_metadata WHERE collection_id = ?1 AND key = 'hnsw:space'",
+            [collection],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(e("collection_metadata"))?
+        .flatten();
+    if meta.is_some() {
+        return Ok(meta);
+    }
+    for column in ["config_json_str", "schema_str"] {
+        let sql = format!("SELECT {column} FROM collections WHERE id = ?1");
+        // A column the schema does not have (0.6.x has no schema_str) is not an error.
+        let Ok(text) = conn.query_row(&sql, [collection], |r| r.get::<_, Option<String>>(0)) else {
+            continue;
+        };
+        let Some(json) = text.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        else {
+            continue;
+        };
+        if let Some(s) = find_space(&json) {
+            return Ok(Some(s));
+        }
+    }
+    Ok(None)
+}
+
+/// The first string under a key `space` in a JSON tree, depth first.
+fn find_space(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Object(m) => {
+            if let Some(serde_json::Value::String(s)) = m.get("space") {
+                return Some(s.clone());
+            }
+            m.values().find_map(find_space)
+        }
+        serde_json::Value::Array(a) => a.iter().find_map(find_space),
+        _ => None,
     }
 }
 

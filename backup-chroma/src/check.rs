@@ -9,6 +9,7 @@ use backup_core::Problem;
 
 use crate::catalog::{self, Catalog};
 use crate::hnsw::{self, BIN_FILES, PICKLE};
+use crate::query;
 
 /// What the check found.
 pub struct Checked {
@@ -18,6 +19,29 @@ pub struct Checked {
     pub element_counts: Vec<(String, u64, bool)>,
     /// Everything wrong.
     pub problems: Vec<Problem>,
+    /// The query-level proof of each collection's index, when asked for (`deep`) and its
+    /// files passed the structural checks.
+    pub recalls: Vec<CollectionRecall>,
+}
+
+/// One collection's query-level proof.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CollectionRecall {
+    /// Collection name.
+    pub collection: String,
+    /// Collection id.
+    pub id: String,
+    /// What the searches found.
+    #[serde(flatten)]
+    pub recall: query::Recall,
+    /// Self-recall@1.
+    pub self_recall: f64,
+    /// Recall@10 of the random queries.
+    pub random_recall: f64,
+    /// Operations still in Chroma's queue, not yet in the index: not searched, not loss.
+    pub pending_queue_rows: i64,
+    /// Whether both measures reach their thresholds.
+    pub passed: bool,
 }
 
 fn sample(ids: &BTreeSet<String>) -> String {
@@ -26,12 +50,15 @@ fn sample(ids: &BTreeSet<String>) -> String {
     format!("{}{more}", shown.join(", "))
 }
 
-/// Check the Chroma folder `dir`; problem paths start with `prefix` (e.g. `chroma/`).
-pub fn check_store(dir: &Path, prefix: &str) -> Checked {
+/// Check the Chroma folder `dir`; problem paths start with `prefix` (e.g. `chroma/`). With
+/// `deep`, every collection's index is also searched and its recall measured
+/// ([`query::measure`]).
+pub fn check_store(dir: &Path, prefix: &str, deep: bool) -> Checked {
     let mut out = Checked {
         catalog: None,
         element_counts: Vec::new(),
         problems: Vec::new(),
+        recalls: Vec::new(),
     };
     let db_label = format!("{prefix}chroma.sqlite3");
     let db = dir.join("chroma.sqlite3");
@@ -104,6 +131,53 @@ pub fn check_store(dir: &Path, prefix: &str) -> Checked {
             .push((c.id.clone(), cur, facts.pickle.is_some()));
         if damaged {
             continue;
+        }
+        if let (true, Some(h)) = (deep, facts.header) {
+            match c
+                .space
+                .as_deref()
+                .map_or(Some(query::Space::L2), query::Space::parse)
+            {
+                None => p(
+                    "",
+                    format!(
+                        "the catalog names distance function {:?}, which hnswlib does not have",
+                        c.space.as_deref().unwrap_or_default()
+                    ),
+                ),
+                Some(space) => match query::measure(&seg_dir, h, space) {
+                    Ok(r) => {
+                        let (sr, rr) = (r.self_recall(), r.random_recall());
+                        if !r.passes() {
+                            p(
+                                "",
+                                format!(
+                                    "searching the index does not find what it holds: \
+                                     self-recall@1 {sr:.3} of {} stored vectors (at least \
+                                     {:.2} needed), recall@10 {rr:.3} of {} random queries (at \
+                                     least {:.2} needed), ef {} widened to {}",
+                                    r.self_queries,
+                                    query::MIN_SELF_RECALL,
+                                    r.random_queries,
+                                    query::MIN_RANDOM_RECALL,
+                                    r.ef,
+                                    query::WIDER.last().copied().unwrap_or(r.ef)
+                                ),
+                            );
+                        }
+                        out.recalls.push(CollectionRecall {
+                            collection: c.name.clone(),
+                            id: c.id.clone(),
+                            passed: r.passes(),
+                            recall: r,
+                            self_recall: sr,
+                            random_recall: rr,
+                            pending_queue_rows: c.pending_queue_rows,
+                        });
+                    }
+                    Err((file, m)) => p(file, format!("searching the index: {m}")),
+                },
+            }
         }
         let mut vector_ids = BTreeSet::new();
         match &facts.pickle {

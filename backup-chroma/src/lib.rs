@@ -16,6 +16,7 @@ mod catalog;
 mod check;
 mod hnsw;
 mod lock;
+pub mod query;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -23,8 +24,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use backup_core::{
-    fsio, walk, Component, Configured, Descriptor, Dir, Error, Facts, FileState, Owner, Problem,
-    RecordedPath, Result, Setting, SnapshotFiles, Staging, Standing,
+    fsio, walk, Component, Configured, Descriptor, Dir, Error, Evidence, Facts, FileState, Owner,
+    Problem, RecordedPath, Result, Setting, SnapshotFiles, Staging, Standing,
 };
 use serde::{Deserialize, Serialize};
 
@@ -309,7 +310,7 @@ impl ChromaComponent {
                 out.record_owner("chroma.sqlite3", Owner::of(&st))?;
             }
             out.record_folder_owners(&live_dir, "")?;
-            let checked = check::check_store(&out.dir(), "");
+            let checked = check::check_store(&out.dir(), "", false);
             let rels: Vec<String> = before_files.keys().cloned().collect();
             let orphans = check::orphans(&copied, &rels);
             let mut warnings = Vec::new();
@@ -518,8 +519,19 @@ fn deep_problems(
     facts: &ChromaFacts,
     dir: &Path,
     label: &str,
+    deep: bool,
 ) -> Vec<Problem> {
-    let checked = check::check_store(dir, label);
+    let checked = check::check_store(dir, label, deep);
+    for r in &checked.recalls {
+        snap.attest(Evidence {
+            component: String::new(),
+            check: "hnsw_recall".into(),
+            subject: r.collection.clone(),
+            passed: r.passed,
+            value: serde_json::to_value(r).unwrap_or_default(),
+            text: recall_text(r),
+        });
+    }
     let mut problems = if captured_damaged(snap, facts) {
         Vec::new()
     } else {
@@ -530,6 +542,41 @@ fn deep_problems(
         problems.extend(compare_recorded(facts, &found, label));
     }
     problems
+}
+
+/// One line about a collection's query-level proof.
+fn recall_text(r: &check::CollectionRecall) -> String {
+    let q = &r.recall;
+    let mut t = if q.live_elements == 0 {
+        format!("collection '{}': no vectors in the index yet", r.collection)
+    } else {
+        format!(
+            "collection '{}': self-recall@1 {:.3} ({}/{}; {} at ef {}), recall@10 {:.3} over \
+             {} random queries ({} at ef {}), {} space, {} vectors",
+            r.collection,
+            r.self_recall,
+            q.self_found,
+            q.self_queries,
+            q.self_found_at_ef,
+            q.ef,
+            r.random_recall,
+            q.random_queries,
+            q.random_hits_at_ef,
+            q.ef,
+            q.space,
+            q.live_elements
+        )
+    };
+    if r.pending_queue_rows > 0 {
+        t.push_str(&format!(
+            "; {} operations still queued, not yet indexed (not searched, not loss)",
+            r.pending_queue_rows
+        ));
+    }
+    if !r.passed {
+        t.push_str(" FAILED");
+    }
+    t
 }
 
 fn collection_facts(cat: &Catalog, counts: &[(String, u64, bool)]) -> Vec<CollectionFacts> {
@@ -714,7 +761,7 @@ impl Component for ChromaComponent {
         // The deep check reads the folder with SQLite and by offset: the store's own folder
         // when it keeps one, else a checked copy.
         let mut problems = match snap.local_folder() {
-            Ok(copy) => deep_problems(snap, &facts, copy.path(), &format!("{ID}/")),
+            Ok(copy) => deep_problems(snap, &facts, copy.path(), &format!("{ID}/"), snap.deep()),
             // A store that copies out could not: core has named the damaged file already.
             Err(_) if !snap.damaged().is_empty() => Vec::new(),
             Err(e) => return Err(e),
@@ -815,6 +862,7 @@ impl Component for ChromaComponent {
                 &facts_of(snap)?,
                 target,
                 &format!("{}/", target.display()),
+                true,
             )
         };
         let prefix = if snap.is_raw() {

@@ -54,6 +54,10 @@ pub enum Command {
     Validate {
         /// The snapshot stamp (YYYYMMDDTHHMMSSZ).
         stamp: String,
+        /// Also search every Chroma collection's index and measure its recall against brute
+        /// force (as every restore and drill does when it verifies).
+        #[arg(long)]
+        deep: bool,
     },
     /// Restore a snapshot over the live store (or into another folder with --to).
     Restore(RestoreArgs),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use backup_core::lock::Holder;
 use backup_core::procs::Scan;
-use backup_core::{Facts, FileEntry, Journal, Problem, RecordedPath};
+use backup_core::{Evidence, Facts, FileEntry, Journal, Problem, RecordedPath};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -224,6 +224,9 @@ pub struct Validated {
     pub errors: Vec<Problem>,
     /// Where each store stood (as in `list`); empty when the manifest cannot be read.
     pub captured: Value,
+    /// The proofs the checks gave (with `--deep`: each Chroma collection's recall).
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
 }
 
 /// `restore --json` (also for `--resume` and `--rollback`). The keys the service's original
@@ -265,6 +268,9 @@ pub struct RestoredComponent {
     pub facts: Facts,
     /// What verification found wrong at the target.
     pub problems: Vec<Problem>,
+    /// The proofs verification gave (each Chroma collection's recall, canary values).
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
 }
 
 /// `drill --json`.
@@ -286,6 +292,9 @@ pub struct Drilled {
     pub components: Vec<String>,
     /// Everything that went wrong.
     pub problems: Vec<Problem>,
+    /// The proofs verification in the scratch folder gave.
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
     /// The drill log the outcome was appended to.
     pub drill_log: RecordedPath,
     /// For `drill --sample`: the sample store.

@@ -37,6 +37,13 @@ pub fn say(text: impl Display) {
     stdout_line(&backup_core::fsio::display_clean(&text.to_string()));
 }
 
+/// The proofs a check gave, one line each on stdout (`proof: chroma: collection ...`).
+pub fn proofs(evidence: &[backup_core::Evidence]) {
+    for e in evidence {
+        say(format!("proof: {}: {}", e.component, e.text));
+    }
+}
+
 /// A warning on stderr.
 pub fn warn(text: &str) {
     stderr_line(&format!(

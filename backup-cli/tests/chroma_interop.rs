@@ -131,6 +131,44 @@ fn chromadb_reads_back_exactly_what_was_backed_up() {
 }
 
 #[test]
+fn every_distance_function_is_searched_as_chromadb_built_it() {
+    // One collection per space (l2, ip, cosine), written by chromadb with deletes the index
+    // holds: a restore's verification searches each graph with the collection's own distance
+    // and finds every sampled vector.
+    let h = host();
+    fs::remove_dir_all(&h.chroma).unwrap();
+    chroma_tool(&["make-spaces", h.chroma.to_str().unwrap()]);
+    let stamp = h.ok_json(&["create", "--json"])["stamp"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let into = h.tmp.path().join("restored");
+    let v = h.ok_json(&["restore", &stamp, "--to", into.to_str().unwrap(), "--json"]);
+    let chroma = v["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "chroma")
+        .unwrap();
+    let proofs = chroma["evidence"].as_array().unwrap();
+    assert_eq!(proofs.len(), 3, "{proofs:?}");
+    for space in ["l2", "ip", "cosine"] {
+        let p = proofs
+            .iter()
+            .find(|p| p["subject"] == format!("space-{space}").as_str())
+            .unwrap();
+        let v = &p["value"];
+        assert_eq!(v["space"], space, "{p}");
+        assert_eq!(p["passed"], true, "{p}");
+        assert_eq!(v["self_recall"], 1.0, "{p}");
+        assert!(
+            v["live_elements"].as_u64() < v["elements"].as_u64(),
+            "the index holds deleted elements: {p}"
+        );
+    }
+}
+
+#[test]
 fn committed_fixtures_restore_to_what_chromadb_recorded() {
     // Stores written by chromadb 1.5.9 and 0.6.3, with what each version read back from them
     // when they were made. Back each up, restore it elsewhere, and have chromadb 1.5.9 read

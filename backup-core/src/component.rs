@@ -25,6 +25,26 @@ pub struct Standing {
     pub text: Vec<String>,
 }
 
+/// A measured proof from a component's check, beyond what it found wrong: how well a store's
+/// index answers queries, what a canary query returned. Shown by `validate --deep`, `restore`
+/// and `drill`, and kept in the drill log. A proof that misses its threshold is also reported
+/// as a [`Problem`] by the component: problems alone decide the outcome.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Evidence {
+    /// The component's id (filled in by core).
+    pub component: String,
+    /// Which check (`hnsw_recall`, `canary`), stable for scripts.
+    pub check: String,
+    /// What it is about (a collection, a query).
+    pub subject: String,
+    /// Whether it reached its threshold.
+    pub passed: bool,
+    /// The measures, as JSON (an object of the check's choosing, documented with it).
+    pub value: serde_json::Value,
+    /// The same in one line, for people.
+    pub text: String,
+}
+
 /// One kind of live storage (a SQLite database, a registry file, a Chroma folder).
 ///
 /// # Contract
@@ -535,6 +555,10 @@ pub struct SnapshotFiles<'a> {
     /// A checked local copy of every file of the component, made once (for a store that
     /// keeps no local folder) and shared by everything that asks for local files.
     prepared: Option<LocalCopy>,
+    /// Whether the caller asked for the slow, query-level checks.
+    deep: bool,
+    /// Proofs the component's checks gave.
+    evidence: std::sync::Mutex<Vec<Evidence>>,
 }
 
 impl<'a> SnapshotFiles<'a> {
@@ -558,7 +582,40 @@ impl<'a> SnapshotFiles<'a> {
             kind,
             target_parent: None,
             prepared: None,
+            deep: false,
+            evidence: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Ask the component's [`Component::validate`] for its slow, query-level checks too.
+    pub(crate) fn with_deep(mut self, deep: bool) -> Self {
+        self.deep = deep;
+        self
+    }
+
+    /// Whether the caller asked for the slow, query-level checks (`validate --deep`). A
+    /// component's [`Component::verify`] runs them always: after a restore they are the proof.
+    pub fn deep(&self) -> bool {
+        self.deep
+    }
+
+    /// Record a proof (see [`Evidence`]); `component` is filled in here.
+    pub fn attest(&self, mut evidence: Evidence) {
+        evidence.component = self.record.id.clone();
+        self.evidence
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(evidence);
+    }
+
+    /// The proofs recorded so far, taken.
+    pub(crate) fn take_evidence(&self) -> Vec<Evidence> {
+        std::mem::take(
+            &mut *self
+                .evidence
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Copy every file of the component into one local scratch folder, laid out as in the

@@ -24,8 +24,8 @@ pub mod conformance;
 
 pub use component::LocalCopy;
 pub use component::{
-    files_below, skipped_below, summarize, walk, Component, FileState, SnapshotFiles, Staging,
-    Standing, Walked,
+    files_below, skipped_below, summarize, walk, Component, Evidence, FileState, SnapshotFiles,
+    Staging, Standing, Walked,
 };
 pub use descriptor::{build_all, Configured, Descriptor, Setting};
 pub use error::{signal_name, Error, IoContext, Problem, Result};

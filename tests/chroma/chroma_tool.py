@@ -7,6 +7,8 @@ Embeddings are always passed explicitly, so no embedding model is ever downloade
                                               and past their first sync)
     python chroma_tool.py make-small DIR      a store whose collections are all below their
                                               first sync (no pickle anywhere)
+    python chroma_tool.py make-spaces DIR     one synced collection per distance function
+                                              (l2, ip, cosine), with deletes the index holds
     python chroma_tool.py mutate DIR          add, update, delete, drop a collection
     python chroma_tool.py describe DIR OUT    write what chromadb reads back, as JSON
     python chroma_tool.py write DIR SECONDS LOCK|-   add records for SECONDS, per batch
@@ -66,6 +68,20 @@ def make_small(path):
         col = client.create_collection(name, embedding_function=None)
         add(col, name[0], 0, n, dim, rng)
     client.get_collection("notes", embedding_function=None).delete(ids=["n5", "n6"])
+
+
+def make_spaces(path):
+    rng = random.Random(20261130)
+    client = chromadb.PersistentClient(path=path)
+    for space in ["l2", "ip", "cosine"]:
+        col = client.create_collection(
+            f"space-{space}", metadata={"hnsw:space": space}, embedding_function=None
+        )
+        add(col, space[0], 0, 1500, 32, rng)
+        # Deleted after the first sync, then enough added for a second one: the index holds
+        # elements marked deleted, which a search walks through but never returns.
+        col.delete(ids=[f"{space[0]}{i}" for i in range(0, 1500, 15)])
+        add(col, space[0], 2000, 1100, 32, rng)
 
 
 def mutate(path):
@@ -146,6 +162,8 @@ if __name__ == "__main__":
         make(sys.argv[2])
     elif cmd == "make-small":
         make_small(sys.argv[2])
+    elif cmd == "make-spaces":
+        make_spaces(sys.argv[2])
     elif cmd == "mutate":
         mutate(sys.argv[2])
     elif cmd == "describe":

@@ -87,6 +87,7 @@ fn print(
             restore_ms: report.restore_ms,
             components: report.components.clone(),
             problems: report.problems.clone(),
+            evidence: report.evidence.clone(),
             drill_log: RecordedPath::from_path(log),
             sample,
         });
@@ -106,6 +107,7 @@ fn print(
         },
         report.restore_ms
     ));
+    output::proofs(&report.evidence);
     if let Some(s) = &sample {
         say(format!(
             "sample: {} memories when backed up, {} live now; the drill restored and verified \

@@ -246,7 +246,7 @@ pub fn run(parsed: Parsed) -> Result<u8> {
     match cli.command {
         Command::Create { skip } => create::run(&ctx, &skip),
         Command::List => list::run(&ctx),
-        Command::Validate { stamp } => validate::run(&ctx, &stamp),
+        Command::Validate { stamp, deep } => validate::run(&ctx, &stamp, deep),
         Command::Restore(args) => restore::run(&ctx, &args),
         Command::Drill(args) => drill::run(&ctx, &args),
         Command::Cleanup => cleanup::run(&ctx),

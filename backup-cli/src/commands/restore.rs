@@ -109,6 +109,7 @@ fn print(ctx: &Ctx, report: &RestoreReport) -> Result<()> {
                     restored: c.restored,
                     facts: c.facts.clone(),
                     problems: c.problems.clone(),
+                    evidence: c.evidence.clone(),
                 })
                 .collect(),
             restored: ctx
@@ -133,6 +134,7 @@ fn print(ctx: &Ctx, report: &RestoreReport) -> Result<()> {
             ),
         };
         say(format!("{}: {} ({state})", c.id, c.target.display()));
+        output::proofs(&c.evidence);
     }
     Ok(())
 }

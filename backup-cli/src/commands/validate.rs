@@ -7,10 +7,10 @@ use super::{stamp, warn_unfinished, where_stores_stood, Ctx};
 use crate::exit_codes;
 use crate::output::{self, say};
 
-pub fn run(ctx: &Ctx, stamp_arg: &str) -> Result<u8> {
+pub fn run(ctx: &Ctx, stamp_arg: &str, deep: bool) -> Result<u8> {
     let stamp = stamp(stamp_arg)?;
     let store = ctx.store()?;
-    let o = ctx.orchestrator(&*store);
+    let o = ctx.orchestrator(&*store).with_deep_validation(deep);
     let v = o.validate(&stamp)?;
     warn_unfinished(&o);
     let (stood, stood_text) = v
@@ -25,12 +25,16 @@ pub fn run(ctx: &Ctx, stamp_arg: &str) -> Result<u8> {
             valid: v.is_valid(),
             errors: v.problems.clone(),
             captured: stood,
+            evidence: v.evidence.clone(),
         })?;
     } else if v.is_valid() {
         say(format!("snapshot {} is valid", v.stamp));
         say(format!("captured: {}", stood_text.join(", ")));
     } else {
         say(format!("snapshot {} is INVALID:", v.stamp));
+    }
+    if !ctx.global.json {
+        output::proofs(&v.evidence);
     }
     for p in &v.problems {
         output::tell("invalid", p);

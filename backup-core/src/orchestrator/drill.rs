@@ -63,6 +63,7 @@ impl<'a> Orchestrator<'a> {
             restore_ms: 0,
             components: Vec::new(),
             problems: validation.problems,
+            evidence: Vec::new(),
         };
         let parent = Dir::open(scratch_parent)?;
         if report.problems.is_empty() {
@@ -82,6 +83,7 @@ impl<'a> Orchestrator<'a> {
                             report.components.push(c.id);
                         }
                         report.problems.extend(c.problems);
+                        report.evidence.extend(c.evidence);
                     }
                 }
                 Err(e @ Error::Interrupted { .. }) => return Err(e),

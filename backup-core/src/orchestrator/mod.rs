@@ -20,7 +20,7 @@ pub use repo::{Imported, Migration};
 pub use restore::Confirmation;
 mod validate;
 
-use crate::component::Component;
+use crate::component::{Component, Evidence};
 use crate::error::{Error, Result};
 use crate::facts::Facts;
 use crate::fsio::{self, Dir};
@@ -62,6 +62,8 @@ pub struct Validation {
     pub manifest: Option<Manifest>,
     /// Everything found wrong; empty means valid.
     pub problems: Vec<Problem>,
+    /// The proofs the components' checks gave (query recall with `deep`).
+    pub evidence: Vec<Evidence>,
 }
 
 impl Validation {
@@ -114,6 +116,8 @@ pub struct ComponentOutcome {
     pub facts: Facts,
     /// What verification found wrong at the target afterwards.
     pub problems: Vec<Problem>,
+    /// The proofs verification gave (query recall, canary values).
+    pub evidence: Vec<Evidence>,
 }
 
 /// The outcome of a restore.
@@ -163,6 +167,9 @@ pub struct DrillReport {
     pub components: Vec<String>,
     /// Everything that went wrong.
     pub problems: Vec<Problem>,
+    /// The proofs verification in the scratch folder gave (query recall per collection,
+    /// canary values), each with whether it passed.
+    pub evidence: Vec<Evidence>,
 }
 
 /// What `cleanup` did.
@@ -206,6 +213,8 @@ pub struct Orchestrator<'a> {
     progress: Option<Arc<dyn Progress>>,
     /// The local state folder: journal, locks, drill log, scratch space.
     state: PathBuf,
+    /// `validate` runs the components' slow, query-level checks too.
+    deep: bool,
 }
 
 impl<'a> Orchestrator<'a> {
@@ -220,7 +229,15 @@ impl<'a> Orchestrator<'a> {
                 .default_state_dir()
                 .unwrap_or(store.location())
                 .to_path_buf(),
+            deep: false,
         }
+    }
+
+    /// Make `validate` run the components' slow, query-level checks too (a restore's and a
+    /// drill's verification always runs them).
+    pub fn with_deep_validation(mut self, deep: bool) -> Self {
+        self.deep = deep;
+        self
     }
 
     /// Keep the journal, locks, drill log and scratch space in the local folder `state`

@@ -9,7 +9,7 @@ use super::{
     Access, ComponentOutcome, Orchestrator, RestoreOptions, RestoreReport, Source, StateLock,
     Targets,
 };
-use crate::component::Component;
+use crate::component::{Component, Evidence};
 use crate::error::{Error, Result};
 use crate::facts::Facts;
 use crate::fsio::{self, Dir};
@@ -515,6 +515,7 @@ impl<'a> Orchestrator<'a> {
                 restored: p.record.present,
                 facts,
                 problems: Vec::new(),
+                evidence: Vec::new(),
             });
         }
         Ok(outcomes)
@@ -562,30 +563,35 @@ impl<'a> Orchestrator<'a> {
         // Components verify partly with their engines (SQLite's integrity check), which read
         // outside the counted copy loop: how much is read is not known in advance.
         let _phase = progress::phase("verify", 0);
-        let verify = |p: &Planned<'_, '_>| -> Vec<Problem> {
+        let verify = |p: &Planned<'_, '_>| -> (Vec<Problem>, Vec<Evidence>) {
             let snap = self.snap_files(stamp, manifest, p.record);
-            p.comp.verify(&snap, &p.target).unwrap_or_else(|e| {
+            let problems = p.comp.verify(&snap, &p.target).unwrap_or_else(|e| {
                 vec![Problem::new(
                     p.target.to_string_lossy(),
                     format!("could not be verified: {e}"),
                 )]
-            })
+            });
+            (problems, snap.take_evidence())
         };
         // Each restored store is verified in a thread of its own (they are different stores).
-        let found: Vec<Option<Vec<Problem>>> = super::in_threads(
+        let found: Vec<Option<(Vec<Problem>, Vec<Evidence>)>> = super::in_threads(
             plan,
             |p| format!("verify-{}", p.record.id),
             |p| p.record.present.then(|| verify(p)),
             |p| {
-                Some(vec![Problem::new(
-                    p.target.to_string_lossy(),
-                    "could not be verified: its thread stopped",
-                )])
+                Some((
+                    vec![Problem::new(
+                        p.target.to_string_lossy(),
+                        "could not be verified: its thread stopped",
+                    )],
+                    Vec::new(),
+                ))
             },
         );
-        for (outcome, problems) in outcomes.iter_mut().zip(found) {
-            if let Some(problems) = problems {
+        for (outcome, found) in outcomes.iter_mut().zip(found) {
+            if let Some((problems, evidence)) = found {
                 outcome.problems = problems;
+                outcome.evidence = evidence;
             }
         }
         outcomes

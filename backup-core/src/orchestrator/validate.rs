@@ -3,7 +3,7 @@
 //! each component's own invariants. Writes nothing.
 
 use super::{Orchestrator, Validation};
-use crate::component::{LocalCopy, SnapshotFiles};
+use crate::component::{Evidence, LocalCopy, SnapshotFiles};
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::manifest::{ComponentRecord, FileEntry, Kind, Manifest, RecordedPath, MANIFEST_NAME};
@@ -11,6 +11,9 @@ use crate::progress;
 use crate::stamp::Stamp;
 use crate::store::SnapshotStore;
 use crate::Problem;
+
+/// What checking one component found, the checked local copy it kept, and its proofs.
+type Checked = (Vec<Problem>, Option<LocalCopy>, Vec<Evidence>);
 
 /// Checked local copies of a snapshot's components, by component id.
 pub(super) type Prepared = std::collections::BTreeMap<String, LocalCopy>;
@@ -64,6 +67,7 @@ impl<'a> Orchestrator<'a> {
                     stamp: stamp.to_string(),
                     manifest: None,
                     problems,
+                    evidence: Vec::new(),
                 });
             }
         };
@@ -82,17 +86,23 @@ impl<'a> Orchestrator<'a> {
         // copy while Chroma's folder is copied and checked); problems keep the manifest's
         // order.
         let keeping = keep.is_some();
-        let checked: Vec<(Vec<Problem>, Option<LocalCopy>)> = super::in_threads(
+        let checked: Vec<Checked> = super::in_threads(
             &manifest.components,
             |record| format!("validate-{}", record.id),
             |record| self.validate_component(stamp, &manifest, record, keeping),
             |record| {
                 let stopped = "could not be checked: its thread stopped";
-                (vec![Problem::new(record.id.clone(), stopped)], None)
+                (
+                    vec![Problem::new(record.id.clone(), stopped)],
+                    None,
+                    Vec::new(),
+                )
             },
         );
-        for (record, (found, copy)) in manifest.components.iter().zip(checked) {
+        let mut evidence = Vec::new();
+        for (record, (found, copy, proofs)) in manifest.components.iter().zip(checked) {
             problems.extend(found);
+            evidence.extend(proofs);
             if let (Some(k), Some(copy)) = (keep.as_deref_mut(), copy) {
                 k.insert(record.id.clone(), copy);
             }
@@ -101,6 +111,7 @@ impl<'a> Orchestrator<'a> {
             stamp: stamp.to_string(),
             manifest: Some(manifest),
             problems,
+            evidence,
         })
     }
 
@@ -113,7 +124,7 @@ impl<'a> Orchestrator<'a> {
         manifest: &Manifest,
         record: &ComponentRecord,
         keep: bool,
-    ) -> (Vec<Problem>, Option<LocalCopy>) {
+    ) -> Checked {
         let mut problems = Vec::new();
         let comp = match self.component(&record.id) {
             Ok(c) => Some(c),
@@ -137,8 +148,9 @@ impl<'a> Orchestrator<'a> {
         // The component's own checks run even when a checksum failed: they name what the
         // damage means (which collection, which invariant), and must cope with it.
         let mut copy = None;
+        let mut evidence = Vec::new();
         if let (Some(comp), true) = (comp, record.present) {
-            let mut snap = snap.with_damaged(damaged);
+            let mut snap = snap.with_damaged(damaged).with_deep(self.deep);
             match comp.validate(&snap) {
                 Ok(p) => problems.extend(p),
                 Err(e) => problems.push(Problem::new(
@@ -146,11 +158,12 @@ impl<'a> Orchestrator<'a> {
                     format!("could not be checked: {e}"),
                 )),
             }
+            evidence = snap.take_evidence();
             if keep {
                 copy = snap.take_prepared();
             }
         }
-        (problems, copy)
+        (problems, copy, evidence)
     }
 
     /// Read access to `record`'s files in the stored snapshot `stamp`.
