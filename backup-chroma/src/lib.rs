@@ -54,6 +54,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         help: "The service's exclusive-ingestion lock file, held while Chroma is copied \
                [default: <chroma dir>/../.ingestion.lock].",
     }],
+    lists: &[],
     required: false,
     restored_key: "chroma_restored",
     build,

@@ -180,6 +180,18 @@ pub fn command(known: &[&Descriptor]) -> clap::Command {
                     .value_parser(clap::value_parser!(PathBuf)),
             );
         }
+        for s in d.lists {
+            cmd = cmd.arg(
+                Arg::new(s.flag)
+                    .long(s.flag)
+                    .env(s.env)
+                    .global(true)
+                    .value_name(s.value_name)
+                    .help(s.help)
+                    .action(ArgAction::Append)
+                    .value_delimiter('\n'),
+            );
+        }
     }
     let ids: Vec<&'static str> = known.iter().map(|d| d.id).collect();
     for sub in SKIPPING {
@@ -217,6 +229,13 @@ fn parse_from(known: &[&Descriptor], args: impl IntoIterator<Item = OsString>) -
         for s in std::iter::once(&d.path).chain(d.settings) {
             if let Some(v) = matches.get_one::<PathBuf>(s.flag) {
                 configured.set(s.flag, v.clone());
+            }
+        }
+        for s in d.lists {
+            for v in matches.get_many::<String>(s.flag).into_iter().flatten() {
+                if !v.trim().is_empty() {
+                    configured.push(s.flag, v.clone());
+                }
             }
         }
     }

@@ -18,7 +18,7 @@ use common::{code, json, scene, skip, stderr, stop_at, Scene};
 
 fn components() -> Vec<Box<dyn Component>> {
     vec![
-        Box::new(backup_sqlite::SqliteComponent),
+        Box::new(backup_sqlite::SqliteComponent::new()),
         Box::new(backup_registry::RegistryComponent),
         Box::new(backup_chroma::ChromaComponent::new(None)),
     ]

@@ -35,6 +35,9 @@ pub struct Descriptor {
     pub path: Setting,
     /// Any further settings it takes.
     pub settings: &'static [Setting],
+    /// Settings that may be given more than once (each option a value; in the environment
+    /// variable, one value per line): SQLite's canary queries.
+    pub lists: &'static [Setting],
     /// Whether every regular snapshot must hold it: `create` refuses when it is not
     /// configured, and `--skip` cannot leave it out of a snapshot.
     pub required: bool,
@@ -49,6 +52,7 @@ pub struct Descriptor {
 #[derive(Debug, Clone, Default)]
 pub struct Configured {
     values: BTreeMap<&'static str, PathBuf>,
+    lists: BTreeMap<&'static str, Vec<String>>,
     /// How long to wait for another process's lock.
     pub lock_timeout: Duration,
 }
@@ -58,6 +62,7 @@ impl Configured {
     pub fn new(lock_timeout: Duration) -> Self {
         Configured {
             values: BTreeMap::new(),
+            lists: BTreeMap::new(),
             lock_timeout,
         }
     }
@@ -70,6 +75,16 @@ impl Configured {
     /// The value of the option `flag`, if given.
     pub fn get(&self, flag: &str) -> Option<&Path> {
         self.values.get(flag).map(PathBuf::as_path)
+    }
+
+    /// Add `value` to the list setting `flag`.
+    pub fn push(&mut self, flag: &'static str, value: String) {
+        self.lists.entry(flag).or_default().push(value);
+    }
+
+    /// The values of the list setting `flag`, in the order given.
+    pub fn get_all(&self, flag: &str) -> &[String] {
+        self.lists.get(flag).map_or(&[], Vec::as_slice)
     }
 }
 

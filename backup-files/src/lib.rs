@@ -38,6 +38,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
                configuration).",
     },
     settings: &[],
+    lists: &[],
     required: false,
     restored_key: "files_restored",
     build,

@@ -28,6 +28,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         help: "The live project-registry JSON file.",
     },
     settings: &[],
+    lists: &[],
     required: false,
     restored_key: "registry_restored",
     build,

@@ -16,11 +16,12 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use backup_core::{
-    fsio, Component, Configured, Descriptor, Error, Facts, Kind, Problem, Replacement, Result,
-    Setting, SnapshotFiles, Staging, Standing,
+    fsio, Component, Configured, Descriptor, Error, Evidence, Facts, Kind, Problem, Replacement,
+    Result, Setting, SnapshotFiles, Staging, Standing,
 };
 use serde::{Deserialize, Serialize};
 
+pub mod canary;
 pub mod db;
 use db::{header, integrity, journal_mode, open_existing, open_immutable, pragma_i64, DbStats};
 
@@ -38,13 +39,23 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         help: "The live SQLite database file.",
     },
     settings: &[],
+    lists: &[Setting {
+        flag: "canary-sql",
+        env: "ATOCORE_CANARY_SQL",
+        value_name: "SQL",
+        help: "A read-only query whose result `create` records and every restore and drill \
+               checks again (repeat for more; in the environment, one per line), e.g. \
+               \"SELECT count(*) FROM memories\".",
+    }],
     required: true,
     restored_key: "db_restored",
     build,
 };
 
-fn build(_: &Configured) -> Box<dyn Component> {
-    Box::new(SqliteComponent)
+fn build(c: &Configured) -> Box<dyn Component> {
+    Box::new(SqliteComponent::with_canaries(
+        c.get_all("canary-sql").to_vec(),
+    ))
 }
 
 /// What a capture records in the manifest.
@@ -65,6 +76,9 @@ pub struct SqliteFacts {
     /// `PRAGMA integrity_check` of the copy (`ok`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integrity_check: Option<String>,
+    /// The canary queries and what they returned on the copy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub canaries: Vec<canary::Canary>,
 }
 
 /// What a restore reports.
@@ -148,13 +162,22 @@ pub fn sidecars(db: &Path) -> [PathBuf; 3] {
 }
 
 /// The SQLite component.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SqliteComponent;
+#[derive(Debug, Default, Clone)]
+pub struct SqliteComponent {
+    /// Canary queries `create` evaluates on the snapshot and records.
+    canaries: Vec<String>,
+}
 
 impl SqliteComponent {
     /// The component.
     pub fn new() -> Self {
-        SqliteComponent
+        SqliteComponent::default()
+    }
+
+    /// The component, recording the results of `canaries` (read-only queries) in every
+    /// snapshot it takes.
+    pub fn with_canaries(canaries: Vec<String>) -> Self {
+        SqliteComponent { canaries }
     }
 }
 
@@ -177,7 +200,7 @@ impl Component for SqliteComponent {
 
     fn snapshot(&self, live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
         if out.kind() == Kind::Regular {
-            return consistent_copy(live, out);
+            return consistent_copy(live, out, &self.canaries);
         }
         // A restore is most needed when the live database is damaged: its safety snapshot
         // then keeps the raw files as they were, marked unverified. Opening a database can
@@ -193,7 +216,7 @@ impl Component for SqliteComponent {
                 raw_sides.push(rel);
             }
         }
-        match consistent_copy(live, out) {
+        match consistent_copy(live, out, &self.canaries) {
             Ok(facts) => {
                 for rel in &raw_sides {
                     out.discard(rel)?;
@@ -374,13 +397,13 @@ fn restore_raw(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Facts> {
     Ok(Facts::warnings(warnings))
 }
 
-fn consistent_copy(live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
+fn consistent_copy(live: &Path, out: &mut Staging<'_>, canaries: &[String]) -> Result<Facts> {
     if let Some(why) = db::not_a_database(live)? {
         return Err(bad(live, why));
     }
     let had_wal = fsio::kind_of(&sidecars(live)[0])?.is_some();
     let src = open_existing(live)?;
-    let result = copy_from(&src, live, out);
+    let result = copy_from(&src, live, out, canaries);
     if result.is_err() && had_wal {
         // A refused copy leaves the live -wal as it was: closing the last connection would
         // otherwise checkpoint it into a damaged file and delete it. (A -wal that this open
@@ -394,7 +417,12 @@ fn consistent_copy(live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
 }
 
 /// The online backup of `src` (the live database at `live`) into the snapshot, checked.
-fn copy_from(src: &rusqlite::Connection, live: &Path, out: &mut Staging<'_>) -> Result<Facts> {
+fn copy_from(
+    src: &rusqlite::Connection,
+    live: &Path,
+    out: &mut Staging<'_>,
+    canaries: &[String],
+) -> Result<Facts> {
     let name = db_file_name(live)?;
     let dest = out.dir().join(&name);
     let source_mode = journal_mode(src, live, None)?;
@@ -406,13 +434,6 @@ fn copy_from(src: &rusqlite::Connection, live: &Path, out: &mut Staging<'_>) -> 
     }
     let stats = DbStats::read(&dst, &dest)?;
     let check = integrity(&dst, &dest)?;
-    let facts = Facts::of(&SqliteFacts {
-        file: name.clone(),
-        source_journal_mode: Some(source_mode),
-        sqlite_version: Some(rusqlite::version().into()),
-        stats,
-        integrity_check: Some(check.clone()),
-    })?;
     sql(dst.close().map_err(|(_, e)| e), &dest, "close the snapshot")?;
     if check != "ok" {
         return Err(bad(
@@ -420,6 +441,22 @@ fn copy_from(src: &rusqlite::Connection, live: &Path, out: &mut Staging<'_>) -> 
             format!("the copy fails integrity_check ({check}); the live database may be damaged"),
         ));
     }
+    // The canaries run on the copy (read-only, immutable): what they record is the snapshot.
+    let mut results = Vec::new();
+    if !canaries.is_empty() {
+        let conn = open_immutable(&dest)?;
+        for q in canaries {
+            results.push(canary::run(&conn, live, q)?);
+        }
+    }
+    let facts = Facts::of(&SqliteFacts {
+        file: name.clone(),
+        source_journal_mode: Some(source_mode),
+        sqlite_version: Some(rusqlite::version().into()),
+        stats,
+        integrity_check: Some(check.clone()),
+        canaries: results,
+    })?;
     for s in sidecars(&dest) {
         if fsio::kind_of(&s)?.is_some() {
             return Err(bad(&s, "was left beside the snapshot"));
@@ -471,6 +508,9 @@ fn validate_consistent(snap: &SnapshotFiles<'_>) -> Result<Vec<Problem>> {
                 format!("{key} is {got:?}, the manifest says {want:?}"),
             ));
         }
+    }
+    if snap.deep() {
+        check_canaries(snap, &facts, &conn, path, &entry.path, &mut problems);
     }
     Ok(problems)
 }
@@ -576,5 +616,61 @@ fn verify_consistent(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Prob
             format!("journal mode is {got_mode}, the live database had {want_mode}"),
         ));
     }
+    check_canaries(snap, &facts, &conn, target, &where_, &mut problems);
     Ok(problems)
+}
+
+/// Run the canaries the snapshot recorded on `conn` (the database at `path`) and compare:
+/// each is a proof, and a mismatch or a failure is a problem about `label`.
+fn check_canaries(
+    snap: &SnapshotFiles<'_>,
+    facts: &SqliteFacts,
+    conn: &rusqlite::Connection,
+    path: &Path,
+    label: &str,
+    problems: &mut Vec<Problem>,
+) {
+    for recorded in &facts.canaries {
+        let (passed, found, text) = match canary::run(conn, path, &recorded.sql) {
+            Ok(now) if now.rows == recorded.rows => (
+                true,
+                serde_json::to_value(&now.rows).unwrap_or_default(),
+                format!(
+                    "canary {:?} returned {}, as recorded",
+                    recorded.sql,
+                    now.shown()
+                ),
+            ),
+            Ok(now) => (
+                false,
+                serde_json::to_value(&now.rows).unwrap_or_default(),
+                format!(
+                    "canary {:?} returned {}, the snapshot recorded {}",
+                    recorded.sql,
+                    now.shown(),
+                    recorded.shown()
+                ),
+            ),
+            Err(e) => (
+                false,
+                serde_json::Value::Null,
+                format!("canary {:?} could not run: {e}", recorded.sql),
+            ),
+        };
+        if !passed {
+            problems.push(Problem::new(label, text.clone()));
+        }
+        snap.attest(Evidence {
+            component: String::new(),
+            check: "canary".into(),
+            subject: recorded.sql.clone(),
+            passed,
+            value: serde_json::json!({
+                "sql": recorded.sql,
+                "recorded": recorded.rows,
+                "found": found,
+            }),
+            text,
+        });
+    }
 }

@@ -65,10 +65,10 @@ impl Fixture for MemoryDb {
     }
 }
 
-backup_core::conformance_tests!(backup_sqlite::SqliteComponent, super::MemoryDb);
+backup_core::conformance_tests!(backup_sqlite::SqliteComponent::new(), super::MemoryDb);
 
 fn setup() -> Setup {
-    Setup::new(Box::new(SqliteComponent), &MemoryDb)
+    Setup::new(Box::new(SqliteComponent::new()), &MemoryDb)
 }
 
 fn marker_count(dir: &Path, marker: &[u8]) -> usize {

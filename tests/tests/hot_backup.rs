@@ -108,7 +108,7 @@ fn committed_state(db: &Path) -> i64 {
 }
 
 fn known() -> Vec<Box<dyn Component>> {
-    vec![Box::new(backup_sqlite::SqliteComponent)]
+    vec![Box::new(backup_sqlite::SqliteComponent::new())]
 }
 
 fn sqlite_source(db: &Path) -> [Source; 1] {
