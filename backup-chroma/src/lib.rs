@@ -678,6 +678,45 @@ mod erased {
     }
 }
 
+/// How the snapshot's Chroma schema differs from the live catalog's: another migration level
+/// in any migration folder (Chroma migrates in place and cannot go back), or a collection of
+/// the same id with another dimension (another embedding model).
+fn schema_differences(facts: &ChromaFacts, live: &Catalog) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(schema) = &facts.schema {
+        let dirs: std::collections::BTreeSet<&String> = schema
+            .migrations
+            .keys()
+            .chain(live.migrations.keys())
+            .collect();
+        for d in dirs {
+            let (snap, now) = (schema.migrations.get(d), live.migrations.get(d));
+            if snap != now {
+                let show = |v: Option<&i64>| v.map_or_else(|| "none".to_owned(), i64::to_string);
+                out.push(format!(
+                    "migration level of {d} is {} in the snapshot and {} live (written by \
+                     another chromadb version)",
+                    show(snap),
+                    show(now)
+                ));
+            }
+        }
+    }
+    for c in facts.collections.iter().flatten() {
+        if let Some(l) = live.collections.iter().find(|l| l.id == c.id) {
+            if let (Some(a), Some(b)) = (c.dimension, l.dimension) {
+                if a != b {
+                    out.push(format!(
+                        "collection '{}' ({}) has dimension {a} in the snapshot and {b} live",
+                        c.name, c.id
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// What a capture or restore says about entries of the folder it does not copy.
 fn skipped_warning(live: &Path, skipped: &[String]) -> Option<String> {
     (!skipped.is_empty()).then(|| {
@@ -852,6 +891,21 @@ impl Component for ChromaComponent {
             json: serde_json::json!({ "collections": json }),
             text,
         })
+    }
+
+    fn schema_differences(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<String>> {
+        if snap.is_raw() {
+            return Ok(Vec::new());
+        }
+        let facts = facts_of(snap)?;
+        // A live store whose catalog cannot be read is not compared: restoring over a
+        // damaged store is what a restore is for.
+        let Ok(live) = catalog::open(target)
+            .and_then(|c| Catalog::read(&c).map_err(|m| bad(&target.join("chroma.sqlite3"), m)))
+        else {
+            return Ok(Vec::new());
+        };
+        Ok(schema_differences(&facts, &live))
     }
 
     fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {

@@ -189,6 +189,7 @@ fn stores_with_no_pickle_yet_snapshot_validate_and_restore() {
             .restore(
                 &stamp,
                 &backup_core::RestoreOptions {
+                    allow_schema_change: false,
                     targets: backup_core::Targets::Into(into),
                     confirm_service_stopped: false,
                     pre_restore_snapshot: false,

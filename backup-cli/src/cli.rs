@@ -137,6 +137,10 @@ pub struct RestoreArgs {
     /// Do not take the pre-restore safety snapshot of the live state.
     #[arg(long)]
     pub no_pre_snapshot: bool,
+    /// Restore over live stores even when the snapshot's schema differs from theirs (an
+    /// older database schema, another Chroma migration level): going back past a migration.
+    #[arg(long, conflicts_with_all = ["resume", "rollback", "to"])]
+    pub allow_schema_change: bool,
     /// Restore into this folder instead of over the live files (nothing there may exist yet).
     #[arg(long, value_name = "DIR")]
     pub to: Option<PathBuf>,

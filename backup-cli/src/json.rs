@@ -247,6 +247,10 @@ pub struct Restored {
     pub open_file_check: Option<Scan>,
     /// Per component, in manifest order.
     pub components: Vec<RestoredComponent>,
+    /// What the operator should know about how the restore ran (a schema change allowed by
+    /// `--allow-schema-change`, stores of the snapshot left alone).
+    #[serde(default)]
+    pub notes: Vec<String>,
     /// `db_restored`, `registry_restored`, ...: whether each known component was restored
     /// (`true` or `false`). Keys a later version adds land here too, so read it by key.
     #[serde(flatten)]

@@ -131,6 +131,19 @@ pub trait Component: Sync {
         None
     }
 
+    /// Before a live restore over `target` (an existing store): how the snapshot's schema
+    /// differs from the live store's in ways the service's code may not expect, one sentence
+    /// each (an older schema than the live one, another migration level). The restore is
+    /// refused when there are any, unless the operator allows a schema change. Read only; the
+    /// default compares nothing.
+    ///
+    /// # Errors
+    /// Only when the live store cannot be read.
+    fn schema_differences(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<String>> {
+        let _ = (snap, target);
+        Ok(Vec::new())
+    }
+
     /// Check that `target` now holds what the snapshot holds, and is healthy.
     ///
     /// # Errors

@@ -227,6 +227,7 @@ impl Setup {
             o.restore(
                 &Stamp::parse(&m.stamp).unwrap(),
                 &RestoreOptions {
+                    allow_schema_change: false,
                     targets,
                     confirm_service_stopped: confirm,
                     pre_restore_snapshot: pre,

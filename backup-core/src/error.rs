@@ -172,6 +172,19 @@ pub enum Error {
         /// What validation found.
         problems: Vec<Problem>,
     },
+    /// Before a live restore: the snapshot's schema differs from the live store's in a way
+    /// the service's code may not expect (older than the live one, another migration level).
+    #[error(
+        "snapshot {stamp} does not have the live store's schema, nothing was changed: {}; if \
+         this is intended (going back past a migration), restore with --allow-schema-change",
+        differences.join("; ")
+    )]
+    SchemaChange {
+        /// The snapshot.
+        stamp: String,
+        /// Each difference, naming its component.
+        differences: Vec<String>,
+    },
     /// Another run holds a lock this operation needs.
     #[error("{} is held by {holder}; wait for it, or retry with a longer --lock-timeout", path.display())]
     LockHeld {

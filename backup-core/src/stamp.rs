@@ -80,6 +80,18 @@ impl fmt::Display for Stamp {
     }
 }
 
+/// A length of time in words a person reads at a glance: `45 s`, `12 min`, `3 h 5 min`,
+/// `2 d 4 h`.
+pub fn span(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=3599 => format!("{} min", s / 60),
+        3600..=86_399 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
 /// RFC 3339 UTC text of a moment, to the second: `2026-04-09T01:23:45Z`.
 pub fn rfc3339(t: SystemTime) -> String {
     let (y, mo, d, h, mi, s) = civil(t);

@@ -39,6 +39,7 @@ fn the_orchestrator_takes_the_state_folders_lock_itself() {
         }];
         refused(o.create(&source, Kind::Regular).map(drop), "create");
         let opts = RestoreOptions {
+            allow_schema_change: false,
             targets: s.live_targets(),
             confirm_service_stopped: true,
             pre_restore_snapshot: true,
@@ -47,6 +48,7 @@ fn the_orchestrator_takes_the_state_folders_lock_itself() {
         };
         refused(o.restore(&stamp, &opts).map(drop), "restore");
         let into = RestoreOptions {
+            allow_schema_change: false,
             targets: Targets::Into(s.tmp.path().join("into")),
             ..opts
         };

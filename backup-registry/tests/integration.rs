@@ -56,6 +56,7 @@ fn missing_registry_is_recorded_absent_and_restore_leaves_live_alone() {
         .restore(
             &backup_core::Stamp::parse(&m.stamp).unwrap(),
             &backup_core::RestoreOptions {
+                allow_schema_change: false,
                 targets: backup_core::Targets::Live(Default::default()),
                 confirm_service_stopped: true,
                 pre_restore_snapshot: true,

@@ -130,6 +130,25 @@ fn open_existing_under(real: &Path, shown: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Open a live database read-only (no symlink followed): what a check of it before a restore
+/// needs, and nothing it does can change the file.
+///
+/// # Errors
+/// [`Error::Component`] when SQLite cannot open it.
+pub fn open_read_only(path: &Path) -> Result<Connection> {
+    drop(fsio::open_regular(path)?);
+    sql(
+        Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+        ),
+        path,
+        "open the live database read-only",
+    )
+}
+
 /// Open a snapshot file so that nothing is ever written beside it: read-only and immutable
 /// (no locks, no journal, no `-wal`/`-shm`), a regular file, no symlink followed.
 pub fn open_immutable(path: &Path) -> Result<Connection> {
@@ -280,4 +299,110 @@ pub fn not_a_database(path: &Path) -> Result<Option<String>> {
     } else {
         None
     })
+}
+
+/// A database's schema as the schema gate compares it: a SHA-256 of every `sqlite_master` row
+/// (type, name, table, SQL, in type and name order), the columns of every table, and the
+/// names of its indexes, views and triggers. SQLite's own objects (`sqlite_*`) are left out of
+/// the comparison, not of the hash.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Schema {
+    /// SHA-256 of the `sqlite_master` rows.
+    pub sha256: String,
+    /// Columns of each table, in table order.
+    pub tables: std::collections::BTreeMap<String, Vec<String>>,
+    /// `index NAME`, `view NAME`, `trigger NAME`.
+    pub objects: Vec<String>,
+}
+
+impl Schema {
+    /// Read the schema of `conn` (the database at `path`).
+    ///
+    /// # Errors
+    /// [`Error::Component`] when SQLite refuses.
+    pub fn read(conn: &Connection, path: &Path) -> Result<Schema> {
+        use sha2::{Digest, Sha256};
+        let what = "read the schema";
+        let mut stmt = sql(
+            conn.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"),
+            path,
+            what,
+        )?;
+        let rows = sql(
+            stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            }),
+            path,
+            what,
+        )?;
+        let mut hash = Sha256::new();
+        let mut schema = Schema::default();
+        for row in rows {
+            let (kind, name, table, text) = sql(row, path, what)?;
+            for part in [&kind, &name, &table, text.as_deref().unwrap_or_default()] {
+                hash.update(part.as_bytes());
+                hash.update([0]);
+            }
+            hash.update(b"\n");
+            if name.starts_with("sqlite_") {
+                continue;
+            }
+            if kind == "table" {
+                let mut cols = sql(
+                    conn.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid"),
+                    path,
+                    what,
+                )?;
+                let names = sql(
+                    cols.query_map([&name], |r| r.get::<_, String>(0)),
+                    path,
+                    what,
+                )?;
+                let mut list = Vec::new();
+                for n in names {
+                    list.push(sql(n, path, what)?);
+                }
+                schema.tables.insert(name, list);
+            } else {
+                schema.objects.push(format!("{kind} {name}"));
+            }
+        }
+        schema.sha256 = format!("{:x}", hash.finalize());
+        Ok(schema)
+    }
+
+    /// What `live` has that this (a snapshot's) schema lacks: tables, columns, indexes, views,
+    /// triggers, one sentence each. Empty when the snapshot has everything the live one has.
+    pub fn missing_from(&self, live: &Schema) -> Vec<String> {
+        let mut out = Vec::new();
+        for (table, cols) in &live.tables {
+            match self.tables.get(table) {
+                None => out.push(format!("table {table} exists live, not in the snapshot")),
+                Some(have) => {
+                    let lacking: Vec<&str> = cols
+                        .iter()
+                        .filter(|c| !have.contains(c))
+                        .map(String::as_str)
+                        .collect();
+                    if !lacking.is_empty() {
+                        out.push(format!(
+                            "table {table}: column(s) {} exist live, not in the snapshot",
+                            lacking.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+        for o in &live.objects {
+            if !self.objects.contains(o) {
+                out.push(format!("{o} exists live, not in the snapshot"));
+            }
+        }
+        out
+    }
 }

@@ -76,6 +76,9 @@ pub struct SqliteFacts {
     /// `PRAGMA integrity_check` of the copy (`ok`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integrity_check: Option<String>,
+    /// The copy's schema, for the schema gate of a later restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<db::Schema>,
     /// The canary queries and what they returned on the copy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub canaries: Vec<canary::Canary>,
@@ -267,6 +270,14 @@ impl Component for SqliteComponent {
         restore_consistent(snap, target)
     }
 
+    fn schema_differences(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<String>> {
+        if snap.is_raw() {
+            // The raw files of a database that could not be read: no schema to compare.
+            return Ok(Vec::new());
+        }
+        schema_differences(&facts_of(snap)?, target)
+    }
+
     fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
         if snap.is_raw() {
             let name = facts_of(snap)?.file;
@@ -433,6 +444,7 @@ fn copy_from(
         return Err(bad(&dest, format!("journal mode stayed {mode}")));
     }
     let stats = DbStats::read(&dst, &dest)?;
+    let schema = db::Schema::read(&dst, &dest)?;
     let check = integrity(&dst, &dest)?;
     sql(dst.close().map_err(|(_, e)| e), &dest, "close the snapshot")?;
     if check != "ok" {
@@ -455,6 +467,7 @@ fn copy_from(
         sqlite_version: Some(rusqlite::version().into()),
         stats,
         integrity_check: Some(check.clone()),
+        schema: Some(schema),
         canaries: results,
     })?;
     for s in sidecars(&dest) {
@@ -618,6 +631,40 @@ fn verify_consistent(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Prob
     }
     check_canaries(snap, &facts, &conn, target, &where_, &mut problems);
     Ok(problems)
+}
+
+/// How the snapshot (`facts`) is older than the live database at `target`: a lower
+/// `user_version`, tables, columns or other objects the live one has and it lacks. A live
+/// database that cannot be read is not compared: restoring over a damaged store is what a
+/// restore is for.
+fn schema_differences(facts: &SqliteFacts, target: &Path) -> Result<Vec<String>> {
+    // Without a -wal the main file is the whole database: read it immutable, which creates
+    // nothing beside it (a read-only open of a WAL database would leave a -wal and -shm).
+    let has_wal = fsio::kind_of(&sidecars(target)[0])?.is_some();
+    let opened = if has_wal {
+        db::open_read_only(target)
+    } else {
+        open_immutable(target)
+    };
+    let Ok(conn) = opened else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let live_version = pragma_i64(&conn, target, "user_version").ok();
+    if let (Some(snap), Some(live)) = (facts.stats.user_version, live_version) {
+        if snap < live {
+            out.push(format!(
+                "user_version is {snap} in the snapshot and {live} live (the live database was \
+                 migrated after this snapshot was taken)"
+            ));
+        }
+    }
+    if let (Some(snap), Ok(live)) = (&facts.schema, db::Schema::read(&conn, target)) {
+        if snap.sha256 != live.sha256 {
+            out.extend(snap.missing_from(&live));
+        }
+    }
+    Ok(out)
 }
 
 /// Run the canaries the snapshot recorded on `conn` (the database at `path`) and compare:

@@ -69,6 +69,7 @@ impl Scene {
             .restore(
                 &Stamp::parse(stamp).unwrap(),
                 &RestoreOptions {
+                    allow_schema_change: false,
                     targets: Targets::Live(Default::default()),
                     confirm_service_stopped: true,
                     pre_restore_snapshot: true,

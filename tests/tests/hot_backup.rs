@@ -189,6 +189,7 @@ fn restore_over_a_killed_writers_wal_keeps_its_commits_in_the_safety_snapshot() 
         .restore(
             &Stamp::parse(&m.stamp).unwrap(),
             &RestoreOptions {
+                allow_schema_change: false,
                 targets: Targets::Live(Default::default()),
                 confirm_service_stopped: true,
                 pre_restore_snapshot: true,

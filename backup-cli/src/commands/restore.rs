@@ -39,6 +39,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<u8> {
                 pre_restore_snapshot: !args.no_pre_snapshot,
                 skip: args.skip.iter().cloned().collect::<BTreeSet<_>>(),
                 protected: ctx.configured_paths(),
+                allow_schema_change: args.allow_schema_change,
             },
         )?
     };
@@ -99,6 +100,7 @@ fn print(ctx: &Ctx, report: &RestoreReport) -> Result<()> {
             pre_restore_snapshot: report.pre_restore_snapshot.clone(),
             restored_integrity_ok: report.verified(),
             open_file_check: report.open_file_check.clone(),
+            notes: report.notes.clone(),
             components: report
                 .components
                 .iter()

@@ -70,6 +70,7 @@ impl<'a> Orchestrator<'a> {
             let scratch = Scratch::new(scratch_parent)?;
             let t1 = Instant::now();
             let opts = RestoreOptions {
+                allow_schema_change: false,
                 targets: Targets::Into(fsio::real_path(scratch.path()).join("restored")),
                 confirm_service_stopped: false,
                 pre_restore_snapshot: false,

@@ -95,6 +95,9 @@ pub struct RestoreOptions {
     pub pre_restore_snapshot: bool,
     /// Component ids to leave alone even when the snapshot holds them.
     pub skip: BTreeSet<String>,
+    /// Restore over live stores even when a snapshot's schema differs from theirs
+    /// ([`Component::schema_differences`]): the differences become notes.
+    pub allow_schema_change: bool,
     /// Live stores (as configured now) that a [`Targets::Into`] folder must not be inside;
     /// the backup dir and the stores the manifest records are always protected.
     pub protected: Vec<PathBuf>,

@@ -79,6 +79,21 @@ pub(super) struct Planned<'m, 'a> {
     pub(super) parent_id: Option<(u64, u64)>,
 }
 
+/// The newest modification time (seconds since the epoch) of `path`, or of anything below it
+/// when it is a folder (symlinks are not followed).
+fn newest_change(path: &Path) -> Option<i64> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let mut newest = std::os::unix::fs::MetadataExt::mtime(&meta);
+    if meta.is_dir() {
+        for f in crate::component::files_below(path) {
+            if let Ok(m) = std::fs::symlink_metadata(&f) {
+                newest = newest.max(std::os::unix::fs::MetadataExt::mtime(&m));
+            }
+        }
+    }
+    Some(newest)
+}
+
 /// Where a restore goes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Over {
@@ -101,6 +116,7 @@ impl Over {
 /// component of the snapshot is skipped.
 pub(super) fn journal_options(steps: &[Step], manifest: &Manifest) -> RestoreOptions {
     RestoreOptions {
+        allow_schema_change: false,
         targets: Targets::Live(
             steps
                 .iter()
@@ -345,6 +361,11 @@ impl<'a> Orchestrator<'a> {
             }
         }
         let (open_file_check, _locks) = self.gate(&plan, over)?;
+        let mut notes = Vec::new();
+        if over == Over::Live && matches!(mode, Mode::Fresh) {
+            notes = self.schema_gate(stamp, &manifest, &plan, opts)?;
+            notes.extend(self.partial_restore_notes(&manifest, opts));
+        }
         clear_old_private_folders(&plan)?;
         let start = match mode {
             Mode::Fresh => Start::Fresh,
@@ -364,8 +385,86 @@ impl<'a> Orchestrator<'a> {
             pre_restore_snapshot,
             components,
             open_file_check,
-            notes: Vec::new(),
+            notes,
         })
+    }
+
+    /// Compare each snapshot component's schema with its live store's: refuse on any
+    /// difference unless allowed; allowed differences come back as notes.
+    fn schema_gate(
+        &self,
+        stamp: &Stamp,
+        manifest: &Manifest,
+        plan: &[Planned<'_, '_>],
+        opts: &RestoreOptions,
+    ) -> Result<Vec<String>> {
+        let mut differences = Vec::new();
+        for p in plan.iter().filter(|p| p.record.present && p.exists) {
+            let snap = self.snap_files(stamp, manifest, p.record);
+            for d in p.comp.schema_differences(&snap, &p.target)? {
+                differences.push(format!("{}: {d}", p.record.id));
+            }
+        }
+        if differences.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !opts.allow_schema_change {
+            return Err(Error::SchemaChange {
+                stamp: stamp.to_string(),
+                differences,
+            });
+        }
+        Ok(differences
+            .into_iter()
+            .map(|d| format!("restoring across a schema change (--allow-schema-change): {d}"))
+            .collect())
+    }
+
+    /// Stores the snapshot holds that this restore leaves alone were captured together with
+    /// the ones it restores: say that they will disagree, and how far apart they are.
+    fn partial_restore_notes(&self, manifest: &Manifest, opts: &RestoreOptions) -> Vec<String> {
+        let restored: Vec<&str> = manifest
+            .components
+            .iter()
+            .filter(|c| c.present && !opts.skip.contains(&c.id))
+            .map(|c| c.id.as_str())
+            .collect();
+        if restored.is_empty() {
+            return Vec::new();
+        }
+        let taken = Stamp::parse(&manifest.stamp).map(|s| s.seconds()).ok();
+        let mut notes = Vec::new();
+        for c in manifest
+            .components
+            .iter()
+            .filter(|c| c.present && opts.skip.contains(&c.id))
+        {
+            let live = match &opts.targets {
+                Targets::Live(map) => map.get(&c.id).cloned(),
+                Targets::Into(_) => None,
+            }
+            .or_else(|| manifest.sources.get(&c.id).and_then(RecordedPath::to_path));
+            let apart = match (live.as_deref().and_then(newest_change), taken) {
+                (Some(changed), Some(taken)) if changed > taken => format!(
+                    "the live {} was last changed {} after this snapshot was taken",
+                    c.id,
+                    crate::stamp::span(changed - taken)
+                ),
+                (Some(_), Some(_)) => format!(
+                    "the live {} has not changed since this snapshot was taken",
+                    c.id
+                ),
+                _ => format!("the live {} cannot be dated", c.id),
+            };
+            notes.push(format!(
+                "restoring {} without {}, which this snapshot also holds: {apart}; until both \
+                 come from one snapshot, the stores may disagree about what exists (records \
+                 with no vector, vectors with no record)",
+                restored.join(", "),
+                c.id
+            ));
+        }
+        notes
     }
 
     /// As root, a snapshot is trusted to say where and what to write only if nobody else can
