@@ -35,8 +35,18 @@ pub struct Global {
     #[arg(long, global = true)]
     pub no_progress: bool,
     /// How long to wait for another run's lock on the backup dir or live store before giving up.
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
+    #[arg(
+        long,
+        env = "ATOCORE_LOCK_TIMEOUT",
+        global = true,
+        value_name = "SECONDS",
+        default_value_t = 60
+    )]
     pub lock_timeout: u64,
+    /// Read settings from this TOML file (docs/config.md); options and environment variables
+    /// override it.
+    #[arg(long, env = "ATOCORE_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,11 +75,24 @@ pub enum Command {
     Drill(DrillArgs),
     /// Remove temporary folders left by interrupted runs.
     Cleanup,
-    /// Show unfinished restores, leftovers and locks.
-    Status,
+    /// Show the newest snapshot, the last drill and check and their ages, the repository size,
+    /// unfinished restores, leftovers and locks (and write them as Prometheus metrics).
+    Status(StatusArgs),
     /// Check the whole repository: every manifest, every chunk it needs, every index against
     /// its pack, and with --read-data every byte.
     Check(CheckArgs),
+    /// Print a completion script for a shell on stdout (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page on stdout, or write one page per command into a folder.
+    Man {
+        /// Write `atocore-backup.1` and a page per subcommand (`atocore-backup-create.1`, ...)
+        /// into this folder instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Remove snapshots a retention policy does not keep, and the data only they needed.
     Prune(PruneArgs),
     /// Import the plain snapshot folders of a backup dir made by an earlier release into a
@@ -91,25 +114,31 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct PruneArgs {
     /// Keep the newest N snapshots.
-    #[arg(long, value_name = "N")]
+    #[arg(long, env = "ATOCORE_KEEP_LAST", value_name = "N")]
     pub keep_last: Option<u32>,
     /// Keep the newest snapshot of each of the last N hours that have one.
-    #[arg(long, value_name = "N")]
+    #[arg(long, env = "ATOCORE_KEEP_HOURLY", value_name = "N")]
     pub keep_hourly: Option<u32>,
     /// Keep the newest snapshot of each of the last N days (UTC) that have one.
-    #[arg(long, value_name = "N")]
+    #[arg(long, env = "ATOCORE_KEEP_DAILY", value_name = "N")]
     pub keep_daily: Option<u32>,
     /// Keep the newest snapshot of each of the last N weeks (Monday to Sunday, UTC).
-    #[arg(long, value_name = "N")]
+    #[arg(long, env = "ATOCORE_KEEP_WEEKLY", value_name = "N")]
     pub keep_weekly: Option<u32>,
     /// Keep the newest snapshot of each of the last N months (UTC).
-    #[arg(long, value_name = "N")]
+    #[arg(long, env = "ATOCORE_KEEP_MONTHLY", value_name = "N")]
     pub keep_monthly: Option<u32>,
     /// Keep every snapshot taken within DURATION of the newest (36h, 7d, 2w, 6m, 1y).
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    #[arg(long, env = "ATOCORE_KEEP_WITHIN", value_name = "DURATION", value_parser = duration)]
     pub keep_within: Option<u64>,
     /// Keep pre-restore safety snapshots younger than DURATION (from now).
-    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "7d")]
+    #[arg(
+        long,
+        env = "ATOCORE_KEEP_PRE_RESTORE",
+        value_name = "DURATION",
+        value_parser = duration,
+        default_value = "7d"
+    )]
     pub keep_pre_restore: u64,
     /// Print the plan (what is kept and why, what goes, bytes freed) and change nothing.
     #[arg(long)]
@@ -148,6 +177,42 @@ pub struct RestoreArgs {
     /// one).
     #[arg(long, value_name = "ID")]
     pub skip: Vec<String>,
+    /// Stop the service with this shell command first (implies --confirm-service-stopped;
+    /// the restore still waits until nothing holds the live store open). Only for a restore
+    /// over the live store: not used with --to, --resume or --rollback.
+    #[arg(long, env = "ATOCORE_STOP_CMD", value_name = "CMD")]
+    pub stop_cmd: Option<String>,
+    /// Start the service with this shell command after the restore, only when every
+    /// restored store verified.
+    #[arg(long, env = "ATOCORE_START_CMD", value_name = "CMD")]
+    pub start_cmd: Option<String>,
+    /// After the start command, run this shell command once a second until it succeeds.
+    #[arg(long, env = "ATOCORE_HEALTH_CMD", value_name = "CMD")]
+    pub health_cmd: Option<String>,
+    /// How long the health command may keep failing.
+    #[arg(
+        long,
+        env = "ATOCORE_HEALTH_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 120
+    )]
+    pub health_timeout: u64,
+    /// How long to wait, after the stop command, for the service to let go of the store.
+    #[arg(
+        long,
+        env = "ATOCORE_STOP_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 60
+    )]
+    pub stop_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Also write the same as Prometheus metrics to FILE (a node_exporter textfile; written
+    /// to a temporary name and renamed, so a scrape never reads half a file).
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -169,9 +234,24 @@ pub struct Parsed {
 /// The subcommands that take `--skip` and its `--no-<store>` aliases.
 const SKIPPING: [&str; 2] = ["create", "restore"];
 
+/// What `--version` prints after the version: the formats this build writes and reads.
+pub fn long_version() -> String {
+    format!(
+        "{}\nmanifest format {} (reads {} to {}); JSON output format {}; drill log format {}; \
+         check log format {}",
+        env!("CARGO_PKG_VERSION"),
+        backup_core::FORMAT_VERSION,
+        backup_core::OLDEST_FORMAT_VERSION,
+        backup_core::FORMAT_VERSION,
+        backup_cli::json::FORMAT_VERSION,
+        backup_core::DRILL_LOG_VERSION,
+        backup_core::CHECK_LOG_VERSION
+    )
+}
+
 /// The command with every component's options added.
 pub fn command(known: &[&Descriptor]) -> clap::Command {
-    let mut cmd = Cli::command();
+    let mut cmd = Cli::command().long_version(long_version());
     for d in known {
         for s in std::iter::once(&d.path).chain(d.settings) {
             cmd = cmd.arg(

@@ -251,10 +251,43 @@ pub struct Restored {
     /// `--allow-schema-change`, stores of the snapshot left alone).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// With `--stop-cmd`, `--start-cmd` or `--health-cmd`: each step around the restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceRun>,
     /// `db_restored`, `registry_restored`, ...: whether each known component was restored
     /// (`true` or `false`). Keys a later version adds land here too, so read it by key.
     #[serde(flatten)]
     pub restored: BTreeMap<String, Value>,
+}
+
+/// The service steps around a restore (`--stop-cmd`, `--start-cmd`, `--health-cmd`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceRun {
+    /// In the order they ran: `stop`, `wait_released`, `restore`, `start`, `health`.
+    pub steps: Vec<ServiceStep>,
+    /// Whether the start command ran and succeeded.
+    pub started: bool,
+    /// Whether the health command succeeded (`None`: no health command, or not started).
+    pub healthy: Option<bool>,
+}
+
+/// One step around a restore.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceStep {
+    /// `stop`, `wait_released`, `restore`, `start` or `health`.
+    pub step: String,
+    /// The command run (none for `wait_released` and `restore`).
+    pub command: Option<String>,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// The command's exit code.
+    pub exit_code: Option<i32>,
+    /// How many times it ran (the health command and the release check repeat).
+    pub attempts: u32,
+    /// Milliseconds it took.
+    pub ms: u64,
+    /// Why it failed, or why it was not run.
+    pub problem: Option<String>,
 }
 
 /// What happened to one component in a restore.
@@ -334,6 +367,42 @@ pub struct Status {
     pub unrecognised: Vec<RecordedPath>,
     /// The backup dir's lock.
     pub lock: LockState,
+    /// The newest snapshot (any kind), and how old it is.
+    #[serde(default)]
+    pub newest_snapshot: Option<Dated>,
+    /// The newest regular snapshot.
+    #[serde(default)]
+    pub newest_regular_snapshot: Option<Dated>,
+    /// The last drill, whatever its outcome.
+    #[serde(default)]
+    pub last_drill: Option<Dated>,
+    /// The last drill that passed.
+    #[serde(default)]
+    pub last_successful_drill: Option<Dated>,
+    /// The last repository check, whatever its outcome.
+    #[serde(default)]
+    pub last_check: Option<Dated>,
+    /// The last check that found the repository clean.
+    #[serde(default)]
+    pub last_clean_check: Option<Dated>,
+    /// Bytes of every file in the backup dir.
+    #[serde(default)]
+    pub repository_bytes: u64,
+}
+
+/// Something that happened at a moment: a snapshot, a drill, a check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Dated {
+    /// The snapshot's stamp (for a check: none).
+    pub stamp: Option<String>,
+    /// When (RFC 3339 UTC).
+    pub at: String,
+    /// Seconds since then.
+    pub age_seconds: i64,
+    /// Whether it passed (drills and checks).
+    pub ok: Option<bool>,
+    /// What a check read (`none`, `all`, `subset N/M`, `P%`).
+    pub detail: Option<String>,
 }
 
 /// Who holds the backup dir's lock.

@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod config;
 mod exit_codes;
 mod output;
 mod progress;
@@ -47,6 +48,11 @@ fn install_signal_thread() {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Err(e) = config::apply(&args, backup_cli::components::KNOWN) {
+        output::error(&e);
+        return ExitCode::from(exit_codes::ERROR);
+    }
     let cli = cli::parse(backup_cli::components::KNOWN);
     install_signal_thread();
     let result = commands::run(cli);

@@ -37,12 +37,12 @@ pub use manifest::{
     RecordedPath, FORMAT_VERSION, MANIFEST_NAME, OLDEST_FORMAT_VERSION, PLAIN_FORMAT_VERSION,
 };
 pub use orchestrator::{
-    Cleanup, ComponentOutcome, Confirmation, DrillReport, Imported, Listed, Migration,
-    Orchestrator, RestoreOptions, RestoreReport, Source, Targets, Validation, DRILL_LOG,
-    DRILL_LOG_VERSION, DRILL_SCRATCH_PREFIX,
+    CheckLogLine, Cleanup, ComponentOutcome, Confirmation, DrillReport, Imported, Listed,
+    Migration, Orchestrator, RestoreOptions, RestoreReport, Source, Targets, Validation, CHECK_LOG,
+    CHECK_LOG_VERSION, DRILL_LOG, DRILL_LOG_VERSION, DRILL_SCRATCH_PREFIX,
 };
 pub use progress::Progress;
-pub use stamp::{rfc3339, Stamp};
+pub use stamp::{rfc3339, span, Stamp};
 pub use store::{
     prune_plan, Added, CheckReport, FolderStore, Found, Listing, LocalObjects, ObjectSnapshotStore,
     ObjectStore, Pending, Policy, PrunePlan, PruneReport, RangedObject, ReadData, Reason,

@@ -3,11 +3,13 @@
 mod check;
 mod cleanup;
 mod create;
+mod docs;
 mod drill;
 mod list;
 mod migrate;
 mod prune;
 mod restore;
+mod service;
 mod status;
 mod validate;
 
@@ -250,9 +252,11 @@ pub fn run(parsed: Parsed) -> Result<u8> {
         Command::Restore(args) => restore::run(&ctx, &args),
         Command::Drill(args) => drill::run(&ctx, &args),
         Command::Cleanup => cleanup::run(&ctx),
-        Command::Status => status::run(&ctx),
+        Command::Status(args) => status::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
         Command::Prune(args) => prune::run(&ctx, &args),
         Command::Migrate => migrate::run(&ctx),
+        Command::Completions { shell } => docs::completions(descriptors, shell),
+        Command::Man { dir } => docs::man(descriptors, dir.as_deref()),
     }
 }

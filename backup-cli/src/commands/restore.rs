@@ -1,11 +1,15 @@
 //! `restore STAMP`: over the live store behind the confirmation gate, or `--to DIR`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use backup_cli::json;
+use backup_cli::json::{ServiceRun, ServiceStep};
 use backup_core::{Confirmation, RecordedPath, RestoreOptions, RestoreReport, Targets};
 
+use super::service::{self, ServiceCommands};
 use super::{stamp, Ctx};
 use crate::cli::RestoreArgs;
 use crate::exit_codes;
@@ -14,6 +18,23 @@ use crate::output::{self, say};
 pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<u8> {
     let store = ctx.store()?;
     let o = ctx.orchestrator(&*store);
+    let svc = ServiceCommands {
+        stop: args.stop_cmd.clone(),
+        start: args.start_cmd.clone(),
+        health: args.health_cmd.clone(),
+        stop_timeout: Duration::from_secs(args.stop_timeout),
+        health_timeout: Duration::from_secs(args.health_timeout),
+    };
+    // The service commands wrap a restore over the live store only.
+    let over_live = args.to.is_none() && !args.resume && !args.rollback;
+    if svc.any() && over_live {
+        if svc.health.is_some() && svc.start.is_none() {
+            anyhow::bail!(
+                "--health-cmd needs --start-cmd: the health of a service not started is not asked"
+            );
+        }
+        return run_with_service(ctx, args, &o, &svc);
+    }
     let report = if args.resume || args.rollback {
         if args.resume {
             o.resume(Confirmation::given(args.confirm_service_stopped))?
@@ -24,26 +45,14 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<u8> {
         let stamp = stamp(args.stamp.as_deref().unwrap_or_default())?;
         let targets = match &args.to {
             Some(dir) => Targets::Into(dir.clone()),
-            None => Targets::Live(
-                ctx.sources(&[])
-                    .into_iter()
-                    .map(|s| (s.id, s.path))
-                    .collect::<BTreeMap<_, _>>(),
-            ),
+            None => Targets::Live(live_targets(ctx)),
         };
         o.restore(
             &stamp,
-            &RestoreOptions {
-                targets,
-                confirm_service_stopped: args.confirm_service_stopped,
-                pre_restore_snapshot: !args.no_pre_snapshot,
-                skip: args.skip.iter().cloned().collect::<BTreeSet<_>>(),
-                protected: ctx.configured_paths(),
-                allow_schema_change: args.allow_schema_change,
-            },
+            &options(ctx, args, targets, args.confirm_service_stopped),
         )?
     };
-    print(ctx, &report)?;
+    print(ctx, &report, None)?;
     Ok(if report.verified() {
         exit_codes::OK
     } else {
@@ -51,11 +60,164 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<u8> {
     })
 }
 
+fn live_targets(ctx: &Ctx) -> BTreeMap<String, PathBuf> {
+    ctx.sources(&[])
+        .into_iter()
+        .map(|s| (s.id, s.path))
+        .collect::<BTreeMap<_, _>>()
+}
+
+fn options(ctx: &Ctx, args: &RestoreArgs, targets: Targets, confirmed: bool) -> RestoreOptions {
+    RestoreOptions {
+        targets,
+        confirm_service_stopped: confirmed,
+        pre_restore_snapshot: !args.no_pre_snapshot,
+        skip: args.skip.iter().cloned().collect::<BTreeSet<_>>(),
+        protected: ctx.configured_paths(),
+        allow_schema_change: args.allow_schema_change,
+    }
+}
+
+/// Say each service step on stderr.
+fn tell_steps(steps: &[ServiceStep]) {
+    for s in steps {
+        let cmd = s
+            .command
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        let how = match (&s.problem, s.ok) {
+            (None, _) => format!("ok in {} ms", s.ms),
+            (Some(p), _) => format!("FAILED in {} ms: {p}", s.ms),
+        };
+        output::tell("service", format!("{}{cmd}: {how}", s.step));
+    }
+}
+
+/// A live restore with the service's own stop, start and health commands around it: stop,
+/// wait until nothing holds the live store open, restore, start only when verification
+/// passed, wait until healthy. A restore refused before it changed anything starts the
+/// service again as it was; one that changed the store and did not verify leaves it stopped.
+fn run_with_service(
+    ctx: &Ctx,
+    args: &RestoreArgs,
+    o: &backup_core::Orchestrator<'_>,
+    svc: &ServiceCommands,
+) -> Result<u8> {
+    let stamp = stamp(args.stamp.as_deref().unwrap_or_default())?;
+    let targets = live_targets(ctx);
+    let mut steps = Vec::new();
+    // The tool stops the service itself, and the gate checks that it did.
+    let confirmed = args.confirm_service_stopped || svc.stop.is_some();
+    if !confirmed {
+        return Err(backup_core::Error::NotConfirmed.into());
+    }
+    // Start the service again after a restore that changed nothing.
+    let start_again = |steps: &mut Vec<ServiceStep>, why: &str| match (&svc.stop, &svc.start) {
+        (Some(_), Some(cmd)) => {
+            let s = service::step("start", cmd);
+            steps.push(s);
+        }
+        _ => steps.push(service::skipped("start", svc.start.as_deref(), why)),
+    };
+    if let Some(cmd) = &svc.stop {
+        let s = service::step("stop", cmd);
+        let problem = s.problem.clone();
+        steps.push(s);
+        if let Some(p) = problem {
+            tell_steps(&steps);
+            anyhow::bail!("{p}; nothing was restored, and the service was not started again");
+        }
+    }
+    let w = service::wait_released(o, &targets, svc.stop_timeout);
+    let problem = w.problem.clone();
+    steps.push(w);
+    if let Some(p) = problem {
+        start_again(&mut steps, "nothing was restored");
+        tell_steps(&steps);
+        anyhow::bail!("{p}; nothing was restored");
+    }
+    let t = Instant::now();
+    let result = o.restore(&stamp, &options(ctx, args, Targets::Live(targets), true));
+    let took = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let report = match result {
+        Err(e) => {
+            let untouched = !matches!(
+                e,
+                backup_core::Error::Unfinished { .. } | backup_core::Error::SwitchIncomplete { .. }
+            );
+            steps.push(ServiceStep {
+                step: "restore".into(),
+                command: None,
+                ok: false,
+                exit_code: None,
+                attempts: 1,
+                ms: took,
+                problem: Some(e.to_string()),
+            });
+            if untouched {
+                start_again(&mut steps, "the restore failed before it changed anything");
+            } else {
+                steps.push(service::skipped(
+                    "start",
+                    svc.start.as_deref(),
+                    "the restore stopped part-way: the service is left stopped until the \
+                     restore is finished (--resume or --rollback)",
+                ));
+            }
+            tell_steps(&steps);
+            return Err(e.into());
+        }
+        Ok(r) => r,
+    };
+    let verified = report.verified();
+    steps.push(ServiceStep {
+        step: "restore".into(),
+        command: None,
+        ok: verified,
+        exit_code: None,
+        attempts: 1,
+        ms: took,
+        problem: (!verified).then(|| "verification failed".to_owned()),
+    });
+    let mut started = false;
+    let mut healthy = None;
+    if !verified {
+        steps.push(service::skipped(
+            "start",
+            svc.start.as_deref(),
+            "verification of the restored store failed: the service is left stopped (see the \
+             problems above; restore the pre-restore snapshot to go back)",
+        ));
+    } else if let Some(cmd) = &svc.start {
+        let s = service::step("start", cmd);
+        started = s.ok;
+        steps.push(s);
+        if let (true, Some(h)) = (started, &svc.health) {
+            let s = service::wait_healthy(h, svc.health_timeout);
+            healthy = Some(s.ok);
+            steps.push(s);
+        }
+    }
+    tell_steps(&steps);
+    let ok = verified && (svc.start.is_none() || started) && healthy.unwrap_or(true);
+    print(
+        ctx,
+        &report,
+        Some(ServiceRun {
+            steps,
+            started,
+            healthy,
+        }),
+    )?;
+    Ok(if ok { exit_codes::OK } else { exit_codes::NO })
+}
+
 fn restored(report: &RestoreReport, id: &str) -> bool {
     report.component(id).is_some_and(|c| c.restored)
 }
 
-fn print(ctx: &Ctx, report: &RestoreReport) -> Result<()> {
+fn print(ctx: &Ctx, report: &RestoreReport, service: Option<ServiceRun>) -> Result<()> {
     for n in &report.notes {
         output::note(n);
     }
@@ -101,6 +263,7 @@ fn print(ctx: &Ctx, report: &RestoreReport) -> Result<()> {
             restored_integrity_ok: report.verified(),
             open_file_check: report.open_file_check.clone(),
             notes: report.notes.clone(),
+            service,
             components: report
                 .components
                 .iter()

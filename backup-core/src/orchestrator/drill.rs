@@ -96,15 +96,20 @@ impl<'a> Orchestrator<'a> {
             scratch.remove()?;
             report.ok = report.problems.is_empty();
         }
-        append_line(&parent, &serde_json::to_vec(&report).unwrap_or_default())?;
+        append_line(
+            &parent,
+            OsStr::new(DRILL_LOG),
+            &serde_json::to_vec(&report).unwrap_or_default(),
+        )?;
         Ok(report)
     }
 }
 
-/// Append one line to the drill log (never through a symlink or a hard link) and fsync it.
-fn append_line(dir: &Dir, line: &[u8]) -> Result<()> {
-    let mut f = dir.open_append(OsStr::new(DRILL_LOG))?;
-    let path = dir.join(DRILL_LOG);
+/// Append one line to the log `name` in `dir` (never through a symlink or a hard link) and
+/// fsync it.
+pub(super) fn append_line(dir: &Dir, name: &OsStr, line: &[u8]) -> Result<()> {
+    let mut f = dir.open_append(name)?;
+    let path = dir.join(name);
     let mut buf = line.to_vec();
     buf.push(b'\n');
     f.write_all(&buf).ctx("append to", &path)?;

@@ -16,7 +16,7 @@ mod drill;
 mod repo;
 mod restore;
 
-pub use repo::{Imported, Migration};
+pub use repo::{CheckLogLine, Imported, Migration};
 pub use restore::Confirmation;
 mod validate;
 
@@ -39,6 +39,10 @@ pub const DRILL_SCRATCH_PREFIX: &str = ".drill-scratch-";
 pub const DRILL_LOG: &str = "drills.jsonl";
 /// Version of the drill log's line format (independent of the manifest's).
 pub const DRILL_LOG_VERSION: u32 = 1;
+/// Name of the check log inside the state folder.
+pub const CHECK_LOG: &str = "checks.jsonl";
+/// Version of the check log's line format.
+pub const CHECK_LOG_VERSION: u32 = 1;
 
 /// A finalized snapshot's stamp and its manifest (or why it could not be read).
 pub type Listed = (Stamp, Result<Manifest>);
@@ -253,6 +257,18 @@ impl<'a> Orchestrator<'a> {
     /// The local state folder.
     pub fn state_dir(&self) -> &Path {
         &self.state
+    }
+
+    /// Which other processes hold the live stores at `targets` (by component id) open: what
+    /// a live restore's service-stopped gate checks.
+    pub fn holders(&self, targets: &BTreeMap<String, PathBuf>) -> crate::procs::Scan {
+        let files: Vec<PathBuf> = self
+            .known
+            .iter()
+            .filter_map(|c| targets.get(c.id()).map(|t| c.held_files(t)))
+            .flatten()
+            .collect();
+        crate::procs::scan(&files)
     }
 
     /// Report each phase of every operation, and the bytes it moves, to `progress`.

@@ -60,6 +60,16 @@ impl ReadData {
         Ok(ReadData::Subset { n, m })
     }
 
+    /// What is read, in words for the check log: `none`, `all`, `subset N/M`, `P%`.
+    pub fn describe(&self) -> String {
+        match *self {
+            ReadData::None => "none".into(),
+            ReadData::All => "all".into(),
+            ReadData::Subset { n, m } => format!("subset {n}/{m}"),
+            ReadData::Percent(p) => format!("{p}%"),
+        }
+    }
+
     fn wants(&self, pack: &str, salt: u64) -> bool {
         let v = u64::from_str_radix(&pack[..16], 16).unwrap_or(0);
         match *self {

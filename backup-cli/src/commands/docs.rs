@@ -1,0 +1,42 @@
+//! `completions SHELL` and `man [--dir DIR]`: generated from the same definitions the command
+//! line is parsed with (component options included), so they cannot drift from it. The copies
+//! under docs/ are checked against them by `backup-cli/tests/generated.rs`.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use backup_core::Descriptor;
+
+use crate::exit_codes;
+
+pub fn completions(known: &[&Descriptor], shell: clap_complete::Shell) -> Result<u8> {
+    let mut cmd = crate::cli::command(known);
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "atocore-backup", &mut out);
+    std::io::stdout()
+        .write_all(&out)
+        .context("cannot write to standard output")?;
+    Ok(exit_codes::OK)
+}
+
+pub fn man(known: &[&Descriptor], dir: Option<&Path>) -> Result<u8> {
+    let cmd = crate::cli::command(known);
+    match dir {
+        None => {
+            // The same page `--dir` writes (rendered the way clap_mangen renders a tree).
+            let tmp = tempfile::tempdir().context("cannot make a scratch folder")?;
+            clap_mangen::generate_to(cmd, tmp.path()).context("cannot render the man page")?;
+            let page = std::fs::read(tmp.path().join("atocore-backup.1"))
+                .context("cannot read the rendered man page")?;
+            std::io::stdout()
+                .write_all(&page)
+                .context("cannot write to standard output")?;
+        }
+        Some(dir) => {
+            clap_mangen::generate_to(cmd, dir)
+                .with_context(|| format!("cannot write the man pages into {}", dir.display()))?;
+        }
+    }
+    Ok(exit_codes::OK)
+}

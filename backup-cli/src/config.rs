@@ -1,0 +1,181 @@
+//! The config file (TOML): paths, retention policy, canary queries and service commands
+//! written once instead of on every cron line. `--config FILE` or `ATOCORE_CONFIG` names it;
+//! nothing is read when neither does.
+//!
+//! Precedence: a command-line option, then its environment variable, then the config file.
+//! The file is applied by giving each of its values to the option's environment variable when
+//! the environment does not set it already, before the command line is parsed: so clap's own
+//! rules (an option overrides its variable) give the order, and every setting that has a
+//! variable can be in the file. Unknown keys are errors, not ignored.
+//!
+//! ```toml
+//! backup_dir = "/var/backups/atocore"
+//! lock_timeout = 120
+//!
+//! [stores]
+//! db = "/srv/atocore/data/atocore.db"
+//! chroma = "/srv/atocore/data/chroma"
+//! registry = "/srv/atocore/config/project-registry.json"
+//! canary_sql = ["SELECT count(*) FROM memories"]
+//!
+//! [prune]
+//! keep_hourly = 24
+//! keep_daily = 7
+//! keep_pre_restore = "14d"
+//!
+//! [restore]
+//! stop_cmd = "docker compose stop atocore"
+//! start_cmd = "docker compose start atocore"
+//! health_cmd = "curl -fsS http://127.0.0.1:8000/health"
+//! health_timeout = 120
+//! ```
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use backup_core::Descriptor;
+
+/// The environment variable that names the config file.
+pub const CONFIG_ENV: &str = "ATOCORE_CONFIG";
+
+/// Keys outside `[stores]`, by section (`""` for the top level), and their variables.
+const FIXED: &[(&str, &str, &str)] = &[
+    ("", "backup_dir", "ATOCORE_BACKUP_DIR"),
+    ("", "lock_timeout", "ATOCORE_LOCK_TIMEOUT"),
+    ("prune", "keep_last", "ATOCORE_KEEP_LAST"),
+    ("prune", "keep_hourly", "ATOCORE_KEEP_HOURLY"),
+    ("prune", "keep_daily", "ATOCORE_KEEP_DAILY"),
+    ("prune", "keep_weekly", "ATOCORE_KEEP_WEEKLY"),
+    ("prune", "keep_monthly", "ATOCORE_KEEP_MONTHLY"),
+    ("prune", "keep_within", "ATOCORE_KEEP_WITHIN"),
+    ("prune", "keep_pre_restore", "ATOCORE_KEEP_PRE_RESTORE"),
+    ("restore", "stop_cmd", "ATOCORE_STOP_CMD"),
+    ("restore", "start_cmd", "ATOCORE_START_CMD"),
+    ("restore", "health_cmd", "ATOCORE_HEALTH_CMD"),
+    ("restore", "health_timeout", "ATOCORE_HEALTH_TIMEOUT"),
+    ("restore", "stop_timeout", "ATOCORE_STOP_TIMEOUT"),
+];
+
+/// The config file named by `--config FILE` / `--config=FILE` in `args`, else by the
+/// environment.
+fn named(args: &[OsString]) -> Option<PathBuf> {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if a == "--config" {
+            return it.next().map(PathBuf::from);
+        }
+        if let Some(v) = a.to_str().and_then(|s| s.strip_prefix("--config=")) {
+            return Some(PathBuf::from(v));
+        }
+    }
+    std::env::var_os(CONFIG_ENV).map(PathBuf::from)
+}
+
+/// A TOML value as the text its variable takes: strings as they are, integers in decimal, a
+/// list of strings one per line (list settings such as `canary_sql`).
+fn as_text(v: &toml::Value) -> Option<String> {
+    match v {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .map(|l| l.join("\n")),
+        _ => None,
+    }
+}
+
+/// The key → variable table: the fixed keys, and one `[stores]` key per component setting
+/// (its option name with `_` for `-`).
+fn variables(known: &[&Descriptor]) -> BTreeMap<(String, String), &'static str> {
+    let mut out: BTreeMap<(String, String), &'static str> = FIXED
+        .iter()
+        .map(|(s, k, v)| ((s.to_string(), k.to_string()), *v))
+        .collect();
+    for d in known {
+        for s in std::iter::once(&d.path).chain(d.settings).chain(d.lists) {
+            out.insert(("stores".into(), s.flag.replace('-', "_")), s.env);
+        }
+    }
+    out
+}
+
+/// Read the config file, if one is named, and give each of its values to its environment
+/// variable unless the environment sets that already. Call before the command line is
+/// parsed and before any thread starts.
+///
+/// # Errors
+/// The file cannot be read, is not TOML, has a key this build does not know or a value of the
+/// wrong type, or (as root) can be changed by others: a sentence naming the file.
+pub fn apply(args: &[OsString], known: &[&Descriptor]) -> Result<(), String> {
+    let Some(path) = named(args) else {
+        return Ok(());
+    };
+    let shown = path.display();
+    // The file's service commands run as whoever runs the tool: as root, a file others can
+    // change would let them run anything as root.
+    if backup_core::fsio::is_root() {
+        if let Some((p, why)) = backup_core::fsio::changeable_by_others(&path) {
+            return Err(format!(
+                "config {shown}: {} {why}; a config file run as root must be root's and \
+                 writable by root only",
+                p.display()
+            ));
+        }
+    }
+    let f = backup_core::fsio::open_regular(&path).map_err(|e| format!("config {shown}: {e}"))?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(f, 1 << 20), &mut text)
+        .map_err(|e| format!("config {shown}: cannot be read as UTF-8 text: {e}"))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| format!("config {shown}: not valid TOML: {}", e.message()))?;
+    let vars = variables(known);
+    let mut set = Vec::new();
+    for (key, value) in &table {
+        let entries: Vec<(String, &String, &toml::Value)> = match value {
+            toml::Value::Table(t) => t.iter().map(|(k, v)| (key.clone(), k, v)).collect(),
+            _ => vec![(String::new(), key, value)],
+        };
+        for (section, k, v) in entries {
+            let name = if section.is_empty() {
+                k.clone()
+            } else {
+                format!("{section}.{k}")
+            };
+            let Some(var) = vars.get(&(section.clone(), k.clone())) else {
+                let known_keys: Vec<String> = vars
+                    .keys()
+                    .map(|(s, k)| {
+                        if s.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{s}.{k}")
+                        }
+                    })
+                    .collect();
+                return Err(format!(
+                    "config {shown}: unknown key {name:?}; known keys: {}",
+                    known_keys.join(", ")
+                ));
+            };
+            let Some(text) = as_text(v) else {
+                return Err(format!(
+                    "config {shown}: {name} must be a string, an integer or a list of strings"
+                ));
+            };
+            set.push((*var, text));
+        }
+    }
+    for (var, text) in set {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, text);
+        }
+    }
+    Ok(())
+}

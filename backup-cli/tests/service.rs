@@ -1,0 +1,235 @@
+//! The runbook's steps 4-7 as one command: `restore --stop-cmd --start-cmd --health-cmd`
+//! around a real service process (tests/service/service.py) that holds the database open
+//! while it runs. The service is stopped, the store restored, the service started on the
+//! restored store and found healthy; a restore that fails verification leaves it stopped; a
+//! restore refused before it changed anything starts it again.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+use common::{code, env, json, stderr, Env};
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/service/service.py")
+}
+
+/// The service's state folder and the shell commands that drive it.
+struct Service {
+    state: PathBuf,
+    start: String,
+    stop: String,
+    health: String,
+}
+
+fn service(e: &Env) -> Service {
+    let state = e.tmp.path().join("service");
+    fs::create_dir_all(&state).unwrap();
+    let q = |p: &Path| format!("'{}'", p.display());
+    Service {
+        start: format!(
+            "setsid python3 {} {} {} > {} 2>&1 < /dev/null &",
+            q(&script()),
+            q(&e.db),
+            q(&state),
+            q(&state.join("log"))
+        ),
+        stop: format!("kill $(cat {})", q(&state.join("pid"))),
+        health: format!("test -s {}", q(&state.join("health"))),
+        state,
+    }
+}
+
+impl Service {
+    fn pid(&self) -> Option<i32> {
+        fs::read_to_string(self.state.join("pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+    }
+
+    fn running(&self) -> bool {
+        self.pid()
+            .is_some_and(|p| Path::new(&format!("/proc/{p}")).exists())
+            && self.state.join("health").exists()
+    }
+
+    /// Start it as the operator would, and wait until it is up.
+    fn start_now(&self) -> i32 {
+        let _ = fs::remove_file(self.state.join("pid"));
+        assert!(Command::new("sh")
+            .arg("-c")
+            .arg(&self.start)
+            .status()
+            .unwrap()
+            .success());
+        let t = Instant::now();
+        while !self.running() {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "the service did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.pid().unwrap()
+    }
+
+    fn health(&self) -> String {
+        fs::read_to_string(self.state.join("health")).unwrap_or_default()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(p) = self.pid() {
+            let _ = Command::new("kill").arg(p.to_string()).status();
+        }
+    }
+}
+
+fn restore_with(e: &Env, s: &Service, stamp: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "restore",
+        stamp,
+        "--stop-cmd",
+        &s.stop,
+        "--start-cmd",
+        &s.start,
+        "--health-cmd",
+        &s.health,
+        "--health-timeout",
+        "30",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    e.run(&args)
+}
+
+fn steps(v: &Value) -> Vec<(String, bool)> {
+    v["service"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap().to_owned(), s["ok"] == true))
+        .collect()
+}
+
+#[test]
+fn the_service_is_stopped_restored_started_and_healthy() {
+    let e = env();
+    let stamp = e.create();
+    e.mutate();
+    let s = service(&e);
+    let old = s.start_now();
+    assert_eq!(s.health(), "500");
+    // Without the stop command the service holds the store open, and the gate refuses.
+    let out = e.run(&["restore", &stamp, "--confirm-service-stopped"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("python3"), "{}", stderr(&out));
+    let out = restore_with(&e, &s, &stamp, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(
+        steps(&v),
+        [
+            ("stop".to_owned(), true),
+            ("wait_released".to_owned(), true),
+            ("restore".to_owned(), true),
+            ("start".to_owned(), true),
+            ("health".to_owned(), true),
+        ]
+    );
+    assert_eq!(v["service"]["started"], true);
+    assert_eq!(v["service"]["healthy"], true);
+    assert_eq!(v["restored_integrity_ok"], true);
+    for st in v["service"]["steps"].as_array().unwrap() {
+        assert!(st["ms"].is_u64(), "{st}");
+    }
+    // A new service process runs on the restored store (500 rows; the mutation had 500 too,
+    // but not the same ones).
+    let new = s.pid().unwrap();
+    assert_ne!(new, old);
+    assert!(s.running());
+    assert!(!Path::new(&format!("/proc/{old}")).exists());
+    assert!(e.memories(&e.db).iter().all(|m| m != "MUTATION"));
+    assert!(stderr(&out).contains("service: health"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_restore_that_fails_verification_leaves_the_service_stopped() {
+    let e = env();
+    let out = e.run_env(
+        &["create", "--json"],
+        &[
+            ("ATOCORE_DB_PATH", e.db.as_os_str()),
+            ("ATOCORE_PROJECT_REGISTRY_PATH", e.registry.as_os_str()),
+            ("ATOCORE_BACKUP_DIR", e.backups.as_os_str()),
+            (
+                "ATOCORE_CANARY_SQL",
+                std::ffi::OsStr::new("SELECT count(*) FROM memories"),
+            ),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stamp = json(&out)["stamp"].as_str().unwrap().to_owned();
+    // The recorded canary no longer matches what the snapshot holds.
+    let mpath = e.manifest_path(&stamp);
+    let mut m: Value = serde_json::from_slice(&fs::read(&mpath).unwrap()).unwrap();
+    m["components"][0]["facts"]["canaries"][0]["rows"] = serde_json::json!([[1]]);
+    fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
+    let s = service(&e);
+    s.start_now();
+    let out = restore_with(&e, &s, &stamp, &[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(
+        steps(&v),
+        [
+            ("stop".to_owned(), true),
+            ("wait_released".to_owned(), true),
+            ("restore".to_owned(), false),
+            ("start".to_owned(), false),
+        ]
+    );
+    assert_eq!(v["service"]["started"], false);
+    let start = &v["service"]["steps"][3];
+    assert!(
+        start["problem"].as_str().unwrap().contains("left stopped"),
+        "{start}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!s.running(), "the service was not started");
+}
+
+#[test]
+fn a_restore_refused_before_it_changed_anything_starts_the_service_again() {
+    let e = env();
+    let stamp = e.create();
+    // The live database was migrated since: the schema gate refuses the older snapshot.
+    rusqlite::Connection::open(&e.db)
+        .unwrap()
+        .execute_batch("ALTER TABLE memories ADD COLUMN project TEXT;")
+        .unwrap();
+    let s = service(&e);
+    let old = s.start_now();
+    let out = restore_with(&e, &s, &stamp, &[]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("does not have the live store's schema"),
+        "{err}"
+    );
+    assert!(err.contains("service: start"), "{err}");
+    let t = Instant::now();
+    while !s.running() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "started again: {err}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_ne!(s.pid().unwrap(), old);
+}
