@@ -33,6 +33,9 @@ use crate::hnsw::Header;
 /// The beam width of every search: hnswlib's self-recall on chromadb stores is 1.0 from an
 /// ef of 32 up, and twice that leaves a margin on indexes built with a small M.
 pub const EF: usize = 64;
+/// The highest level an index may claim: hnswlib draws an element's level with probability
+/// falling by a factor of M per level, so even a billion elements stay below 10.
+pub const MAX_LEVEL: i32 = 64;
 /// The wider beams a query that missed is searched with again, in turn.
 pub const WIDER: &[usize] = &[256, 1024];
 /// Stored vectors searched for (fewer when the index holds fewer).
@@ -208,20 +211,32 @@ impl Graph {
             backup_core::fsio::open_regular(&dir.join(name))
                 .map_err(|e| (name, format!("cannot be read: {e}")))
         };
-        let level0 = open("data_level0.bin")?;
-        let links = open("link_lists.bin")?;
-        let per_upper = 4 + 4 * h.max_m;
+        // Header facts the search relies on, checked before anything is computed from them
+        // (the structural checks have already bounded maxM0, the sizes and the entry point).
         if h.max_m == 0 || h.max_m > h.max_m0 {
             return Err((
                 "header.bin",
                 format!("maxM {} is not between 1 and maxM0 {}", h.max_m, h.max_m0),
             ));
         }
+        if !(0..=MAX_LEVEL).contains(&h.maxlevel) {
+            return Err((
+                "header.bin",
+                format!(
+                    "maxlevel {} is not between 0 and {MAX_LEVEL} (hnswlib's levels fall \
+                     off exponentially; no real index comes near)",
+                    h.maxlevel
+                ),
+            ));
+        }
+        let level0 = open("data_level0.bin")?;
+        let links = open("link_lists.bin")?;
+        let per_upper = 4 + 4 * h.max_m;
         // One pass over the link lists: where each element's upper levels are.
         let mut upper = HashMap::new();
         let mut r = BufReader::with_capacity(1 << 16, &links);
         let mut pos = 0u64;
-        let mut skip = vec![0u8; 4096];
+        let max_levels = h.maxlevel as u64;
         for i in 0..h.cur_element_count {
             let mut n = [0u8; 4];
             r.read_exact(&mut n)
@@ -234,17 +249,35 @@ impl Graph {
                     format!("element {i}'s entry has {n} bytes, not whole levels of {per_upper}"),
                 ));
             }
+            let levels = n / per_upper;
+            if levels > max_levels {
+                return Err((
+                    "link_lists.bin",
+                    format!(
+                        "element {i} has {levels} upper levels, the header's maxlevel is \
+                         {max_levels}"
+                    ),
+                ));
+            }
             if n > 0 {
-                upper.insert(i as u32, (pos, (n / per_upper) as u32));
+                upper.insert(i as u32, (pos, levels as u32));
             }
-            let mut left = n;
-            while left > 0 {
-                let step = left.min(skip.len() as u64) as usize;
-                r.read_exact(&mut skip[..step])
-                    .map_err(|e| ("link_lists.bin", format!("cannot be read: {e}")))?;
-                left -= step as u64;
-            }
+            r.seek_relative(n as i64)
+                .map_err(|e| ("link_lists.bin", format!("cannot be read: {e}")))?;
             pos += n;
+        }
+        if h.cur_element_count > 0 && max_levels > 0 {
+            let ep_levels = upper.get(&h.enterpoint).map_or(0, |&(_, l)| u64::from(l));
+            if ep_levels != max_levels {
+                return Err((
+                    "link_lists.bin",
+                    format!(
+                        "the entry point, element {}, has {ep_levels} upper levels, the \
+                         header's maxlevel is {max_levels}",
+                        h.enterpoint
+                    ),
+                ));
+            }
         }
         Ok(Graph {
             buf: vec![0u8; h.size_data_per_element as usize],
@@ -430,6 +463,9 @@ impl Graph {
             if c.0 > lower && (top.len() >= ef || !self.deleted_any) {
                 break;
             }
+            if backup_core::interrupt::requested().is_some() {
+                return Err(("data_level0.bin", "the search was interrupted".into()));
+            }
             let (_, _) = self.visit(q, c.1, &mut v, &mut nb)?;
             let around = std::mem::take(&mut nb);
             for &n in &around {
@@ -455,6 +491,45 @@ impl Graph {
         let mut found = top.into_sorted_vec();
         found.truncate(k);
         Ok(found)
+    }
+}
+
+/// One bit per element.
+struct Bits(Vec<u64>, u64);
+
+impl Bits {
+    fn new(n: u64) -> Bits {
+        Bits(vec![0; usize::try_from(n.div_ceil(64)).unwrap_or(0)], n)
+    }
+
+    fn set(&mut self, i: u64) {
+        self.0[(i / 64) as usize] |= 1 << (i % 64);
+    }
+
+    fn get(&self, i: u64) -> bool {
+        self.0[(i / 64) as usize] & (1 << (i % 64)) != 0
+    }
+
+    /// The first set bit at or after `from`, wrapping around, a word at a time; `from` when
+    /// none is set.
+    fn next_set(&self, from: u64) -> u64 {
+        let n = self.1;
+        if n == 0 {
+            return from;
+        }
+        let mut i = from % n;
+        let mut scanned = 0;
+        while scanned <= n + 64 {
+            let w = self.0[(i / 64) as usize] >> (i % 64);
+            if w != 0 {
+                // Bits at or beyond n are never set.
+                return i + u64::from(w.trailing_zeros());
+            }
+            let step = 64 - i % 64;
+            scanned += step;
+            i = if i + step >= n { 0 } else { i + step };
+        }
+        from
     }
 }
 
@@ -484,8 +559,6 @@ impl Seq {
 /// read out of bounds there), as the file's name and a sentence.
 pub fn measure(dir: &Path, h: Header, space: Space) -> Result<Recall, Failure> {
     let cur = h.cur_element_count;
-    let mut g = Graph::open(dir, h, space)?;
-    let dim = g.dim();
     let mut out = Recall {
         space: space.name(),
         elements: cur,
@@ -500,46 +573,55 @@ pub fn measure(dir: &Path, h: Header, space: Space) -> Result<Recall, Failure> {
         random_expected: 0,
     };
     if cur == 0 {
+        // Nothing was added yet (hnswlib's maxlevel is -1 then): nothing to search.
         return Ok(out);
     }
+    let mut g = Graph::open(dir, h, space)?;
+    let dim = g.dim();
     // Pass 1: which elements are live (one bit each), and the sample of stored vectors.
-    let mut live = vec![false; cur as usize];
+    let mut live = Bits::new(cur);
+    let mut live_count = 0u64;
     {
         let f = backup_core::fsio::open_regular(&dir.join("data_level0.bin"))
             .map_err(|e| ("data_level0.bin", format!("cannot be read: {e}")))?;
         let mut r = BufReader::with_capacity(1 << 20, f);
         let mut el = vec![0u8; h.size_data_per_element as usize];
-        for (i, l) in live.iter_mut().enumerate() {
+        for i in 0..cur {
             r.read_exact(&mut el)
                 .map_err(|_| ("data_level0.bin", format!("ends inside element {i}")))?;
-            *l = !Graph::deleted(&el);
+            if !Graph::deleted(&el) {
+                live.set(i);
+                live_count += 1;
+            }
         }
     }
-    let live_ids: Vec<u32> = (0..cur as u32).filter(|&i| live[i as usize]).collect();
-    out.live_elements = live_ids.len() as u64;
-    g.deleted_any = live_ids.len() as u64 != cur;
-    if live_ids.is_empty() {
+    out.live_elements = live_count;
+    g.deleted_any = live_count != cur;
+    if live_count == 0 {
         return Ok(out);
     }
-    let n_self = SELF_QUERIES.min(live_ids.len());
+    let live_n = usize::try_from(live_count).unwrap_or(usize::MAX);
+    let n_self = SELF_QUERIES.min(live_n);
     let mut queries: Vec<Vec<f32>> = Vec::new();
     let mut v = Vec::with_capacity(dim);
-    for j in 0..n_self {
-        let i = live_ids[j * live_ids.len() / n_self];
-        g.load(i)?;
+    // Evenly spaced over the index, each moved forward to the next live element (distinct
+    // while there are at least as many live elements as samples).
+    let mut taken = std::collections::HashSet::new();
+    for j in 0..n_self as u64 {
+        let mut i = live.next_set(j * cur / n_self as u64);
+        while !taken.insert(i) {
+            i = live.next_set((i + 1) % cur);
+        }
+        g.load(i as u32)?;
         Graph::vector_of(&g.buf, &h, &mut v);
         queries.push(v.clone());
     }
-    let n_random = if live_ids.len() >= 2 {
-        RANDOM_QUERIES
-    } else {
-        0
-    };
+    let n_random = if live_count >= 2 { RANDOM_QUERIES } else { 0 };
     let mut seq = Seq(0x5EED ^ cur);
     let mut w = Vec::with_capacity(dim);
     for _ in 0..n_random {
-        let a = live_ids[seq.below(live_ids.len() as u64) as usize];
-        let b = live_ids[seq.below(live_ids.len() as u64) as usize];
+        let a = live.next_set(seq.below(cur)) as u32;
+        let b = live.next_set(seq.below(cur)) as u32;
         g.load(a)?;
         Graph::vector_of(&g.buf, &h, &mut v);
         g.load(b)?;
@@ -554,7 +636,7 @@ pub fn measure(dir: &Path, h: Header, space: Space) -> Result<Recall, Failure> {
         queries.push(q);
     }
     // Pass 2: brute force, every query against every live vector in one read of the file.
-    let k_random = K.min(live_ids.len());
+    let k_random = K.min(live_n);
     let mut best: Vec<BinaryHeap<Near>> = vec![BinaryHeap::new(); queries.len()];
     {
         let f = backup_core::fsio::open_regular(&dir.join("data_level0.bin"))
@@ -564,7 +646,7 @@ pub fn measure(dir: &Path, h: Header, space: Space) -> Result<Recall, Failure> {
         for i in 0..cur as u32 {
             r.read_exact(&mut el)
                 .map_err(|_| ("data_level0.bin", format!("ends inside element {i}")))?;
-            if !live[i as usize] {
+            if !live.get(u64::from(i)) {
                 continue;
             }
             Graph::vector_of(&el, &h, &mut v);
@@ -628,6 +710,23 @@ mod tests {
         assert!((Space::L2.distance(&a, &b) - l2).abs() < 1e-3);
         assert!((Space::Ip.distance(&a, &b) - ip).abs() < 1e-3);
         assert_eq!(Space::L2.distance(&a, &a), 0.0);
+    }
+
+    #[test]
+    fn next_set_finds_the_next_live_element_and_wraps() {
+        let mut b = Bits::new(200);
+        for i in [3u64, 64, 130, 199] {
+            b.set(i);
+        }
+        assert_eq!(b.next_set(0), 3);
+        assert_eq!(b.next_set(4), 64);
+        assert_eq!(b.next_set(65), 130);
+        assert_eq!(b.next_set(131), 199);
+        assert_eq!(b.next_set(199), 199);
+        let mut c = Bits::new(200);
+        c.set(3);
+        assert_eq!(c.next_set(150), 3, "wraps around");
+        assert!(!c.get(4) && c.get(3));
     }
 
     #[test]

@@ -182,6 +182,9 @@ pub struct RestoreArgs {
     /// over the live store: not used with --to, --resume or --rollback.
     #[arg(long, env = "ATOCORE_STOP_CMD", value_name = "CMD")]
     pub stop_cmd: Option<String>,
+    /// Whether `stop_cmd` came from the command line (not the environment or config file).
+    #[arg(skip)]
+    pub stop_cmd_on_command_line: bool,
     /// Start the service with this shell command after the restore, only when every
     /// restored store verified.
     #[arg(long, env = "ATOCORE_START_CMD", value_name = "CMD")]
@@ -272,8 +275,7 @@ pub fn command(known: &[&Descriptor]) -> clap::Command {
                     .global(true)
                     .value_name(s.value_name)
                     .help(s.help)
-                    .action(ArgAction::Append)
-                    .value_delimiter('\n'),
+                    .action(ArgAction::Append),
             );
         }
     }
@@ -316,9 +318,18 @@ fn parse_from(known: &[&Descriptor], args: impl IntoIterator<Item = OsString>) -
             }
         }
         for s in d.lists {
+            // One value per option; the environment variable (and so the config file) holds
+            // one per line.
+            let from_env =
+                matches.value_source(s.flag) == Some(clap::parser::ValueSource::EnvVariable);
             for v in matches.get_many::<String>(s.flag).into_iter().flatten() {
-                if !v.trim().is_empty() {
-                    configured.push(s.flag, v.clone());
+                let parts: Vec<&str> = if from_env {
+                    v.split('\n').collect()
+                } else {
+                    vec![v.as_str()]
+                };
+                for p in parts.into_iter().filter(|p| !p.trim().is_empty()) {
+                    configured.push(s.flag, p.to_owned());
                 }
             }
         }
@@ -327,7 +338,11 @@ fn parse_from(known: &[&Descriptor], args: impl IntoIterator<Item = OsString>) -
         let aliases = no_aliases(known, sub);
         match &mut cli.command {
             Command::Create { skip } if name == "create" => skip.extend(aliases),
-            Command::Restore(args) if name == "restore" => args.skip.extend(aliases),
+            Command::Restore(args) if name == "restore" => {
+                args.skip.extend(aliases);
+                args.stop_cmd_on_command_line =
+                    sub.value_source("stop_cmd") == Some(clap::parser::ValueSource::CommandLine);
+            }
             _ => {}
         }
     }

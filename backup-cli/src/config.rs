@@ -39,23 +39,66 @@ use backup_core::Descriptor;
 /// The environment variable that names the config file.
 pub const CONFIG_ENV: &str = "ATOCORE_CONFIG";
 
-/// Keys outside `[stores]`, by section (`""` for the top level), and their variables.
-const FIXED: &[(&str, &str, &str)] = &[
-    ("", "backup_dir", "ATOCORE_BACKUP_DIR"),
-    ("", "lock_timeout", "ATOCORE_LOCK_TIMEOUT"),
-    ("prune", "keep_last", "ATOCORE_KEEP_LAST"),
-    ("prune", "keep_hourly", "ATOCORE_KEEP_HOURLY"),
-    ("prune", "keep_daily", "ATOCORE_KEEP_DAILY"),
-    ("prune", "keep_weekly", "ATOCORE_KEEP_WEEKLY"),
-    ("prune", "keep_monthly", "ATOCORE_KEEP_MONTHLY"),
-    ("prune", "keep_within", "ATOCORE_KEEP_WITHIN"),
-    ("prune", "keep_pre_restore", "ATOCORE_KEEP_PRE_RESTORE"),
-    ("restore", "stop_cmd", "ATOCORE_STOP_CMD"),
-    ("restore", "start_cmd", "ATOCORE_START_CMD"),
-    ("restore", "health_cmd", "ATOCORE_HEALTH_CMD"),
-    ("restore", "health_timeout", "ATOCORE_HEALTH_TIMEOUT"),
-    ("restore", "stop_timeout", "ATOCORE_STOP_TIMEOUT"),
+/// What a key's value must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Text (a path, a command).
+    Text,
+    /// A whole number, 0 or more.
+    Count,
+    /// A duration such as `36h`, `7d`.
+    Duration,
+    /// A list of strings (one per line in the variable).
+    List,
+}
+
+/// Keys outside `[stores]`, by section (`""` for the top level), their variables and kinds.
+const FIXED: &[(&str, &str, &str, Kind)] = &[
+    ("", "backup_dir", "ATOCORE_BACKUP_DIR", Kind::Text),
+    ("", "lock_timeout", "ATOCORE_LOCK_TIMEOUT", Kind::Count),
+    ("", "canary_timeout", "ATOCORE_CANARY_TIMEOUT", Kind::Count),
+    ("prune", "keep_last", "ATOCORE_KEEP_LAST", Kind::Count),
+    ("prune", "keep_hourly", "ATOCORE_KEEP_HOURLY", Kind::Count),
+    ("prune", "keep_daily", "ATOCORE_KEEP_DAILY", Kind::Count),
+    ("prune", "keep_weekly", "ATOCORE_KEEP_WEEKLY", Kind::Count),
+    ("prune", "keep_monthly", "ATOCORE_KEEP_MONTHLY", Kind::Count),
+    (
+        "prune",
+        "keep_within",
+        "ATOCORE_KEEP_WITHIN",
+        Kind::Duration,
+    ),
+    (
+        "prune",
+        "keep_pre_restore",
+        "ATOCORE_KEEP_PRE_RESTORE",
+        Kind::Duration,
+    ),
+    ("restore", "stop_cmd", "ATOCORE_STOP_CMD", Kind::Text),
+    ("restore", "start_cmd", "ATOCORE_START_CMD", Kind::Text),
+    ("restore", "health_cmd", "ATOCORE_HEALTH_CMD", Kind::Text),
+    (
+        "restore",
+        "health_timeout",
+        "ATOCORE_HEALTH_TIMEOUT",
+        Kind::Count,
+    ),
+    (
+        "restore",
+        "stop_timeout",
+        "ATOCORE_STOP_TIMEOUT",
+        Kind::Count,
+    ),
 ];
+
+/// The variables this run's config file set (not set before it was read).
+static SET_BY_FILE: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+
+/// The variables the config file set for this run: the tool's settings, which the service
+/// commands it runs do not inherit.
+pub fn set_by_file() -> &'static [&'static str] {
+    SET_BY_FILE.get().map_or(&[], Vec::as_slice)
+}
 
 /// The config file named by `--config FILE` / `--config=FILE` in `args`, else by the
 /// environment.
@@ -75,31 +118,51 @@ fn named(args: &[OsString]) -> Option<PathBuf> {
     std::env::var_os(CONFIG_ENV).map(PathBuf::from)
 }
 
-/// A TOML value as the text its variable takes: strings as they are, integers in decimal, a
-/// list of strings one per line (list settings such as `canary_sql`).
-fn as_text(v: &toml::Value) -> Option<String> {
-    match v {
-        toml::Value::String(s) => Some(s.clone()),
-        toml::Value::Integer(i) => Some(i.to_string()),
-        toml::Value::Array(a) => a
+/// A TOML value as the text its variable takes, if it is of `kind`: text as it is, a count
+/// in decimal, a duration checked as `prune` reads it, a list of strings one per line (a
+/// string alone is a list of one).
+fn as_text(v: &toml::Value, kind: Kind) -> Result<String, &'static str> {
+    match (kind, v) {
+        (Kind::Text, toml::Value::String(s)) => Ok(s.clone()),
+        (Kind::Text, _) => Err("must be a string"),
+        (Kind::Count, toml::Value::Integer(i)) if *i >= 0 => Ok(i.to_string()),
+        (Kind::Count, _) => Err("must be a whole number, 0 or more"),
+        (Kind::Duration, toml::Value::String(s))
+            if backup_core::Policy::parse_duration(s).is_ok() =>
+        {
+            Ok(s.clone())
+        }
+        (Kind::Duration, _) => Err("must be a duration such as \"36h\", \"7d\", \"2w\""),
+        (Kind::List, toml::Value::String(s)) if !s.contains('\n') => Ok(s.clone()),
+        (Kind::List, toml::Value::Array(a)) => a
             .iter()
-            .map(|x| x.as_str().map(str::to_owned))
+            .map(|x| x.as_str().filter(|s| !s.contains('\n')).map(str::to_owned))
             .collect::<Option<Vec<_>>>()
-            .map(|l| l.join("\n")),
-        _ => None,
+            .map(|l| l.join("\n"))
+            .ok_or("must be a list of one-line strings"),
+        (Kind::List, _) => Err("must be a list of one-line strings"),
     }
 }
 
 /// The key → variable table: the fixed keys, and one `[stores]` key per component setting
 /// (its option name with `_` for `-`).
-fn variables(known: &[&Descriptor]) -> BTreeMap<(String, String), &'static str> {
-    let mut out: BTreeMap<(String, String), &'static str> = FIXED
+fn variables(known: &[&Descriptor]) -> BTreeMap<(String, String), (&'static str, Kind)> {
+    let mut out: BTreeMap<(String, String), (&'static str, Kind)> = FIXED
         .iter()
-        .map(|(s, k, v)| ((s.to_string(), k.to_string()), *v))
+        .map(|(s, k, v, kind)| ((s.to_string(), k.to_string()), (*v, *kind)))
         .collect();
     for d in known {
-        for s in std::iter::once(&d.path).chain(d.settings).chain(d.lists) {
-            out.insert(("stores".into(), s.flag.replace('-', "_")), s.env);
+        for s in std::iter::once(&d.path).chain(d.settings) {
+            out.insert(
+                ("stores".into(), s.flag.replace('-', "_")),
+                (s.env, Kind::Text),
+            );
+        }
+        for s in d.lists {
+            out.insert(
+                ("stores".into(), s.flag.replace('-', "_")),
+                (s.env, Kind::List),
+            );
         }
     }
     out
@@ -148,7 +211,7 @@ pub fn apply(args: &[OsString], known: &[&Descriptor]) -> Result<(), String> {
             } else {
                 format!("{section}.{k}")
             };
-            let Some(var) = vars.get(&(section.clone(), k.clone())) else {
+            let Some(&(var, kind)) = vars.get(&(section.clone(), k.clone())) else {
                 let known_keys: Vec<String> = vars
                     .keys()
                     .map(|(s, k)| {
@@ -164,18 +227,17 @@ pub fn apply(args: &[OsString], known: &[&Descriptor]) -> Result<(), String> {
                     known_keys.join(", ")
                 ));
             };
-            let Some(text) = as_text(v) else {
-                return Err(format!(
-                    "config {shown}: {name} must be a string, an integer or a list of strings"
-                ));
-            };
-            set.push((*var, text));
+            let text = as_text(v, kind).map_err(|why| format!("config {shown}: {name} {why}"))?;
+            set.push((var, text));
         }
     }
+    let mut mine = Vec::new();
     for (var, text) in set {
         if std::env::var_os(var).is_none() {
             std::env::set_var(var, text);
+            mine.push(var);
         }
     }
+    let _ = SET_BY_FILE.set(mine);
     Ok(())
 }

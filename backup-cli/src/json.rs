@@ -397,8 +397,8 @@ pub struct Dated {
     pub stamp: Option<String>,
     /// When (RFC 3339 UTC).
     pub at: String,
-    /// Seconds since then.
-    pub age_seconds: i64,
+    /// Seconds since then (`None` when the log's time cannot be read).
+    pub age_seconds: Option<i64>,
     /// Whether it passed (drills and checks).
     pub ok: Option<bool>,
     /// What a check read (`none`, `all`, `subset N/M`, `P%`).

@@ -24,6 +24,7 @@ fn run_with_canaries(e: &Env, args: &[&str], canaries: &str) -> Output {
             ("ATOCORE_PROJECT_REGISTRY_PATH", e.registry.as_os_str()),
             ("ATOCORE_BACKUP_DIR", e.backups.as_os_str()),
             ("ATOCORE_CANARY_SQL", std::ffi::OsStr::new(canaries)),
+            ("ATOCORE_CANARY_TIMEOUT", std::ffi::OsStr::new("2")),
         ],
     )
 }
@@ -100,7 +101,7 @@ fn canaries_recorded_at_create_are_checked_by_every_drill_and_restore() {
 }
 
 #[test]
-fn a_tampered_canary_value_fails_the_drill_and_the_restore() {
+fn a_tampered_canary_value_fails_the_drill_and_is_refused_by_the_restore() {
     let e = env();
     let out = run_with_canaries(&e, &["create", "--json"], COUNT);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -122,12 +123,18 @@ fn a_tampered_canary_value_fails_the_drill_and_the_restore() {
             && report["problems"].to_string().contains("recorded [[499]]"),
         "{report}"
     );
+    // A restore runs the canaries in its validation gate: the snapshot's database does not
+    // return what its manifest recorded, so nothing is touched.
+    e.mutate();
+    let before = e.live_bytes();
     let out = e.run(&["restore", &stamp, "--confirm-service-stopped", "--json"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
-    let restored = json(&out);
-    assert_eq!(restored["restored_integrity_ok"], false);
-    let proofs = sqlite_evidence(&restored);
-    assert_eq!(proofs[0]["passed"], false, "{proofs:?}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("nothing was changed") && err.contains("recorded [[499]]"),
+        "{err}"
+    );
+    assert!(e.live_bytes() == before, "the live store is byte-identical");
 }
 
 #[test]
@@ -163,12 +170,27 @@ fn a_database_changed_after_the_restore_fails_its_verification() {
 fn a_canary_that_would_write_or_is_not_one_query_is_refused_and_nothing_is_written() {
     let e = env();
     for (sql, says) in [
-        ("DELETE FROM memories", "writes to the database"),
+        ("DELETE FROM memories", "a canary must be a read-only query"),
         (
             "UPDATE memories SET content = 'x'",
-            "writes to the database",
+            "a canary must be a read-only query",
         ),
-        ("SELECT 1; DELETE FROM memories", "Multiple statements"),
+        (
+            "ATTACH DATABASE 'other.db' AS x",
+            "a canary must be a read-only query",
+        ),
+        ("PRAGMA user_version", "a canary must be a read-only query"),
+        (
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
+             SELECT count(*) FROM r",
+            "ran longer than 2 s",
+        ),
+        ("SELECT zeroblob(2000000)", "too big"),
+        // The authorizer refuses the second statement before SQLite counts the statements.
+        (
+            "SELECT 1; DELETE FROM memories",
+            "a canary must be a read-only query",
+        ),
         ("SELECT * FROM no_such_table", "no such table"),
         ("SELECT id FROM memories", "more than 100 rows"),
     ] {
@@ -184,4 +206,21 @@ fn a_canary_that_would_write_or_is_not_one_query_is_refused_and_nothing_is_writt
     }
     let out = e.run(&["list", "--json"]);
     assert_eq!(json(&out)["snapshots"], serde_json::json!([]));
+}
+
+#[test]
+fn real_valued_canaries_read_back_exactly() {
+    // Sixty reals recorded in the manifest's JSON and read back: each must parse to the
+    // very double SQLite returned, or the restore's comparison fails.
+    let e = env();
+    let q = "SELECT id / 7.0, id * 0.1 FROM memories WHERE id <= 60 ORDER BY id";
+    let out = run_with_canaries(&e, &["create", "--json"], q);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stamp = json(&out)["stamp"].as_str().unwrap().to_owned();
+    let out = e.run(&["drill", &stamp, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let proofs = canary_proofs(&json(&out)["evidence"]);
+    assert_eq!(proofs.len(), 1);
+    assert_eq!(proofs[0]["passed"], true, "{:?}", proofs[0]);
+    assert_eq!(proofs[0]["value"]["found"][59][0], 60.0 / 7.0);
 }

@@ -141,7 +141,20 @@ fn the_service_commands_come_from_the_file_for_live_restores_only() {
     );
     let cfg = write_config(&e, &text);
     let before = e.live_bytes();
+    // A stop command from the file is not consent to stop the service and restore.
     let out = run_config(&e, &cfg, &["restore", &stamp], &[]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("confirm this restore over the live store"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_config(
+        &e,
+        &cfg,
+        &["restore", &stamp, "--confirm-service-stopped"],
+        &[],
+    );
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("the stop command exited with 3"),
@@ -171,7 +184,26 @@ fn a_bad_config_file_is_an_error_naming_it() {
         ),
         ("backup_dir = [1, 2]\n", "backup_dir must be a string"),
         ("backup_dir = \n", "not valid TOML"),
-        ("[prune]\nkeep_last = true\n", "prune.keep_last must be"),
+        (
+            "[prune]\nkeep_last = true\n",
+            "prune.keep_last must be a whole number",
+        ),
+        (
+            "lock_timeout = \"x\"\n",
+            "lock_timeout must be a whole number",
+        ),
+        (
+            "[prune]\nkeep_within = \"soon\"\n",
+            "prune.keep_within must be a duration",
+        ),
+        (
+            "[restore]\nstop_cmd = [\"a\", \"b\"]\n",
+            "restore.stop_cmd must be a string",
+        ),
+        (
+            "[stores]\ncanary_sql = [1]\n",
+            "stores.canary_sql must be a list",
+        ),
     ];
     for (text, says) in cases {
         let cfg = write_config(&e, text);

@@ -314,3 +314,31 @@ fn a_link_beyond_the_index_is_named_not_followed() {
         "{err}"
     );
 }
+
+#[test]
+fn hostile_header_facts_are_named_not_followed() {
+    // header.bin fields the search relies on, set to what no index has: a message naming
+    // the fact, never a panic, an endless search or an allocation the size of the value.
+    for (what, offset, bytes) in [
+        ("maxlevel", 52usize, 1_000_000i32.to_le_bytes().to_vec()),
+        ("maxlevel", 52, (-3i32).to_le_bytes().to_vec()),
+        ("maxM", 60, u64::MAX.to_le_bytes().to_vec()),
+        ("maxM", 60, 0u64.to_le_bytes().to_vec()),
+    ] {
+        let h = host(&fixture("1.5.9", "store"));
+        let seg = h.segment("archive");
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(seg.join("header.bin"))
+            .unwrap();
+        f.write_all_at(&bytes, offset as u64).unwrap();
+        let stamp = h.create();
+        let out = h.run(&["validate", "--deep", &stamp]);
+        assert_eq!(code(&out), 1, "{what}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(what) && err.contains("collection 'archive'"),
+            "{what}: {err}"
+        );
+    }
+}

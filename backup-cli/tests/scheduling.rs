@@ -163,6 +163,12 @@ fn status_reports_freshness_and_proof_and_writes_prometheus_metrics() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, [std::ffi::OsString::from("atocore.prom")]);
+    // Readable by node_exporter's own user.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&prom).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
 
     // A failed drill is the last drill, not the last successful one.
     let mpath = e.manifest_path(&stamp);

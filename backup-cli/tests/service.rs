@@ -44,6 +44,18 @@ fn service(e: &Env) -> Service {
     }
 }
 
+/// Whether process `pid` runs (exists and is not a zombie waiting to be reaped: an orphaned
+/// service is reparented, and a container's first process may never reap it).
+fn alive(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|st| {
+            st.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next())
+        })
+        .is_some_and(|state| state != 'Z' && state != 'X')
+}
+
 impl Service {
     fn pid(&self) -> Option<i32> {
         fs::read_to_string(self.state.join("pid"))
@@ -153,7 +165,7 @@ fn the_service_is_stopped_restored_started_and_healthy() {
     let new = s.pid().unwrap();
     assert_ne!(new, old);
     assert!(s.running());
-    assert!(!Path::new(&format!("/proc/{old}")).exists());
+    assert!(!alive(old), "the old service process ended");
     assert!(e.memories(&e.db).iter().all(|m| m != "MUTATION"));
     assert!(stderr(&out).contains("service: health"), "{}", stderr(&out));
 }
@@ -161,30 +173,61 @@ fn the_service_is_stopped_restored_started_and_healthy() {
 #[test]
 fn a_restore_that_fails_verification_leaves_the_service_stopped() {
     let e = env();
-    let out = e.run_env(
-        &["create", "--json"],
-        &[
-            ("ATOCORE_DB_PATH", e.db.as_os_str()),
-            ("ATOCORE_PROJECT_REGISTRY_PATH", e.registry.as_os_str()),
-            ("ATOCORE_BACKUP_DIR", e.backups.as_os_str()),
+    let canary = std::ffi::OsStr::new("SELECT count(*) FROM memories");
+    let vars = |extra: Option<(&'static str, &'static str)>| {
+        let mut v = vec![
+            ("ATOCORE_DB_PATH", e.db.clone().into_os_string()),
             (
-                "ATOCORE_CANARY_SQL",
-                std::ffi::OsStr::new("SELECT count(*) FROM memories"),
+                "ATOCORE_PROJECT_REGISTRY_PATH",
+                e.registry.clone().into_os_string(),
             ),
-        ],
-    );
+            ("ATOCORE_BACKUP_DIR", e.backups.clone().into_os_string()),
+            ("ATOCORE_CANARY_SQL", canary.to_owned()),
+        ];
+        if let Some((k, val)) = extra {
+            v.push((k, val.into()));
+        }
+        v
+    };
+    let out = {
+        let v = vars(None);
+        let v: Vec<(&str, &std::ffi::OsStr)> = v.iter().map(|(k, x)| (*k, x.as_os_str())).collect();
+        e.run_env(&["create", "--json"], &v)
+    };
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let stamp = json(&out)["stamp"].as_str().unwrap().to_owned();
-    // The recorded canary no longer matches what the snapshot holds.
-    let mpath = e.manifest_path(&stamp);
-    let mut m: Value = serde_json::from_slice(&fs::read(&mpath).unwrap()).unwrap();
-    m["components"][0]["facts"]["canaries"][0]["rows"] = serde_json::json!([[1]]);
-    fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
     let s = service(&e);
     s.start_now();
-    let out = restore_with(&e, &s, &stamp, &[]);
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    let v = json(&out);
+    // The database is switched in; before it is verified, something writes to it (as a
+    // service started too early would): the canary no longer holds.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_atocore-backup"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ATOCORE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args([
+        "restore",
+        &stamp,
+        "--stop-cmd",
+        &s.stop,
+        "--start-cmd",
+        &s.start,
+        "--health-cmd",
+        &s.health,
+        "--json",
+    ])
+    .envs(vars(Some(("ATOCORE_FAILPOINT_PAUSE_MS", "1500"))));
+    let (child, err) =
+        common::stop_at_with(cmd, "restore.after-sqlite", std::process::Stdio::piped());
+    rusqlite::Connection::open(&e.db)
+        .unwrap()
+        .execute("INSERT INTO memories(content) VALUES ('early')", [])
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = err.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         steps(&v),
         [
@@ -195,13 +238,16 @@ fn a_restore_that_fails_verification_leaves_the_service_stopped() {
         ]
     );
     assert_eq!(v["service"]["started"], false);
+    assert_eq!(v["restored_integrity_ok"], false);
     let start = &v["service"]["steps"][3];
     assert!(
         start["problem"].as_str().unwrap().contains("left stopped"),
         "{start}"
     );
-    std::thread::sleep(Duration::from_millis(300));
+    // The start command never ran.
+    assert_eq!(start["attempts"], 0, "{start}");
     assert!(!s.running(), "the service was not started");
+    assert!(err.contains("canary"), "{err}");
 }
 
 #[test]
@@ -232,4 +278,75 @@ fn a_restore_refused_before_it_changed_anything_starts_the_service_again() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_ne!(s.pid().unwrap(), old);
+}
+
+#[test]
+fn a_stop_command_from_the_environment_is_not_consent() {
+    let e = env();
+    let stamp = e.create();
+    let s = service(&e);
+    s.start_now();
+    let before = e.live_bytes();
+    let vars = [
+        ("ATOCORE_DB_PATH", e.db.as_os_str()),
+        ("ATOCORE_PROJECT_REGISTRY_PATH", e.registry.as_os_str()),
+        ("ATOCORE_BACKUP_DIR", e.backups.as_os_str()),
+        ("ATOCORE_STOP_CMD", std::ffi::OsStr::new(&s.stop)),
+        ("ATOCORE_START_CMD", std::ffi::OsStr::new(&s.start)),
+    ];
+    let out = e.run_env(&["restore", &stamp], &vars);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("confirm this restore over the live store"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(s.running(), "the service was not stopped");
+    let _ = before;
+    // With the confirmation, the commands from the environment are used.
+    let out = e.run_env(
+        &["restore", &stamp, "--confirm-service-stopped", "--json"],
+        &vars,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["service"]["started"], true);
+}
+
+#[test]
+fn a_health_command_that_hangs_is_killed_at_the_timeout() {
+    let e = env();
+    let stamp = e.create();
+    let s = service(&e);
+    s.start_now();
+    let out = e.run(&[
+        "restore",
+        &stamp,
+        "--stop-cmd",
+        &s.stop,
+        "--start-cmd",
+        &s.start,
+        "--health-cmd",
+        "sleep 600",
+        "--health-timeout",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let v = json(&out);
+    let health = v["service"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|st| st["step"] == "health")
+        .unwrap()
+        .clone();
+    assert_eq!(health["ok"], false);
+    let problem = health["problem"].as_str().unwrap();
+    assert!(
+        problem.contains("did not become healthy within 2 s") && problem.contains("was killed"),
+        "{problem}"
+    );
+    assert_eq!(v["service"]["healthy"], false);
+    // The service itself was started and is left running for the operator to look at.
+    assert_eq!(v["service"]["started"], true);
 }

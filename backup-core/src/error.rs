@@ -171,6 +171,8 @@ pub enum Error {
         stamp: String,
         /// What validation found.
         problems: Vec<Problem>,
+        /// The proofs validation gave (the failing ones among them), for a drill's log.
+        evidence: Vec<crate::component::Evidence>,
     },
     /// Before a live restore: the snapshot's schema differs from the live store's in a way
     /// the service's code may not expect (older than the live one, another migration level).

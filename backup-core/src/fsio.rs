@@ -1070,11 +1070,22 @@ impl Dir {
     /// # Errors
     /// [`Error::Io`], [`Error::Symlink`].
     pub fn write_atomic(&self, name: &OsStr, bytes: &[u8]) -> Result<()> {
+        self.write_atomic_mode(name, bytes, FILE_MODE)
+    }
+
+    /// [`Dir::write_atomic`], the file getting exactly `mode` (whatever the umask): for files
+    /// others must read, such as a metrics file or a man page.
+    ///
+    /// # Errors
+    /// As [`Dir::write_atomic`].
+    pub fn write_atomic_mode(&self, name: &OsStr, bytes: &[u8], mode: u32) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
         let tmp = write_temp_name(name);
         self.remove_own_leftover(&tmp)?;
-        let mut f = self.create_file_now(&tmp, FILE_MODE)?;
+        let mut f = self.create_file_now(&tmp, mode)?;
         let written = f
-            .write_all(bytes)
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .and_then(|()| f.write_all(bytes))
             .and_then(|()| f.sync_all())
             .map_err(|e| Error::io("write", self.join(&tmp), e));
         drop(f);

@@ -275,7 +275,7 @@ impl Component for SqliteComponent {
             // The raw files of a database that could not be read: no schema to compare.
             return Ok(Vec::new());
         }
-        schema_differences(&facts_of(snap)?, target)
+        schema_differences(snap, &facts_of(snap)?, target)
     }
 
     fn verify(&self, snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Problem>> {
@@ -629,29 +629,42 @@ fn verify_consistent(snap: &SnapshotFiles<'_>, target: &Path) -> Result<Vec<Prob
             format!("journal mode is {got_mode}, the live database had {want_mode}"),
         ));
     }
-    check_canaries(snap, &facts, &conn, target, &where_, &mut problems);
+    drop(conn);
+    if !facts.canaries.is_empty() {
+        // On a connection of their own that can only read.
+        let reader = open_live_read_only(target)?;
+        check_canaries(snap, &facts, &reader, target, &where_, &mut problems);
+    }
     Ok(problems)
 }
 
-/// How the snapshot (`facts`) is older than the live database at `target`: a lower
-/// `user_version`, tables, columns or other objects the live one has and it lacks. A live
-/// database that cannot be read is not compared: restoring over a damaged store is what a
-/// restore is for.
-fn schema_differences(facts: &SqliteFacts, target: &Path) -> Result<Vec<String>> {
-    // Without a -wal the main file is the whole database: read it immutable, which creates
-    // nothing beside it (a read-only open of a WAL database would leave a -wal and -shm).
-    let has_wal = fsio::kind_of(&sidecars(target)[0])?.is_some();
-    let opened = if has_wal {
-        db::open_read_only(target)
-    } else {
-        open_immutable(target)
+/// How the snapshot is older than the live database at `target`: a lower `user_version`,
+/// tables, columns or other objects the live one has and it lacks. Both sides are read from
+/// the databases themselves (the snapshot's checked copy, not the manifest's record of it). A
+/// live database that cannot be read is not compared: restoring over a damaged store is what
+/// a restore is for.
+fn schema_differences(
+    snap: &SnapshotFiles<'_>,
+    facts: &SqliteFacts,
+    target: &Path,
+) -> Result<Vec<String>> {
+    let Some(entry) = snap.entry(&facts.file) else {
+        return Ok(Vec::new());
     };
-    let Ok(conn) = opened else {
+    let copy = snap.local_file(entry)?;
+    let (snap_version, snap_schema) = {
+        let conn = open_immutable(copy.path())?;
+        (
+            pragma_i64(&conn, copy.path(), "user_version").ok(),
+            db::Schema::read(&conn, copy.path())?,
+        )
+    };
+    let Ok(conn) = open_live_read_only(target) else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
     let live_version = pragma_i64(&conn, target, "user_version").ok();
-    if let (Some(snap), Some(live)) = (facts.stats.user_version, live_version) {
+    if let (Some(snap), Some(live)) = (snap_version, live_version) {
         if snap < live {
             out.push(format!(
                 "user_version is {snap} in the snapshot and {live} live (the live database was \
@@ -659,12 +672,23 @@ fn schema_differences(facts: &SqliteFacts, target: &Path) -> Result<Vec<String>>
             ));
         }
     }
-    if let (Some(snap), Ok(live)) = (&facts.schema, db::Schema::read(&conn, target)) {
-        if snap.sha256 != live.sha256 {
-            out.extend(snap.missing_from(&live));
+    if let Ok(live) = db::Schema::read(&conn, target) {
+        if snap_schema.sha256 != live.sha256 {
+            out.extend(snap_schema.missing_from(&live));
         }
     }
     Ok(out)
+}
+
+/// Open the live database at `target` only to read it, with its `-wal`: without a `-wal` the
+/// main file is the whole database and is opened immutable, which creates nothing beside it
+/// (a read-only open of a WAL database would leave a `-wal` and `-shm`); with one, read-only.
+fn open_live_read_only(target: &Path) -> Result<rusqlite::Connection> {
+    if fsio::kind_of(&sidecars(target)[0])?.is_some() {
+        db::open_read_only(target)
+    } else {
+        open_immutable(target)
+    }
 }
 
 /// Run the canaries the snapshot recorded on `conn` (the database at `path`) and compare:

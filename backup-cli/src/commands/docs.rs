@@ -34,8 +34,20 @@ pub fn man(known: &[&Descriptor], dir: Option<&Path>) -> Result<u8> {
                 .context("cannot write to standard output")?;
         }
         Some(dir) => {
-            clap_mangen::generate_to(cmd, dir)
-                .with_context(|| format!("cannot write the man pages into {}", dir.display()))?;
+            // Rendered in a scratch folder, then each page written into `dir` through a
+            // temporary name (never through a symlink there), readable by everyone.
+            let tmp = tempfile::tempdir().context("cannot make a scratch folder")?;
+            clap_mangen::generate_to(cmd, tmp.path()).context("cannot render the man pages")?;
+            let out = backup_core::Dir::open(dir)?;
+            let mut pages: Vec<_> = std::fs::read_dir(tmp.path())
+                .context("cannot list the rendered man pages")?
+                .collect::<std::io::Result<_>>()
+                .context("cannot list the rendered man pages")?;
+            pages.sort_by_key(std::fs::DirEntry::file_name);
+            for p in pages {
+                let bytes = std::fs::read(p.path()).context("cannot read a rendered man page")?;
+                out.write_atomic_mode(&p.file_name(), &bytes, 0o644)?;
+            }
         }
     }
     Ok(exit_codes::OK)

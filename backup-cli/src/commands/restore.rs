@@ -107,21 +107,31 @@ fn run_with_service(
     let stamp = stamp(args.stamp.as_deref().unwrap_or_default())?;
     let targets = live_targets(ctx);
     let mut steps = Vec::new();
-    // The tool stops the service itself, and the gate checks that it did.
-    let confirmed = args.confirm_service_stopped || svc.stop.is_some();
+    // The tool stops the service itself, and the gate checks that it did: `--stop-cmd` on
+    // the command line is the operator's consent. A stop command from the environment or
+    // the config file is not: a bare `restore STAMP` still needs --confirm-service-stopped.
+    let confirmed =
+        args.confirm_service_stopped || (svc.stop.is_some() && args.stop_cmd_on_command_line);
     if !confirmed {
+        if svc.stop.is_some() {
+            anyhow::bail!(
+                "the stop command comes from ATOCORE_STOP_CMD or the config file: confirm this \
+                 restore over the live store with --confirm-service-stopped (the service is \
+                 then stopped with it), or give --stop-cmd; nothing was changed"
+            );
+        }
         return Err(backup_core::Error::NotConfirmed.into());
     }
     // Start the service again after a restore that changed nothing.
     let start_again = |steps: &mut Vec<ServiceStep>, why: &str| match (&svc.stop, &svc.start) {
         (Some(_), Some(cmd)) => {
-            let s = service::step("start", cmd);
+            let s = service::step("start", cmd, svc.health_timeout);
             steps.push(s);
         }
         _ => steps.push(service::skipped("start", svc.start.as_deref(), why)),
     };
     if let Some(cmd) = &svc.stop {
-        let s = service::step("stop", cmd);
+        let s = service::step("stop", cmd, svc.stop_timeout);
         let problem = s.problem.clone();
         steps.push(s);
         if let Some(p) = problem {
@@ -142,10 +152,17 @@ fn run_with_service(
     let took = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
     let report = match result {
         Err(e) => {
-            let untouched = !matches!(
-                e,
-                backup_core::Error::Unfinished { .. } | backup_core::Error::SwitchIncomplete { .. }
-            );
+            // Changed: a journal says a restore is unfinished (whatever the error), or the
+            // error says so. Stopped by a signal: the operator wants it to stop, not to start.
+            let interrupted = matches!(e, backup_core::Error::Interrupted { .. })
+                || backup_core::interrupt::requested().is_some();
+            let changed = o.unfinished().is_ok()
+                || matches!(
+                    e,
+                    backup_core::Error::Unfinished { .. }
+                        | backup_core::Error::SwitchIncomplete { .. }
+                );
+            let untouched = !changed && !interrupted;
             steps.push(ServiceStep {
                 step: "restore".into(),
                 command: None,
@@ -157,6 +174,12 @@ fn run_with_service(
             });
             if untouched {
                 start_again(&mut steps, "the restore failed before it changed anything");
+            } else if !changed {
+                steps.push(service::skipped(
+                    "start",
+                    svc.start.as_deref(),
+                    "stopped by a signal: the service is left stopped",
+                ));
             } else {
                 steps.push(service::skipped(
                     "start",
@@ -190,7 +213,7 @@ fn run_with_service(
              problems above; restore the pre-restore snapshot to go back)",
         ));
     } else if let Some(cmd) = &svc.start {
-        let s = service::step("start", cmd);
+        let s = service::step("start", cmd, svc.health_timeout);
         started = s.ok;
         steps.push(s);
         if let (true, Some(h)) = (started, &svc.health) {

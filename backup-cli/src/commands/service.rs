@@ -32,22 +32,42 @@ fn ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Run `cmd` with `sh -c`, its stdout sent to our stderr; its exit code (`None`: it could not
-/// be started, or a signal ended it) and what to say about a failure.
-fn run(cmd: &str) -> (Option<i32>, Option<String>) {
+/// Run `cmd` with `sh -c` in a process group of its own, its stdout sent to our stderr, for
+/// at most `limit` (then the whole group is killed); its exit code (`None`: it could not be
+/// started, a signal ended it, or it ran too long) and what to say about a failure. The
+/// variables the config file set for this run are not passed on: they are the tool's, not
+/// the service's.
+fn run(cmd: &str, limit: Duration) -> (Option<i32>, Option<String>) {
     use std::os::fd::AsFd;
+    use std::os::unix::process::CommandExt;
     let stdout = std::io::stderr()
         .as_fd()
         .try_clone_to_owned()
         .map_or_else(|_| Stdio::inherit(), Stdio::from);
-    match Command::new("sh")
-        .arg("-c")
+    let mut c = Command::new("sh");
+    c.arg("-c")
         .arg(cmd)
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(Stdio::inherit())
-        .status()
-    {
+        .process_group(0);
+    for var in crate::config::set_by_file() {
+        c.env_remove(var);
+    }
+    let mut child = match c.spawn() {
+        Ok(child) => child,
+        Err(e) => return (None, Some(format!("could not be started: {e}"))),
+    };
+    let t = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Ok(s),
+            Ok(None) if t.elapsed() >= limit => break Err(()),
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return (None, Some(format!("could not be waited for: {e}"))),
+        }
+    };
+    match status {
         Ok(s) if s.success() => (Some(0), None),
         Ok(s) => (
             s.code(),
@@ -56,14 +76,30 @@ fn run(cmd: &str) -> (Option<i32>, Option<String>) {
                 None => "was ended by a signal".to_owned(),
             }),
         ),
-        Err(e) => (None, Some(format!("could not be started: {e}"))),
+        Err(()) => {
+            // The group (the shell and what it started in the foreground) goes: the shell
+            // leads the group it was put in.
+            let _ = rustix::process::kill_process_group(
+                rustix::process::Pid::from_child(&child),
+                rustix::process::Signal::KILL,
+            );
+            let _ = child.kill();
+            let _ = child.wait();
+            (
+                None,
+                Some(format!(
+                    "did not finish within {} s and was killed",
+                    limit.as_secs()
+                )),
+            )
+        }
     }
 }
 
-/// Run one command as a step named `step`.
-pub fn step(step: &str, cmd: &str) -> ServiceStep {
+/// Run one command, for at most `limit`, as a step named `step`.
+pub fn step(step: &str, cmd: &str, limit: Duration) -> ServiceStep {
     let t = Instant::now();
-    let (code, failure) = run(cmd);
+    let (code, failure) = run(cmd, limit);
     ServiceStep {
         step: step.to_owned(),
         command: Some(cmd.to_owned()),
@@ -135,7 +171,11 @@ pub fn wait_healthy(cmd: &str, timeout: Duration) -> ServiceStep {
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let (code, failure) = run(cmd);
+        // Each attempt may take what is left of the time, and at least a second.
+        let left = timeout
+            .saturating_sub(t.elapsed())
+            .max(Duration::from_secs(1));
+        let (code, failure) = run(cmd, left);
         if failure.is_none()
             || t.elapsed() >= timeout
             || backup_core::interrupt::requested().is_some()

@@ -38,14 +38,14 @@ fn dated_stamp(s: &Stamp, now: i64) -> json::Dated {
     json::Dated {
         stamp: Some(s.to_string()),
         at: rfc3339_of(s.seconds()),
-        age_seconds: now - s.seconds(),
+        age_seconds: Some(now - s.seconds()),
         ok: None,
         detail: None,
     }
 }
 
 fn dated_line((at, ok, stamp, detail): Line, now: i64) -> json::Dated {
-    let age = seconds_of(&at).map_or(-1, |t| now - t);
+    let age = seconds_of(&at).map(|t| now - t);
     json::Dated {
         stamp,
         at,
@@ -209,7 +209,8 @@ fn write_metrics(file: &Path, text: &str) -> Result<()> {
     let parent = backup_core::fsio::parent_of(file);
     let name = backup_core::fsio::last_name(file)?;
     let dir = backup_core::Dir::open(parent)?;
-    dir.write_atomic(name, text.as_bytes())?;
+    // node_exporter reads it as its own user.
+    dir.write_atomic_mode(name, text.as_bytes(), 0o644)?;
     Ok(())
 }
 
@@ -296,13 +297,14 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<u8> {
     let show = |what: &str, d: &Option<json::Dated>| match d {
         None => say(format!("{what}: none")),
         Some(d) => say(format!(
-            "{what}: {}{} ({} ago{})",
+            "{what}: {}{} ({}{})",
             d.stamp
                 .as_deref()
                 .map(|s| format!("{s}, "))
                 .unwrap_or_default(),
             d.at,
-            span(d.age_seconds),
+            d.age_seconds
+                .map_or_else(|| "age unknown".to_owned(), |a| format!("{} ago", span(a))),
             match (d.ok, &d.detail) {
                 (Some(false), _) => ", FAILED".to_owned(),
                 (_, Some(r)) => format!(", read {r}"),

@@ -366,9 +366,18 @@ impl Scene {
 /// A run of `cmd` stopped at `failpoint` (the build has the `failpoints` feature), and a
 /// thread that keeps reading its stderr (so its later messages never meet a closed pipe);
 /// the thread returns all of it.
-pub fn stop_at(mut cmd: Command, failpoint: &str) -> (Child, std::thread::JoinHandle<String>) {
+pub fn stop_at(cmd: Command, failpoint: &str) -> (Child, std::thread::JoinHandle<String>) {
+    stop_at_with(cmd, failpoint, Stdio::null())
+}
+
+/// [`stop_at`], the run's stdout going to `stdout` (piped, for a test that reads its JSON).
+pub fn stop_at_with(
+    mut cmd: Command,
+    failpoint: &str,
+    stdout: Stdio,
+) -> (Child, std::thread::JoinHandle<String>) {
     cmd.env("ATOCORE_FAILPOINT", failpoint)
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();

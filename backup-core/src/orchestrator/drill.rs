@@ -88,6 +88,14 @@ impl<'a> Orchestrator<'a> {
                     }
                 }
                 Err(e @ Error::Interrupted { .. }) => return Err(e),
+                // The restore's own gate runs the slow checks this drill's validation did not
+                // (index recall, canaries): its findings and proofs go into the report.
+                Err(Error::InvalidSnapshot {
+                    problems, evidence, ..
+                }) => {
+                    report.problems.extend(problems);
+                    report.evidence.extend(evidence);
+                }
                 Err(e) => report
                     .problems
                     .push(Problem::new(stamp.as_str(), e.to_string())),

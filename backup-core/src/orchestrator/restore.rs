@@ -363,7 +363,7 @@ impl<'a> Orchestrator<'a> {
         let (open_file_check, _locks) = self.gate(&plan, over)?;
         let mut notes = Vec::new();
         if over == Over::Live && matches!(mode, Mode::Fresh) {
-            notes = self.schema_gate(stamp, &manifest, &plan, opts)?;
+            notes = self.schema_gate(stamp, &manifest, &plan, opts, &mut prepared)?;
             notes.extend(self.partial_restore_notes(&manifest, opts));
         }
         clear_old_private_folders(&plan)?;
@@ -397,11 +397,20 @@ impl<'a> Orchestrator<'a> {
         manifest: &Manifest,
         plan: &[Planned<'_, '_>],
         opts: &RestoreOptions,
+        prepared: &mut super::validate::Prepared,
     ) -> Result<Vec<String>> {
         let mut differences = Vec::new();
         for p in plan.iter().filter(|p| p.record.present && p.exists) {
-            let snap = self.snap_files(stamp, manifest, p.record);
-            for d in p.comp.schema_differences(&snap, &p.target)? {
+            // The component reads the snapshot's own files (the checked copy the gate made,
+            // lent and taken back), not what the manifest says about them.
+            let mut snap = self
+                .snap_files(stamp, manifest, p.record)
+                .with_prepared(prepared.remove(&p.record.id));
+            let found = p.comp.schema_differences(&snap, &p.target);
+            if let Some(copy) = snap.take_prepared() {
+                prepared.insert(p.record.id.clone(), copy);
+            }
+            for d in found? {
                 differences.push(format!("{}: {d}", p.record.id));
             }
         }
@@ -500,7 +509,10 @@ impl<'a> Orchestrator<'a> {
         stamp: &Stamp,
         prepared: &mut super::validate::Prepared,
     ) -> Result<Manifest> {
-        let validation = self.validate_keeping(stamp, Some(prepared))?;
+        // With the slow, query-level checks (index recall, canaries): the restored bytes are
+        // the snapshot's, so whatever they would find after the switch is found here, before
+        // anything is touched.
+        let validation = self.validate_keeping(stamp, Some(prepared), true)?;
         // A validation cut short by a signal says nothing about the snapshot.
         crate::interrupt::check()?;
         match (validation.manifest, validation.problems.is_empty()) {
@@ -508,6 +520,7 @@ impl<'a> Orchestrator<'a> {
             (_, _) => Err(Error::InvalidSnapshot {
                 stamp: stamp.to_string(),
                 problems: validation.problems,
+                evidence: validation.evidence,
             }),
         }
     }

@@ -37,7 +37,7 @@ impl<'a> Orchestrator<'a> {
     /// # Errors
     /// [`Error::UnknownSnapshot`] when there is none.
     pub(super) fn validate_stored(&self, stamp: &Stamp) -> Result<Validation> {
-        self.validate_keeping(stamp, None)
+        self.validate_keeping(stamp, None, self.deep)
     }
 
     /// [`Orchestrator::validate_stored`]; with `keep`, the checked local copy of each
@@ -50,6 +50,7 @@ impl<'a> Orchestrator<'a> {
         &self,
         stamp: &Stamp,
         mut keep: Option<&mut Prepared>,
+        deep: bool,
     ) -> Result<Validation> {
         let mut problems = Vec::new();
         let manifest = match self.store.read_manifest(stamp) {
@@ -89,7 +90,7 @@ impl<'a> Orchestrator<'a> {
         let checked: Vec<Checked> = super::in_threads(
             &manifest.components,
             |record| format!("validate-{}", record.id),
-            |record| self.validate_component(stamp, &manifest, record, keeping),
+            |record| self.validate_component(stamp, &manifest, record, keeping, deep),
             |record| {
                 let stopped = "could not be checked: its thread stopped";
                 (
@@ -124,6 +125,7 @@ impl<'a> Orchestrator<'a> {
         manifest: &Manifest,
         record: &ComponentRecord,
         keep: bool,
+        deep: bool,
     ) -> Checked {
         let mut problems = Vec::new();
         let comp = match self.component(&record.id) {
@@ -150,7 +152,7 @@ impl<'a> Orchestrator<'a> {
         let mut copy = None;
         let mut evidence = Vec::new();
         if let (Some(comp), true) = (comp, record.present) {
-            let mut snap = snap.with_damaged(damaged).with_deep(self.deep);
+            let mut snap = snap.with_damaged(damaged).with_deep(deep);
             match comp.validate(&snap) {
                 Ok(p) => problems.extend(p),
                 Err(e) => problems.push(Problem::new(
