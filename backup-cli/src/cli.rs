@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use backup_core::{Configured, Descriptor};
+use backup_core::{Configured, Descriptor, Setting};
 use clap::{Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Back up, validate and restore the AtoCore runtime store: the SQLite database, the project
@@ -255,28 +255,20 @@ pub fn long_version() -> String {
 /// The command with every component's options added.
 pub fn command(known: &[&Descriptor]) -> clap::Command {
     let mut cmd = Cli::command().long_version(long_version());
+    let option = |s: &Setting| {
+        Arg::new(s.flag)
+            .long(s.flag)
+            .env(s.env)
+            .global(true)
+            .value_name(s.value_name)
+            .help(s.help)
+    };
     for d in known {
         for s in std::iter::once(&d.path).chain(d.settings) {
-            cmd = cmd.arg(
-                Arg::new(s.flag)
-                    .long(s.flag)
-                    .env(s.env)
-                    .global(true)
-                    .value_name(s.value_name)
-                    .help(s.help)
-                    .value_parser(clap::value_parser!(PathBuf)),
-            );
+            cmd = cmd.arg(option(s).value_parser(clap::value_parser!(PathBuf)));
         }
         for s in d.lists {
-            cmd = cmd.arg(
-                Arg::new(s.flag)
-                    .long(s.flag)
-                    .env(s.env)
-                    .global(true)
-                    .value_name(s.value_name)
-                    .help(s.help)
-                    .action(ArgAction::Append),
-            );
+            cmd = cmd.arg(option(s).action(ArgAction::Append));
         }
     }
     let ids: Vec<&'static str> = known.iter().map(|d| d.id).collect();

@@ -78,15 +78,17 @@ impl Service {
             .status()
             .unwrap()
             .success());
+        self.wait_running("the service did not start");
+        self.pid().unwrap()
+    }
+
+    /// Wait (at most 30 s) until it runs, else fail saying `why`.
+    fn wait_running(&self, why: &str) {
         let t = Instant::now();
         while !self.running() {
-            assert!(
-                t.elapsed() < Duration::from_secs(30),
-                "the service did not start"
-            );
+            assert!(t.elapsed() < Duration::from_secs(30), "{why}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.pid().unwrap()
     }
 
     fn health(&self) -> String {
@@ -269,14 +271,7 @@ fn a_restore_refused_before_it_changed_anything_starts_the_service_again() {
         "{err}"
     );
     assert!(err.contains("service: start"), "{err}");
-    let t = Instant::now();
-    while !s.running() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "started again: {err}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    s.wait_running(&format!("started again: {err}"));
     assert_ne!(s.pid().unwrap(), old);
 }
 

@@ -20,6 +20,18 @@ pub struct OpenBy {
     pub path: PathBuf,
 }
 
+impl OpenBy {
+    /// `pid 42 (command line) has /path open`, as refusals say it.
+    pub fn describe(&self) -> String {
+        format!(
+            "pid {} ({}) has {} open",
+            self.pid,
+            self.command,
+            self.path.display()
+        )
+    }
+}
+
 /// What a scan found.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Scan {

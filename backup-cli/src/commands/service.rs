@@ -138,14 +138,7 @@ pub fn wait_released(
             let who: Vec<String> = scan
                 .holders
                 .iter()
-                .map(|h| {
-                    format!(
-                        "pid {} ({}) has {} open",
-                        h.pid,
-                        h.command,
-                        h.path.display()
-                    )
-                })
+                .map(backup_core::procs::OpenBy::describe)
                 .collect();
             return ServiceStep {
                 step: "wait_released".into(),

@@ -172,14 +172,7 @@ fn refuse_if_in_use(plan: &[Planned<'_, '_>]) -> Result<crate::procs::Scan> {
         holders: scan
             .holders
             .iter()
-            .map(|h| {
-                format!(
-                    "pid {} ({}) has {} open",
-                    h.pid,
-                    h.command,
-                    h.path.display()
-                )
-            })
+            .map(crate::procs::OpenBy::describe)
             .collect(),
     })
 }
