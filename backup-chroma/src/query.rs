@@ -36,6 +36,9 @@ pub const EF: usize = 64;
 /// The highest level an index may claim: hnswlib draws an element's level with probability
 /// falling by a factor of M per level, so even a billion elements stay below 10.
 pub const MAX_LEVEL: i32 = 64;
+/// Read buffer of the streaming passes over `data_level0.bin`: below glibc's mmap threshold,
+/// so it is reused from the thread's heap rather than left behind in another arena.
+const READ_BUFFER: usize = 64 * 1024;
 /// The wider beams a query that missed is searched with again, in turn.
 pub const WIDER: &[usize] = &[256, 1024];
 /// Stored vectors searched for (fewer when the index holds fewer).
@@ -584,7 +587,7 @@ pub fn measure(dir: &Path, h: Header, space: Space) -> Result<Recall, Failure> {
     {
         let f = backup_core::fsio::open_regular(&dir.join("data_level0.bin"))
             .map_err(|e| ("data_level0.bin", format!("cannot be read: {e}")))?;
-        let mut r = BufReader::with_capacity(1 << 20, f);
+        let mut r = BufReader::with_capacity(READ_BUFFER, f);
         let mut el = vec![0u8; h.size_data_per_element as usize];
         for i in 0..cur {
             r.read_exact(&mut el)
@@ -641,7 +644,7 @@ pub fn measure(dir: &Path, h: Header, space: Space) -> Result<Recall, Failure> {
     {
         let f = backup_core::fsio::open_regular(&dir.join("data_level0.bin"))
             .map_err(|e| ("data_level0.bin", format!("cannot be read: {e}")))?;
-        let mut r = BufReader::with_capacity(1 << 20, f);
+        let mut r = BufReader::with_capacity(READ_BUFFER, f);
         let mut el = vec![0u8; h.size_data_per_element as usize];
         for i in 0..cur as u32 {
             r.read_exact(&mut el)

@@ -38,7 +38,12 @@ fn service(e: &Env) -> Service {
             q(&state),
             q(&state.join("log"))
         ),
-        stop: format!("kill $(cat {})", q(&state.join("pid"))),
+        // The stop command also keeps its environment, for the test to read.
+        stop: format!(
+            "env > {}; kill $(cat {})",
+            q(&state.join("stop-env")),
+            q(&state.join("pid"))
+        ),
         health: format!("test -s {}", q(&state.join("health"))),
         state,
     }
@@ -170,6 +175,14 @@ fn the_service_is_stopped_restored_started_and_healthy() {
     assert!(!alive(old), "the old service process ended");
     assert!(e.memories(&e.db).iter().all(|m| m != "MUTATION"));
     assert!(stderr(&out).contains("service: health"), "{}", stderr(&out));
+    // The commands get the environment the tool was given, not the allocator setting the
+    // binary runs itself with.
+    let seen = fs::read_to_string(s.state.join("stop-env")).unwrap();
+    assert!(seen.contains("PATH="), "{seen}");
+    assert!(
+        !seen.contains("MALLOC_ARENA_MAX") && !seen.contains("ATOCORE_BACKUP_ONE_ARENA"),
+        "{seen}"
+    );
 }
 
 #[test]
