@@ -145,7 +145,7 @@ pub fn check_store(dir: &Path, prefix: &str, deep: bool) -> Checked {
                         c.space.as_deref().unwrap_or_default()
                     ),
                 ),
-                Some(space) => match query::measure(&seg_dir, h, space) {
+                Some(space) => match query::measure(&seg_dir, h, space, &facts.live_elements) {
                     Ok(r) => {
                         let (sr, rr) = (r.self_recall(), r.random_recall());
                         if !r.passes() {

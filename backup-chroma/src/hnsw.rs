@@ -7,6 +7,8 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
+use crate::query::Bits;
+
 /// The four files every vector segment folder has once its index was initialised.
 pub const BIN_FILES: [&str; 4] = [
     "header.bin",
@@ -70,6 +72,9 @@ pub struct SegmentFacts {
     pub header: Option<Header>,
     /// Labels of elements not marked deleted.
     pub live_labels: BTreeSet<u64>,
+    /// Which elements below cur_element_count are not marked deleted, one bit each (read in
+    /// the same pass as the labels; the query-level proof samples and scans these).
+    pub live_elements: Bits,
     /// The pickle's ids by label, when a pickle exists and parses.
     pub pickle: Option<BTreeMap<u64, String>>,
 }
@@ -182,7 +187,10 @@ pub fn check_segment(dir: &Path, dimension: Option<i64>) -> (SegmentFacts, Vec<(
     facts.header = Some(header);
     if sizes_ok {
         match read_labels(&dir.join("data_level0.bin"), &header) {
-            Ok(l) => facts.live_labels = l,
+            Ok((labels, live)) => {
+                facts.live_labels = labels;
+                facts.live_elements = live;
+            }
             Err(m) => p("data_level0.bin", m),
         }
     }
@@ -234,14 +242,16 @@ fn check_link_lists(path: &Path, cur: u64) -> Result<(), String> {
 }
 
 /// Labels of the elements below cur_element_count that are not marked deleted (hnswlib marks
-/// deletion in bit 0 of the third byte of an element's level-0 link header).
-fn read_labels(path: &Path, h: &Header) -> Result<BTreeSet<u64>, String> {
+/// deletion in bit 0 of the third byte of an element's level-0 link header), and which
+/// elements those are.
+fn read_labels(path: &Path, h: &Header) -> Result<(BTreeSet<u64>, Bits), String> {
     let f: File =
         backup_core::fsio::open_regular(path).map_err(|e| format!("cannot be read: {e}"))?;
     let mut r = BufReader::with_capacity(1 << 20, f);
     let per = h.size_data_per_element as usize;
     let mut element = vec![0u8; per];
     let mut labels = BTreeSet::new();
+    let mut live = Bits::new(h.cur_element_count);
     r.seek(SeekFrom::Start(h.offset_level0))
         .map_err(|e| e.to_string())?;
     for i in 0..h.cur_element_count {
@@ -250,11 +260,15 @@ fn read_labels(path: &Path, h: &Header) -> Result<BTreeSet<u64>, String> {
         let deleted = element[2] & 1 == 1;
         let lo = h.label_offset as usize;
         let label = u64::from_le_bytes(element[lo..lo + 8].try_into().unwrap_or([0; 8]));
-        if !deleted && !labels.insert(label) {
+        if deleted {
+            continue;
+        }
+        if !labels.insert(label) {
             return Err(format!("holds label {label} twice"));
         }
+        live.set(i);
     }
-    Ok(labels)
+    Ok((labels, live))
 }
 
 /// The label → id map of index_metadata.pickle (1.x: a plain dict; 0.6.x: a PersistentData

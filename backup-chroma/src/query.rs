@@ -324,17 +324,16 @@ impl Graph {
         buf[2] & 1 == 1
     }
 
-    /// Distance from `q` to element `i`, whether it is deleted, and its level-0 neighbours.
-    fn visit(
-        &mut self,
-        q: &[f32],
-        i: u32,
-        v: &mut Vec<f32>,
-        neighbours: &mut Vec<u32>,
-    ) -> Result<(f32, bool), Failure> {
+    /// Distance from `q` to element `i`, and whether it is deleted.
+    fn visit(&mut self, q: &[f32], i: u32, v: &mut Vec<f32>) -> Result<(f32, bool), Failure> {
         self.load(i)?;
         Self::vector_of(&self.buf, &self.h, v);
-        let d = self.space.distance(q, v);
+        Ok((self.space.distance(q, v), Self::deleted(&self.buf)))
+    }
+
+    /// Element `i`'s level-0 neighbours.
+    fn neighbours(&mut self, i: u32, neighbours: &mut Vec<u32>) -> Result<(), Failure> {
+        self.load(i)?;
         let count = u64::from(u16::from_le_bytes([self.buf[0], self.buf[1]]));
         if count > self.h.max_m0 {
             return Err((
@@ -357,7 +356,7 @@ impl Graph {
             self.check_id(n, i, 0)?;
             neighbours.push(n);
         }
-        Ok((d, Self::deleted(&self.buf)))
+        Ok(())
     }
 
     fn check_id(&self, n: u32, from: u32, level: u32) -> Result<(), Failure> {
@@ -425,23 +424,15 @@ impl Graph {
         let mut v = Vec::with_capacity(self.dim());
         let mut nb = Vec::new();
         let mut cur = self.h.enterpoint;
-        if self.h.maxlevel < 0 {
-            return Err((
-                "header.bin",
-                format!("maxlevel {} is negative", self.h.maxlevel),
-            ));
-        }
-        let (mut cur_d, _) = self.visit(q, cur, &mut v, &mut nb)?;
+        // Greedy descent (Graph::open bounded maxlevel to 0..=MAX_LEVEL).
+        let (mut cur_d, _) = self.visit(q, cur, &mut v)?;
         for level in (1..=self.h.maxlevel as u32).rev() {
             let mut changed = true;
             while changed {
                 changed = false;
-                let mut links = Vec::new();
-                self.upper_links(cur, level, &mut links)?;
-                for n in links {
-                    self.load(n)?;
-                    Self::vector_of(&self.buf, &self.h, &mut v);
-                    let d = self.space.distance(q, &v);
+                self.upper_links(cur, level, &mut nb)?;
+                for n in std::mem::take(&mut nb) {
+                    let (d, _) = self.visit(q, n, &mut v)?;
                     if d < cur_d {
                         cur_d = d;
                         cur = n;
@@ -454,7 +445,7 @@ impl Graph {
         let mut visited = HashSet::new();
         let mut top: BinaryHeap<Near> = BinaryHeap::new();
         let mut candidates: BinaryHeap<std::cmp::Reverse<Near>> = BinaryHeap::new();
-        let (d0, del0) = self.visit(q, cur, &mut v, &mut nb)?;
+        let (d0, del0) = self.visit(q, cur, &mut v)?;
         let mut lower = f32::INFINITY;
         if !del0 {
             top.push(Near(d0, cur));
@@ -469,13 +460,13 @@ impl Graph {
             if backup_core::interrupt::requested().is_some() {
                 return Err(("data_level0.bin", "the search was interrupted".into()));
             }
-            let (_, _) = self.visit(q, c.1, &mut v, &mut nb)?;
+            self.neighbours(c.1, &mut nb)?;
             let around = std::mem::take(&mut nb);
             for &n in &around {
                 if !visited.insert(n) {
                     continue;
                 }
-                let (d, del) = self.visit(q, n, &mut v, &mut nb)?;
+                let (d, del) = self.visit(q, n, &mut v)?;
                 if top.len() < ef || d < lower {
                     candidates.push(std::cmp::Reverse(Near(d, n)));
                     if !del {
@@ -497,20 +488,39 @@ impl Graph {
     }
 }
 
-/// One bit per element.
-struct Bits(Vec<u64>, u64);
+/// One bit per element of an index (which are live).
+#[derive(Debug, Default, Clone)]
+pub struct Bits(Vec<u64>, u64);
 
 impl Bits {
-    fn new(n: u64) -> Bits {
+    /// `n` bits, none set.
+    pub fn new(n: u64) -> Bits {
         Bits(vec![0; usize::try_from(n.div_ceil(64)).unwrap_or(0)], n)
     }
 
-    fn set(&mut self, i: u64) {
+    /// Set bit `i` (below the length).
+    pub fn set(&mut self, i: u64) {
         self.0[(i / 64) as usize] |= 1 << (i % 64);
     }
 
-    fn get(&self, i: u64) -> bool {
-        self.0[(i / 64) as usize] & (1 << (i % 64)) != 0
+    /// Bit `i`; false beyond the length.
+    pub fn get(&self, i: u64) -> bool {
+        i < self.1 && self.0[(i / 64) as usize] & (1 << (i % 64)) != 0
+    }
+
+    /// How many bits there are.
+    pub fn len(&self) -> u64 {
+        self.1
+    }
+
+    /// Whether there are no bits at all.
+    pub fn is_empty(&self) -> bool {
+        self.1 == 0
+    }
+
+    /// How many are set.
+    pub fn count(&self) -> u64 {
+        self.0.iter().map(|w| u64::from(w.count_ones())).sum()
     }
 
     /// The first set bit at or after `from`, wrapping around, a word at a time; `from` when
@@ -555,12 +565,13 @@ impl Seq {
 }
 
 /// Search the segment in `dir` (whose files have passed the structural checks against
-/// header `h`) and measure recall against brute force.
+/// header `h`, which also read which elements are `live`) and measure recall against brute
+/// force.
 ///
 /// # Errors
 /// A file that cannot be read, or a link that leads outside the index (hnswlib itself would
 /// read out of bounds there), as the file's name and a sentence.
-pub fn measure(dir: &Path, h: Header, space: Space) -> Result<Recall, Failure> {
+pub fn measure(dir: &Path, h: Header, space: Space, live: &Bits) -> Result<Recall, Failure> {
     let cur = h.cur_element_count;
     let mut out = Recall {
         space: space.name(),
@@ -579,25 +590,18 @@ pub fn measure(dir: &Path, h: Header, space: Space) -> Result<Recall, Failure> {
         // Nothing was added yet (hnswlib's maxlevel is -1 then): nothing to search.
         return Ok(out);
     }
+    if live.len() != cur {
+        return Err((
+            "data_level0.bin",
+            format!(
+                "the live elements were read for {} elements, not {cur}",
+                live.len()
+            ),
+        ));
+    }
     let mut g = Graph::open(dir, h, space)?;
     let dim = g.dim();
-    // Pass 1: which elements are live (one bit each), and the sample of stored vectors.
-    let mut live = Bits::new(cur);
-    let mut live_count = 0u64;
-    {
-        let f = backup_core::fsio::open_regular(&dir.join("data_level0.bin"))
-            .map_err(|e| ("data_level0.bin", format!("cannot be read: {e}")))?;
-        let mut r = BufReader::with_capacity(READ_BUFFER, f);
-        let mut el = vec![0u8; h.size_data_per_element as usize];
-        for i in 0..cur {
-            r.read_exact(&mut el)
-                .map_err(|_| ("data_level0.bin", format!("ends inside element {i}")))?;
-            if !Graph::deleted(&el) {
-                live.set(i);
-                live_count += 1;
-            }
-        }
-    }
+    let live_count = live.count();
     out.live_elements = live_count;
     g.deleted_any = live_count != cur;
     if live_count == 0 {

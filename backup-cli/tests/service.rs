@@ -127,12 +127,13 @@ fn restore_with(e: &Env, s: &Service, stamp: &str, extra: &[&str]) -> std::proce
     e.run(&args)
 }
 
-fn steps(v: &Value) -> Vec<(String, bool)> {
+/// Each step's name and whether it succeeded, in order.
+fn steps(v: &Value) -> Vec<(&str, bool)> {
     v["service"]["steps"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["step"].as_str().unwrap().to_owned(), s["ok"] == true))
+        .map(|s| (s["step"].as_str().unwrap(), s["ok"] == true))
         .collect()
 }
 
@@ -154,11 +155,11 @@ fn the_service_is_stopped_restored_started_and_healthy() {
     assert_eq!(
         steps(&v),
         [
-            ("stop".to_owned(), true),
-            ("wait_released".to_owned(), true),
-            ("restore".to_owned(), true),
-            ("start".to_owned(), true),
-            ("health".to_owned(), true),
+            ("stop", true),
+            ("wait_released", true),
+            ("restore", true),
+            ("start", true),
+            ("health", true),
         ]
     );
     assert_eq!(v["service"]["started"], true);
@@ -246,10 +247,10 @@ fn a_restore_that_fails_verification_leaves_the_service_stopped() {
     assert_eq!(
         steps(&v),
         [
-            ("stop".to_owned(), true),
-            ("wait_released".to_owned(), true),
-            ("restore".to_owned(), false),
-            ("start".to_owned(), false),
+            ("stop", true),
+            ("wait_released", true),
+            ("restore", false),
+            ("start", false),
         ]
     );
     assert_eq!(v["service"]["started"], false);

@@ -42,7 +42,7 @@ pub use orchestrator::{
     CHECK_LOG_VERSION, DRILL_LOG, DRILL_LOG_VERSION, DRILL_SCRATCH_PREFIX,
 };
 pub use progress::Progress;
-pub use stamp::{rfc3339, span, Stamp};
+pub use stamp::{parse_rfc3339, rfc3339, span, Stamp};
 pub use store::{
     prune_plan, Added, CheckReport, FolderStore, Found, Listing, LocalObjects, ObjectSnapshotStore,
     ObjectStore, Pending, Policy, PrunePlan, PruneReport, RangedObject, ReadData, Reason,

@@ -98,6 +98,18 @@ pub fn rfc3339(t: SystemTime) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
+/// Seconds since the epoch of RFC 3339 UTC text as [`rfc3339`] writes it
+/// (`2026-04-09T01:23:45Z`); `None` for anything else.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let shaped = b.len() == 20 && b[4] == b'-' && b[7] == b'-' && b[13] == b':' && b[16] == b':';
+    if !shaped {
+        return None;
+    }
+    let compact: String = text.chars().filter(|c| *c != '-' && *c != ':').collect();
+    Stamp::parse(&compact).ok().map(|s| s.seconds())
+}
+
 /// Time until the next whole second of the system clock.
 pub fn until_next_second(now: SystemTime) -> Duration {
     let nanos = now
@@ -148,6 +160,23 @@ mod tests {
         for secs in [0u64, 951_782_400, 1_775_697_825, 4_102_444_799] {
             let s = Stamp::at(UNIX_EPOCH + Duration::from_secs(secs));
             assert_eq!(s.seconds(), secs as i64, "{s}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_reads_back_what_it_writes() {
+        for secs in [0u64, 951_782_400, 1_775_697_825, 4_102_444_799] {
+            let t = UNIX_EPOCH + Duration::from_secs(secs);
+            assert_eq!(parse_rfc3339(&rfc3339(t)), Some(secs as i64));
+        }
+        for bad in [
+            "",
+            "2026-04-09",
+            "20260409T012345Z",
+            "2026-04-09T01:23:45",
+            "2026-04-09T01-23-45Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }
 

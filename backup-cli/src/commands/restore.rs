@@ -163,15 +163,14 @@ fn run_with_service(
                         | backup_core::Error::SwitchIncomplete { .. }
                 );
             let untouched = !changed && !interrupted;
-            steps.push(ServiceStep {
-                step: "restore".into(),
-                command: None,
-                ok: false,
-                exit_code: None,
-                attempts: 1,
-                ms: took,
-                problem: Some(e.to_string()),
-            });
+            steps.push(service::record(
+                "restore",
+                None,
+                1,
+                took,
+                None,
+                Some(e.to_string()),
+            ));
             if untouched {
                 start_again(&mut steps, "the restore failed before it changed anything");
             } else if !changed {
@@ -194,15 +193,8 @@ fn run_with_service(
         Ok(r) => r,
     };
     let verified = report.verified();
-    steps.push(ServiceStep {
-        step: "restore".into(),
-        command: None,
-        ok: verified,
-        exit_code: None,
-        attempts: 1,
-        ms: took,
-        problem: (!verified).then(|| "verification failed".to_owned()),
-    });
+    let problem = (!verified).then(|| "verification failed".to_owned());
+    steps.push(service::record("restore", None, 1, took, None, problem));
     let mut started = false;
     let mut healthy = None;
     if !verified {

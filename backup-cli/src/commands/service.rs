@@ -96,19 +96,32 @@ fn run(cmd: &str, limit: Duration) -> (Option<i32>, Option<String>) {
     }
 }
 
+/// The record of a step: it succeeded when there is no `problem`.
+pub fn record(
+    step: &str,
+    command: Option<&str>,
+    attempts: u32,
+    ms: u64,
+    exit_code: Option<i32>,
+    problem: Option<String>,
+) -> ServiceStep {
+    ServiceStep {
+        step: step.to_owned(),
+        command: command.map(str::to_owned),
+        ok: problem.is_none(),
+        exit_code,
+        attempts,
+        ms,
+        problem,
+    }
+}
+
 /// Run one command, for at most `limit`, as a step named `step`.
 pub fn step(step: &str, cmd: &str, limit: Duration) -> ServiceStep {
     let t = Instant::now();
     let (code, failure) = run(cmd, limit);
-    ServiceStep {
-        step: step.to_owned(),
-        command: Some(cmd.to_owned()),
-        ok: failure.is_none(),
-        exit_code: code,
-        attempts: 1,
-        ms: ms(t),
-        problem: failure.map(|f| format!("the {step} command {f}")),
-    }
+    let problem = failure.map(|f| format!("the {step} command {f}"));
+    record(step, Some(cmd), 1, ms(t), code, problem)
 }
 
 /// Wait until no other process holds the live stores at `targets` open (what the restore's
@@ -124,15 +137,7 @@ pub fn wait_released(
         attempts += 1;
         let scan = o.holders(targets);
         if scan.holders.is_empty() {
-            return ServiceStep {
-                step: "wait_released".into(),
-                command: None,
-                ok: true,
-                exit_code: None,
-                attempts,
-                ms: ms(t),
-                problem: None,
-            };
+            return record("wait_released", None, attempts, ms(t), None, None);
         }
         if t.elapsed() >= timeout || backup_core::interrupt::requested().is_some() {
             let who: Vec<String> = scan
@@ -140,19 +145,12 @@ pub fn wait_released(
                 .iter()
                 .map(backup_core::procs::OpenBy::describe)
                 .collect();
-            return ServiceStep {
-                step: "wait_released".into(),
-                command: None,
-                ok: false,
-                exit_code: None,
-                attempts,
-                ms: ms(t),
-                problem: Some(format!(
-                    "the live store was still open {} s after the stop command: {}",
-                    timeout.as_secs(),
-                    who.join("; ")
-                )),
-            };
+            let problem = format!(
+                "the live store was still open {} s after the stop command: {}",
+                timeout.as_secs(),
+                who.join("; ")
+            );
+            return record("wait_released", None, attempts, ms(t), None, Some(problem));
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -173,21 +171,14 @@ pub fn wait_healthy(cmd: &str, timeout: Duration) -> ServiceStep {
             || t.elapsed() >= timeout
             || backup_core::interrupt::requested().is_some()
         {
-            return ServiceStep {
-                step: "health".into(),
-                command: Some(cmd.to_owned()),
-                ok: failure.is_none(),
-                exit_code: code,
-                attempts,
-                ms: ms(t),
-                problem: failure.map(|f| {
-                    format!(
-                        "the service did not become healthy within {} s (the health command \
-                         {f} on attempt {attempts})",
-                        timeout.as_secs()
-                    )
-                }),
-            };
+            let problem = failure.map(|f| {
+                format!(
+                    "the service did not become healthy within {} s (the health command {f} \
+                     on attempt {attempts})",
+                    timeout.as_secs()
+                )
+            });
+            return record("health", Some(cmd), attempts, ms(t), code, problem);
         }
         std::thread::sleep(Duration::from_secs(1));
     }
@@ -195,13 +186,5 @@ pub fn wait_healthy(cmd: &str, timeout: Duration) -> ServiceStep {
 
 /// A step that was not run, and why.
 pub fn skipped(step: &str, cmd: Option<&str>, why: &str) -> ServiceStep {
-    ServiceStep {
-        step: step.to_owned(),
-        command: cmd.map(str::to_owned),
-        ok: false,
-        exit_code: None,
-        attempts: 0,
-        ms: 0,
-        problem: Some(why.to_owned()),
-    }
+    record(step, cmd, 0, 0, None, Some(why.to_owned()))
 }

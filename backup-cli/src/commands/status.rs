@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::SystemTime;
 
-use backup_core::span;
+use backup_core::{parse_rfc3339, span};
 use backup_core::{Kind, Stamp, CHECK_LOG, DRILL_LOG};
 
 use super::Ctx;
@@ -45,7 +45,7 @@ fn dated_stamp(s: &Stamp, now: i64) -> json::Dated {
 }
 
 fn dated_line((at, ok, stamp, detail): Line, now: i64) -> json::Dated {
-    let age = seconds_of(&at).map(|t| now - t);
+    let age = parse_rfc3339(&at).map(|t| now - t);
     json::Dated {
         stamp,
         at,
@@ -53,12 +53,6 @@ fn dated_line((at, ok, stamp, detail): Line, now: i64) -> json::Dated {
         ok: Some(ok),
         detail,
     }
-}
-
-/// Seconds since the epoch of RFC 3339 UTC text as this tool writes it.
-fn seconds_of(at: &str) -> Option<i64> {
-    let compact: String = at.chars().filter(|c| *c != '-' && *c != ':').collect();
-    Stamp::parse(&compact).ok().map(|s| s.seconds())
 }
 
 fn rfc3339_of(seconds: i64) -> String {
@@ -134,7 +128,11 @@ fn prometheus(
             out.push_str(&format!("atocore_backup_{name}{l} {v}\n"));
         }
     };
-    let at = |d: &Option<json::Dated>| d.as_ref().and_then(|d| seconds_of(&d.at)).map(|t| t as f64);
+    let at = |d: &Option<json::Dated>| {
+        d.as_ref()
+            .and_then(|d| parse_rfc3339(&d.at))
+            .map(|t| t as f64)
+    };
     metric(
         "snapshots",
         "Snapshots in the backup dir.",
