@@ -47,6 +47,37 @@ pub struct Global {
     /// override it.
     #[arg(long, env = "ATOCORE_CONFIG", global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Keep the repository on object storage, `s3://BUCKET/PREFIX`, instead of in the backup
+    /// dir (which then holds only the local state: journal, locks, drill log, index cache).
+    /// Credentials come from the environment or the AWS files only (docs/offhost.md).
+    #[arg(long, env = "ATOCORE_REPO", global = true, value_name = "ADDRESS")]
+    pub repo: Option<String>,
+    /// The endpoint of an S3-compatible store other than AWS (`https://host:port`).
+    #[arg(long, env = "ATOCORE_S3_ENDPOINT", global = true, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// The region of the bucket (default: AWS_REGION, the AWS config file, else us-east-1).
+    #[arg(long, env = "ATOCORE_S3_REGION", global = true, value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// Address buckets by path (`endpoint/bucket/key`), as most stores other than AWS need.
+    #[arg(long, env = "ATOCORE_S3_PATH_STYLE", global = true)]
+    pub s3_path_style: bool,
+    /// How many times a failed request to object storage is tried again (with backoff).
+    #[arg(
+        long,
+        env = "ATOCORE_S3_RETRIES",
+        global = true,
+        value_name = "N",
+        default_value_t = 10
+    )]
+    pub s3_retries: usize,
+    /// The repository key: a file holding 64 hexadecimal digits (`key generate FILE`); or
+    /// the key itself in ATOCORE_KEY. Every object but the config is then encrypted.
+    #[arg(long, env = "ATOCORE_KEY_FILE", global = true, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Keep a repository on object storage without encryption (anyone who can read the
+    /// bucket can read the backups).
+    #[arg(long, env = "ATOCORE_INSECURE_NO_ENCRYPTION", global = true)]
+    pub insecure_no_encryption: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +129,24 @@ pub enum Command {
     /// Import the plain snapshot folders of a backup dir made by an earlier release into a
     /// repository in the same backup dir (the folders are left for you to remove).
     Migrate,
+    /// Repository keys: `key generate FILE` writes a new random key (mode 0600, never over
+    /// an existing file); `key id` prints the id of the key given.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// Write a new random key into FILE (which must not exist).
+    Generate {
+        /// Where to write it.
+        file: PathBuf,
+    },
+    /// Print the id of the key given by --key-file or ATOCORE_KEY (what the repository's
+    /// config records; never the key).
+    Id,
 }
 
 #[derive(Debug, Args)]

@@ -56,6 +56,12 @@ enum Kind {
 const FIXED: &[(&str, &str, &str, Kind)] = &[
     ("", "backup_dir", "ATOCORE_BACKUP_DIR", Kind::Text),
     ("", "lock_timeout", "ATOCORE_LOCK_TIMEOUT", Kind::Count),
+    ("", "repo", "ATOCORE_REPO", Kind::Text),
+    ("", "key_file", "ATOCORE_KEY_FILE", Kind::Text),
+    ("s3", "endpoint", "ATOCORE_S3_ENDPOINT", Kind::Text),
+    ("s3", "region", "ATOCORE_S3_REGION", Kind::Text),
+    ("s3", "path_style", "ATOCORE_S3_PATH_STYLE", Kind::Text),
+    ("s3", "retries", "ATOCORE_S3_RETRIES", Kind::Count),
     ("", "canary_timeout", "ATOCORE_CANARY_TIMEOUT", Kind::Count),
     ("prune", "keep_last", "ATOCORE_KEEP_LAST", Kind::Count),
     ("prune", "keep_hourly", "ATOCORE_KEEP_HOURLY", Kind::Count),

@@ -16,12 +16,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::{
-    Component, Error, FolderStore, Kind, LocalObjects, Manifest, ObjectSnapshotStore, Orchestrator,
-    Repository, RestoreOptions, SnapshotStore, Source, Stamp, Targets, MANIFEST_NAME,
+    Component, Error, FolderStore, Key, Kind, LocalObjects, Manifest, ObjectSnapshotStore,
+    ObjectStore, Orchestrator, Repository, RestoreOptions, Sealed, SnapshotStore, Source, Stamp,
+    Targets, MANIFEST_NAME,
 };
 
 /// Where a [`Setup`] keeps its snapshots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Storage {
     /// [`FolderStore`]: `<backup-dir>/snapshots/<stamp>/`, state in the backup dir.
     Folder,
@@ -31,6 +32,36 @@ pub enum Storage {
     /// [`Repository`] in the backup dir (chunks in packs; what the CLI makes), state and
     /// index cache in the backup dir.
     Repository,
+    /// [`Repository`] in the backup dir with every object sealed ([`Sealed`], a test key).
+    Sealed,
+    /// A sealed [`Repository`] on object storage on another host (an S3 server the test
+    /// starts), state and index cache in a local folder.
+    Remote(fn() -> &'static dyn Remote),
+}
+
+/// Object storage elsewhere, for [`Storage::Remote`]: a fresh store per setup, and where the
+/// server keeps each object's bytes (so tests can damage them).
+pub trait Remote: Sync {
+    /// An empty store of its own, named `name`.
+    fn objects(&self, name: &str) -> Arc<dyn ObjectStore>;
+    /// The file in which the server keeps object `key` of store `name`.
+    fn object_file(&self, name: &str, key: &str) -> PathBuf;
+}
+
+impl std::fmt::Debug for dyn Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Remote")
+    }
+}
+
+/// The key every sealed test repository uses.
+pub fn test_key() -> Key {
+    Key::from_text(&"5e".repeat(32), Path::new("test key")).expect("key")
+}
+
+/// Where plaintext byte `offset` of a sealed object is stored.
+pub fn sealed_offset(offset: u64) -> u64 {
+    crate::store::sealed_offset(offset)
 }
 
 thread_local! {
@@ -123,8 +154,8 @@ impl Setup {
     /// The local state folder (journal, locks, drill log, scratch).
     pub fn state_dir(&self) -> PathBuf {
         match self.storage {
-            Storage::Folder | Storage::Repository => self.backup_dir.clone(),
-            Storage::Objects => self.tmp.path().join("state"),
+            Storage::Folder | Storage::Repository | Storage::Sealed => self.backup_dir.clone(),
+            Storage::Objects | Storage::Remote(_) => self.tmp.path().join("state"),
         }
     }
 
@@ -136,7 +167,48 @@ impl Setup {
                 &self.backup_dir,
             ))),
             Storage::Repository => Box::new(Repository::in_folder(&self.backup_dir)),
+            Storage::Sealed => Box::new(Repository::with_state(
+                Sealed::new(Arc::new(LocalObjects::new(&self.backup_dir)), test_key()),
+                &self.backup_dir,
+            )),
+            Storage::Remote(_) => Box::new(Repository::with_state(
+                Sealed::new(self.remote_objects(), test_key()),
+                self.state_dir(),
+            )),
         }
+    }
+
+    /// The name of this setup's store on the remote.
+    fn remote_name(&self) -> String {
+        self.tmp
+            .path()
+            .file_name()
+            .map(|n| {
+                n.to_string_lossy()
+                    .trim_start_matches('.')
+                    .to_ascii_lowercase()
+            })
+            .unwrap_or_default()
+    }
+
+    fn remote_objects(&self) -> Arc<dyn ObjectStore> {
+        match self.storage {
+            Storage::Remote(r) => r().objects(&self.remote_name()),
+            _ => Arc::new(LocalObjects::new(&self.backup_dir)),
+        }
+    }
+
+    /// The file holding the bytes of object `key`.
+    fn object_file(&self, key: &str) -> PathBuf {
+        match self.storage {
+            Storage::Remote(r) => r().object_file(&self.remote_name(), key),
+            _ => LocalObjects::new(&self.backup_dir).object_path(key),
+        }
+    }
+
+    /// Whether stored objects are sealed (their bytes are not the plaintext).
+    pub fn sealed(&self) -> bool {
+        matches!(self.storage, Storage::Sealed | Storage::Remote(_))
     }
 
     /// Where the bytes of file `rel` of `m`'s snapshot are kept on disk: the file itself
@@ -151,11 +223,28 @@ impl Setup {
             }
             Storage::Repository => {
                 let r = Repository::in_folder(&self.backup_dir);
-                let objects = LocalObjects::new(&self.backup_dir);
                 r.frames_of(&Stamp::parse(&m.stamp).unwrap(), rel)
                     .expect("frames")
                     .into_iter()
-                    .map(|(k, off, len)| (objects.object_path(&k), off, len))
+                    .map(|(k, off, len)| (self.object_file(&k), off, len))
+                    .collect()
+            }
+            Storage::Sealed | Storage::Remote(_) => {
+                let r = Repository::with_state(
+                    Sealed::new(self.remote_objects(), test_key()),
+                    self.state_dir(),
+                );
+                r.frames_of(&Stamp::parse(&m.stamp).unwrap(), rel)
+                    .expect("frames")
+                    .into_iter()
+                    .map(|(k, off, len)| {
+                        let at = sealed_offset(off);
+                        (
+                            self.object_file(&k),
+                            at,
+                            (sealed_offset(off + len) - at).max(1),
+                        )
+                    })
                     .collect()
             }
         }
@@ -173,8 +262,7 @@ impl Setup {
     pub fn snapshot_file(&self, m: &Manifest, rel: &str) -> PathBuf {
         match self.storage {
             Storage::Folder => self.snapshot_dir(m).join(rel),
-            Storage::Objects | Storage::Repository => LocalObjects::new(&self.backup_dir)
-                .object_path(&format!("snapshots/{}/{rel}", m.stamp)),
+            _ => self.object_file(&format!("snapshots/{}/{rel}", m.stamp)),
         }
     }
 
@@ -201,7 +289,14 @@ impl Setup {
     pub fn snapshot_dir(&self, m: &Manifest) -> PathBuf {
         match self.storage {
             Storage::Folder => self.backup_dir.join("snapshots").join(&m.stamp),
-            Storage::Objects | Storage::Repository => self.backup_dir.join("objects"),
+            Storage::Objects | Storage::Repository | Storage::Sealed => {
+                self.backup_dir.join("objects")
+            }
+            Storage::Remote(_) => self
+                .object_file("config")
+                .parent()
+                .expect("a folder")
+                .to_path_buf(),
         }
     }
 
@@ -293,18 +388,36 @@ pub fn snapshot_then_validate(c: Box<dyn Component>, fx: &dyn Fixture, storage: 
     assert_eq!(s.problems(&m), Vec::<String>::new());
     let dir = s.snapshot_dir(&m);
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&dir), 0o700);
-    assert_eq!(mode(&s.snapshot_file(&m, MANIFEST_NAME)), 0o600);
-    for f in &rec.files {
-        for (p, _, _) in s.stored_places(&m, &f.path) {
-            assert_eq!(mode(&p), 0o600, "{} in {}", f.path, p.display());
+    // A remote server keeps its files as it likes: modes are ours only on local disk.
+    if !matches!(storage, Storage::Remote(_)) {
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&s.snapshot_file(&m, MANIFEST_NAME)), 0o600);
+        for f in &rec.files {
+            for (p, _, _) in s.stored_places(&m, &f.path) {
+                assert_eq!(mode(&p), 0o600, "{} in {}", f.path, p.display());
+            }
         }
     }
-    assert_eq!(
-        Manifest::read(&s.snapshot_file(&m, MANIFEST_NAME)).unwrap(),
-        m,
-        "the manifest on disk is the one returned"
-    );
+    let on_disk = Manifest::read(&s.snapshot_file(&m, MANIFEST_NAME));
+    if s.sealed() {
+        // Sealed: the stored manifest is not readable as one, and names no file in the clear.
+        assert!(on_disk.is_err(), "a sealed manifest read as plaintext");
+        let raw = fs::read(s.snapshot_file(&m, MANIFEST_NAME)).unwrap();
+        let clear = rec.files[0].sha256.as_bytes();
+        assert!(!raw.windows(clear.len()).any(|w| w == clear));
+        assert_eq!(
+            s.store()
+                .read_manifest(&Stamp::parse(&m.stamp).unwrap())
+                .unwrap(),
+            m
+        );
+    } else {
+        assert_eq!(
+            on_disk.unwrap(),
+            m,
+            "the manifest on disk is the one returned"
+        );
+    }
 }
 
 /// Snapshot, change the live store, restore: the change is gone, and the pre-restore snapshot
@@ -426,6 +539,8 @@ pub fn unlisted_file_is_caught(c: Box<dyn Component>, fx: &dyn Fixture, storage:
     let s = Setup::on(storage, c, fx);
     let m = s.create();
     let stray = s.snapshot_file(&m, &format!("{}/stray-wal", s.id()));
+    // A server that keeps keys as paths needs the folder.
+    fs::create_dir_all(stray.parent().unwrap()).unwrap();
     fs::write(&stray, b"x").unwrap();
     let problems = s.problems(&m);
     assert!(
@@ -906,6 +1021,15 @@ macro_rules! conformance_tests {
                     $component,
                     $fixture,
                     $crate::conformance::Storage::Repository
+                );
+            }
+            mod sealed {
+                #[allow(unused_imports)]
+                use super::super::*;
+                $crate::conformance_checks!(
+                    $component,
+                    $fixture,
+                    $crate::conformance::Storage::Sealed
                 );
             }
         }

@@ -139,6 +139,22 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+    /// Another run holds a conflicting lease on a repository on object storage.
+    #[error("{}: the repository is in use: {holder}; wait for it to finish (or, if that run died, for the lease to expire)", path.display())]
+    LeaseHeld {
+        /// The lease object.
+        path: PathBuf,
+        /// Who holds it.
+        holder: String,
+    },
+    /// A repository opened with the wrong key, or without the key it needs.
+    #[error("{}: {problem}", path.display())]
+    WrongKey {
+        /// The repository's config.
+        path: PathBuf,
+        /// What does not match.
+        problem: String,
+    },
     /// Bytes read back do not match the manifest.
     #[error("{}: checksum mismatch (manifest says sha256 {expected}, file has {actual})", path.display())]
     ChecksumMismatch {

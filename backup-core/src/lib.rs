@@ -44,9 +44,10 @@ pub use orchestrator::{
 pub use progress::Progress;
 pub use stamp::{parse_rfc3339, rfc3339, span, Stamp};
 pub use store::{
-    prune_plan, Added, CheckReport, FolderStore, Found, Listing, LocalObjects, ObjectSnapshotStore,
-    ObjectStore, Pending, Policy, PrunePlan, PruneReport, RangedObject, ReadData, Reason,
-    Repository, SnapshotStore, CACHE_DIR,
+    leases, prune_plan, sealed_offset, Added, CheckReport, Encryption, FolderStore, Found, Key,
+    Lease, LeaseKind, LeaseRecord, Listing, LocalObjects, ObjectSnapshotStore, ObjectStore,
+    Pending, Policy, PrunePlan, PruneReport, RangedObject, ReadData, Reason, Repository, Sealed,
+    SnapshotStore, CACHE_DIR, CIPHER,
 };
 pub use switch::{is_own_temp, temp_name, Replacement, TEMP_SUFFIX};
 

@@ -19,7 +19,12 @@ use backup_core::{Error, Kind, ObjectStore, RestoreOptions, Source, Stamp, Targe
 /// folder's lock, create, restore, drill and cleanup all refuse, naming it, over both stores.
 #[test]
 fn the_orchestrator_takes_the_state_folders_lock_itself() {
-    for storage in [Storage::Folder, Storage::Objects, Storage::Repository] {
+    for storage in [
+        Storage::Folder,
+        Storage::Objects,
+        Storage::Repository,
+        Storage::Sealed,
+    ] {
         let s = Setup::on(storage, Box::new(NotesFolder), &Notes);
         let m = s.create();
         let stamp = Stamp::parse(&m.stamp).unwrap();

@@ -17,9 +17,10 @@ pub fn run(ctx: &Ctx, args: &CheckArgs) -> Result<u8> {
         (None, true) => ReadData::All,
         (None, false) => ReadData::None,
     };
-    let repo = ctx.repository("check")?;
-    let o = ctx.orchestrator(&repo);
-    let r = o.check(&repo, read)?;
+    let store = ctx.repository("check")?;
+    let repo = store.repo().ok_or_else(|| anyhow!("not a repository"))?;
+    let o = ctx.orchestrator(repo);
+    let r = o.check(repo, read)?;
     let clean = r.problems.is_empty();
     if ctx.global.json {
         ctx.print_json(&json::Checked {

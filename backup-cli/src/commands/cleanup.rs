@@ -12,7 +12,7 @@ use crate::exit_codes;
 use crate::output::{self, say};
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
-    let store = ctx.store()?;
+    let store = ctx.store_for("cleanup")?;
     let o = ctx.orchestrator(&*store);
     let done = o.cleanup(&ctx.configured_paths())?;
     let unrecognised = o.unrecognised()?;

@@ -29,7 +29,7 @@ pub fn run(ctx: &Ctx, skip: &[String]) -> Result<u8> {
         }
     }
     let sources = ctx.sources(skip);
-    let store = ctx.store()?;
+    let store = ctx.store_for("create")?;
     let backup_root = ctx.backup_dir()?;
     // The orchestrator takes the backup dir's lock. A backup dir that does not exist yet is
     // made by the create itself, once the live stores were checked (a create that fails on
@@ -57,9 +57,10 @@ pub fn run(ctx: &Ctx, skip: &[String]) -> Result<u8> {
         ));
     }
     // A plain folder is the snapshot's own folder; a repository keeps it in its chunks.
-    let (dir, stored) = match &store {
-        super::Store::Folder(_) => (backup_root.join("snapshots").join(&m.stamp), None),
-        super::Store::Repository(r) => (backup_root.clone(), r.last_added()),
+    let (dir, stored) = match store.repo() {
+        None => (backup_root.join("snapshots").join(&m.stamp), None),
+        Some(r) if store.objects_remote() => (store.location().to_path_buf(), r.last_added()),
+        Some(r) => (backup_root.clone(), r.last_added()),
     };
     for c in &m.components {
         for w in &c.facts.warnings {

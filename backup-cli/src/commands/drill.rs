@@ -16,7 +16,7 @@ pub fn run(ctx: &Ctx, args: &DrillArgs) -> Result<u8> {
         return run_sample(ctx);
     }
     let backup_dir = ctx.backup_dir()?;
-    let store = ctx.store()?;
+    let store = ctx.store_for("drill")?;
     let o = ctx.orchestrator(&*store);
     let stamp = match &args.stamp {
         Some(s) => stamp(s)?,

@@ -10,7 +10,7 @@ use crate::exit_codes;
 use crate::output::{self, say};
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
-    let store = ctx.store()?;
+    let store = ctx.store_for("list")?;
     let o = Orchestrator::new(&*store, &ctx.known);
     let (snapshots, leftovers) = o.list()?;
     let unrecognised = o.unrecognised()?;

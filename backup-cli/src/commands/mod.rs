@@ -5,9 +5,11 @@ mod cleanup;
 mod create;
 mod docs;
 mod drill;
+mod key;
 mod list;
 mod migrate;
 mod prune;
+mod remote;
 mod restore;
 mod service;
 mod status;
@@ -15,12 +17,13 @@ mod validate;
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
+use std::sync::Arc;
 use std::time::Duration;
 
 use backup_core::{
-    Component, Configured, Descriptor, FolderStore, LocalObjects, Manifest, Orchestrator,
-    Repository, SnapshotStore, Source, Stamp,
+    Component, Configured, Descriptor, FolderStore, LocalObjects, Manifest, ObjectStore,
+    Orchestrator, Repository, SnapshotStore, Source, Stamp,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -40,38 +43,101 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// The backup dir, which every command but `drill --sample` needs.
+    /// The backup dir, which every command but `drill --sample` needs: where a local
+    /// repository is, or, with the repository on object storage, the local state folder
+    /// (journal, locks, drill log, index cache): `--backup-dir` when given, else one per
+    /// repository address under `$XDG_STATE_HOME` or `~/.local/state` (so a restore onto an
+    /// empty host needs only the address, the credentials and the key).
     pub fn backup_dir(&self) -> Result<PathBuf> {
-        self.global.backup_dir.clone().ok_or_else(|| {
-            anyhow!("no backup dir: pass --backup-dir DIR or set ATOCORE_BACKUP_DIR")
-        })
+        if let Some(dir) = &self.global.backup_dir {
+            return Ok(dir.clone());
+        }
+        if let Some(addr) = self.remote_address()? {
+            return remote::default_state_dir(&addr);
+        }
+        Err(anyhow!(
+            "no backup dir: pass --backup-dir DIR or set ATOCORE_BACKUP_DIR (or name a \
+             repository on object storage with --repo s3://BUCKET/PREFIX)"
+        ))
     }
 
-    /// The backup dir's store: its repository, or the plain snapshot folders of a backup
-    /// dir an earlier release made (until `migrate`). A new backup dir is a repository.
-    pub fn store(&self) -> Result<Store> {
+    /// The repository on object storage, when one is named.
+    pub fn remote_address(&self) -> Result<Option<backup_s3::Address>> {
+        match &self.global.repo {
+            None => Ok(None),
+            Some(r) if backup_s3::Address::is_remote(r) => Ok(Some(backup_s3::Address::parse(r)?)),
+            Some(r) => Err(anyhow!(
+                "--repo {r}: only object storage (s3://BUCKET/PREFIX) is named this way; a \
+                 local repository is the backup dir (--backup-dir)"
+            )),
+        }
+    }
+
+    /// The store: the repository (local or on object storage, sealed when a key is given),
+    /// or the plain snapshot folders of a backup dir an earlier release made (until
+    /// `migrate`). A new backup dir is a repository. A repository on object storage is
+    /// leased for `command` (shared, or exclusive for what deletes) while the store lives.
+    pub fn store_for(&self, command: &str) -> Result<Store> {
+        let key = remote::key(&self.global)?;
+        if let Some(addr) = self.remote_address()? {
+            let state = self.backup_dir()?;
+            let objects = remote::connect(&self.global, &addr)?;
+            if key.is_none() && !self.global.insecure_no_encryption {
+                bail!(
+                    "{addr}: a repository on object storage is encrypted: give its key with \
+                     --key-file FILE or ATOCORE_KEY_FILE (make one with `atocore-backup key \
+                     generate FILE`), or pass --insecure-no-encryption to keep it readable \
+                     by anyone who can read the bucket"
+                );
+            }
+            let objects = remote::sealed(objects, key);
+            let repo = Repository::with_state(Arc::clone(&objects), state);
+            repo.check_access()?;
+            let lease = remote::lease(&objects, command, self.lock_timeout())?;
+            return Ok(Store {
+                kind: StoreKind::Repository(Box::new(repo)),
+                _lease: Some(lease),
+            });
+        }
         let dir = self.backup_dir()?;
         warn_if_open_to_others(&dir);
         let plain = !Repository::exists_in(&dir)?
             && backup_core::fsio::kind_of(&dir.join("snapshots"))?.is_some();
-        Ok(if plain {
-            Store::Folder(FolderStore::new(dir))
+        let kind = if plain {
+            if key.is_some() {
+                bail!(
+                    "{}: holds plain snapshot folders made by an earlier release, which are \
+                     not encrypted: leave the key out, or `migrate` first",
+                    dir.display()
+                );
+            }
+            StoreKind::Folder(FolderStore::new(dir))
         } else {
-            Store::Repository(Box::new(Repository::in_folder(dir)))
-        })
+            let local: Arc<dyn ObjectStore> = Arc::new(LocalObjects::new(&dir));
+            let repo = Repository::with_state(remote::sealed(local, key), dir);
+            repo.check_access()?;
+            StoreKind::Repository(Box::new(repo))
+        };
+        Ok(Store { kind, _lease: None })
     }
 
-    /// The backup dir's repository, for the commands only a repository has.
-    pub fn repository(&self, command: &str) -> Result<Repository<LocalObjects>> {
-        match self.store()? {
-            Store::Repository(r) => Ok(*r),
-            Store::Folder(f) => Err(anyhow!(
+    /// The store, for a command that only reads or adds.
+    pub fn store(&self) -> Result<Store> {
+        self.store_for("read")
+    }
+
+    /// The repository, for the commands only a repository has.
+    pub fn repository(&self, command: &str) -> Result<Store> {
+        let store = self.store_for(command)?;
+        if let StoreKind::Folder(f) = &store.kind {
+            bail!(
                 "{}: holds plain snapshot folders made by an earlier release; {command} works \
                  on a repository: run `atocore-backup migrate` first (validate and restore \
                  work on plain folders as they are)",
                 f.location().display()
-            )),
+            );
         }
+        Ok(store)
     }
 
     /// The lock timeout asked for.
@@ -120,20 +186,44 @@ impl Ctx {
     }
 }
 
+/// A repository in any object store (a local folder or object storage, sealed or not).
+pub type AnyRepository = Repository<Arc<dyn ObjectStore>>;
+
+/// Where snapshots are kept, and the lease held on them.
+pub struct Store {
+    pub kind: StoreKind,
+    _lease: Option<backup_core::Lease>,
+}
+
 /// Where a backup dir keeps its snapshots.
-pub enum Store {
+pub enum StoreKind {
     /// Plain folders, as earlier releases made them.
     Folder(FolderStore),
     /// A repository.
-    Repository(Box<Repository<LocalObjects>>),
+    Repository(Box<AnyRepository>),
+}
+
+impl Store {
+    /// Whether the repository is on object storage.
+    pub fn objects_remote(&self) -> bool {
+        self.repo().is_some_and(|r| r.objects().is_remote())
+    }
+
+    /// The repository, if it is one.
+    pub fn repo(&self) -> Option<&AnyRepository> {
+        match &self.kind {
+            StoreKind::Repository(r) => Some(r),
+            StoreKind::Folder(_) => None,
+        }
+    }
 }
 
 impl std::ops::Deref for Store {
     type Target = dyn SnapshotStore;
     fn deref(&self) -> &Self::Target {
-        match self {
-            Store::Folder(f) => f,
-            Store::Repository(r) => r.as_ref(),
+        match &self.kind {
+            StoreKind::Folder(f) => f,
+            StoreKind::Repository(r) => r.as_ref(),
         }
     }
 }
@@ -256,6 +346,7 @@ pub fn run(parsed: Parsed) -> Result<u8> {
         Command::Check(args) => check::run(&ctx, &args),
         Command::Prune(args) => prune::run(&ctx, &args),
         Command::Migrate => migrate::run(&ctx),
+        Command::Key { action } => key::run(&ctx, &action),
         Command::Completions { shell } => docs::completions(descriptors, shell),
         Command::Man { dir } => docs::man(descriptors, dir.as_deref()),
     }

@@ -19,9 +19,12 @@ pub fn run(ctx: &Ctx, args: &PruneArgs) -> Result<u8> {
         within: args.keep_within,
         pre_restore: args.keep_pre_restore,
     };
-    let repo = ctx.repository("prune")?;
-    let o = ctx.orchestrator(&repo);
-    let r = o.prune(&repo, &policy, args.dry_run)?;
+    let store = ctx.repository("prune")?;
+    let repo = store
+        .repo()
+        .ok_or_else(|| anyhow::anyhow!("not a repository"))?;
+    let o = ctx.orchestrator(repo);
+    let r = o.prune(repo, &policy, args.dry_run)?;
     let reason = |r: &backup_core::Reason| {
         serde_json::to_value(r)
             .ok()

@@ -16,7 +16,7 @@ use crate::exit_codes;
 use crate::output::{self, say};
 
 pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<u8> {
-    let store = ctx.store()?;
+    let store = ctx.store_for("restore")?;
     let o = ctx.orchestrator(&*store);
     let svc = ServiceCommands {
         stop: args.stop_cmd.clone(),

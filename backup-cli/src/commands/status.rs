@@ -214,7 +214,7 @@ fn write_metrics(file: &Path, text: &str) -> Result<()> {
 
 pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<u8> {
     let dir = ctx.backup_dir()?;
-    let store = ctx.store()?;
+    let store = ctx.store_for("status")?;
     let o = Orchestrator::new(&*store, &ctx.known);
     let (snapshots, mut leftovers) = o.list()?;
     let unrecognised = o.unrecognised()?;

@@ -9,7 +9,7 @@ use crate::output::{self, say};
 
 pub fn run(ctx: &Ctx, stamp_arg: &str, deep: bool) -> Result<u8> {
     let stamp = stamp(stamp_arg)?;
-    let store = ctx.store()?;
+    let store = ctx.store_for("validate")?;
     let o = ctx.orchestrator(&*store).with_deep_validation(deep);
     let v = o.validate(&stamp)?;
     warn_unfinished(&o);

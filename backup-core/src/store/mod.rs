@@ -22,8 +22,10 @@
 //!   in the local state folder the orchestrator is given (by default the backup dir).
 
 mod folder;
+mod lease;
 pub(crate) mod objects;
 mod repo;
+mod sealed;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -35,11 +37,13 @@ use crate::manifest::Manifest;
 use crate::stamp::Stamp;
 
 pub use folder::FolderStore;
+pub use lease::{leases, Lease, LeaseKind, LeaseRecord};
 pub use objects::{LocalObjects, ObjectSnapshotStore, ObjectStore, RangedObject};
 pub use repo::{
     plan as prune_plan, Added, CheckReport, Found, Policy, PrunePlan, PruneReport, ReadData,
     Reason, Repository, CACHE_DIR,
 };
+pub use sealed::{sealed_offset, Encryption, Key, Sealed, CIPHER};
 
 /// A snapshot being built: the stamp it will get and a local folder to build it in.
 #[derive(Debug)]

@@ -129,6 +129,46 @@ pub trait ObjectStore: Send + Sync {
     fn remove_leftovers(&self) -> Result<Vec<PathBuf>> {
         Ok(Vec::new())
     }
+
+    /// How to name the object `key` in messages.
+    fn describe(&self, key: &str) -> PathBuf {
+        self.location().join(key)
+    }
+
+    /// The size of object `key` in bytes.
+    ///
+    /// # Errors
+    /// [`Error::Io`] (`NotFound` when there is no such object).
+    fn size(&self, key: &str) -> Result<u64> {
+        let mut r = self.get(key)?;
+        std::io::copy(&mut r, &mut std::io::sink())
+            .map_err(|e| Error::io("read", self.describe(key), e))
+    }
+
+    /// Whether the store itself is missing (a local folder not there), as opposed to empty.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when that cannot be told.
+    fn missing(&self) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Whether someone other than the tool's user could have changed the object `key` (or
+    /// the store around it): the path and why.
+    fn changeable_by_others(&self, key: &str) -> Option<(PathBuf, String)> {
+        let _ = key;
+        None
+    }
+
+    /// How the store seals objects, when it does ([`Sealed`](super::Sealed)).
+    fn encryption(&self) -> Option<super::Encryption> {
+        None
+    }
+
+    /// Whether the store is on another host (object storage), not a local folder.
+    fn is_remote(&self) -> bool {
+        false
+    }
 }
 
 /// An object opened for ranged reads ([`ObjectStore::open_ranged`]).
@@ -192,6 +232,24 @@ impl<O: ObjectStore + ?Sized> ObjectStore for std::sync::Arc<O> {
     }
     fn remove_leftovers(&self) -> Result<Vec<PathBuf>> {
         (**self).remove_leftovers()
+    }
+    fn describe(&self, key: &str) -> PathBuf {
+        (**self).describe(key)
+    }
+    fn size(&self, key: &str) -> Result<u64> {
+        (**self).size(key)
+    }
+    fn missing(&self) -> Result<bool> {
+        (**self).missing()
+    }
+    fn changeable_by_others(&self, key: &str) -> Option<(PathBuf, String)> {
+        (**self).changeable_by_others(key)
+    }
+    fn encryption(&self) -> Option<super::Encryption> {
+        (**self).encryption()
+    }
+    fn is_remote(&self) -> bool {
+        (**self).is_remote()
     }
 }
 
@@ -352,6 +410,30 @@ impl ObjectStore for LocalObjects {
             dir.sync()?;
         }
         Ok(out)
+    }
+
+    fn describe(&self, key: &str) -> PathBuf {
+        self.object_path(key)
+    }
+
+    fn size(&self, key: &str) -> Result<u64> {
+        let (f, path) = self.open_object(key)?;
+        Ok(f.metadata()
+            .map_err(|e| Error::io("inspect", &path, e))?
+            .len())
+    }
+
+    fn missing(&self) -> Result<bool> {
+        Ok(fsio::kind_of(&self.root)?.is_none())
+    }
+
+    fn changeable_by_others(&self, key: &str) -> Option<(PathBuf, String)> {
+        let objects = self.root.join(OBJECTS);
+        fsio::changeable_by_others(&self.root).or_else(|| {
+            [objects.clone(), objects.join(escape(key))]
+                .iter()
+                .find_map(|p| fsio::entry_changeable_by_others(p))
+        })
     }
 
     fn put_local(&self, key: &str, dir: &Dir, name: &OsStr) -> Result<()> {
@@ -623,17 +705,8 @@ impl<O: ObjectStore> SnapshotStore for ObjectSnapshotStore<O> {
     }
 
     fn changeable_by_others(&self, stamp: &Stamp) -> Option<(PathBuf, String)> {
-        let root = self.objects.location();
-        let objects = root.join(OBJECTS);
-        let inside = [
-            objects.clone(),
-            objects.join(escape(&key(stamp, MANIFEST_NAME))),
-        ];
-        fsio::changeable_by_others(root).or_else(|| {
-            inside
-                .iter()
-                .find_map(|p| fsio::entry_changeable_by_others(p))
-        })
+        self.objects
+            .changeable_by_others(&key(stamp, MANIFEST_NAME))
     }
 
     fn remove_leftovers(&self) -> Result<Vec<PathBuf>> {

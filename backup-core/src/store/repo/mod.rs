@@ -73,6 +73,9 @@ struct Config {
     /// The cutting rules, recorded for readers (a reader never needs them: manifests list
     /// the chunks).
     chunking: serde_json::Value,
+    /// How every other object is sealed; absent for a repository in the clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    encryption: Option<super::super::Encryption>,
 }
 
 struct Opened {
@@ -150,6 +153,36 @@ impl Repository<LocalObjects> {
 }
 
 impl<O: ObjectStore + 'static> Repository<O> {
+    /// A repository in `objects` on another host, with the local state folder `state`: the
+    /// journal, locks, drill log, scratch space and the index cache (`<state>/cache`).
+    pub fn with_state(objects: O, state: impl Into<PathBuf>) -> Self {
+        let state = state.into();
+        let mut r = Repository::new(objects, state.join(CACHE_DIR));
+        r.state_default = Some(state);
+        r
+    }
+
+    /// Check that this run may read and write the repository as it was made: with its key
+    /// when it is encrypted, without one when it is not. Nothing to check when there is no
+    /// repository yet.
+    ///
+    /// # Errors
+    /// [`Error::WrongKey`]; [`Error::BadPath`] for an unreadable config; [`Error::Io`].
+    pub fn check_access(&self) -> Result<()> {
+        match self.read_config()? {
+            Some(c) => self.check_encryption(&c),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the repository exists (its config is there).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when that cannot be told.
+    pub fn exists(&self) -> Result<bool> {
+        Ok(self.objects.list(CONFIG)?.iter().any(|k| k == CONFIG))
+    }
+
     /// A repository in `objects`, its local index kept in the folder `cache`.
     pub fn new(objects: O, cache: impl Into<PathBuf>) -> Self {
         let objects = Arc::new(objects);
@@ -175,7 +208,7 @@ impl<O: ObjectStore + 'static> Repository<O> {
     }
 
     fn config_path(&self) -> PathBuf {
-        self.objects.location().join("objects").join(CONFIG)
+        self.objects.describe(CONFIG)
     }
 
     fn read_config(&self) -> Result<Option<Config>> {
@@ -204,16 +237,19 @@ impl<O: ObjectStore + 'static> Repository<O> {
     }
 
     fn init(&self) -> Result<Config> {
-        let seed = format!(
-            "{:?} {} {}",
-            std::time::SystemTime::now(),
-            std::process::id(),
-            self.objects.location().display()
-        );
+        // Random, so two repositories never share an id (nor a cache).
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| {
+            Error::io(
+                "draw random bytes for",
+                self.config_path(),
+                std::io::Error::other(e.to_string()),
+            )
+        })?;
         let c = Config {
             format: CONFIG_FORMAT.into(),
             version: CONFIG_VERSION,
-            id: fsio::hex(&<sha2::Sha256 as sha2::Digest>::digest(seed.as_bytes())),
+            id: fsio::hex(&seed),
             chunking: serde_json::json!({
                 "sqlite": "one chunk per page (page size from the header)",
                 "blocks": {"names": chunker::BLOCK_NAMES, "size": chunker::BLOCK},
@@ -222,6 +258,7 @@ impl<O: ObjectStore + 'static> Repository<O> {
                 "frames": {"bytes": pack::FRAME_BYTES, "chunks": pack::FRAME_CHUNKS},
                 "packs": pack::PACK_TARGET,
             }),
+            encryption: self.objects.encryption(),
         };
         let bytes = serde_json::to_vec_pretty(&c).unwrap_or_default();
         match self.objects.put(CONFIG, &mut &bytes[..]) {
@@ -230,6 +267,38 @@ impl<O: ObjectStore + 'static> Repository<O> {
             Err(e) if already_exists(&e) => self.read_config()?.ok_or(e),
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether this run's sealing matches the repository's: a repository is read and written
+    /// only with its own key, and a key given for a repository in the clear is an error
+    /// rather than a silent downgrade.
+    fn check_encryption(&self, config: &Config) -> Result<()> {
+        let ours = self.objects.encryption();
+        let problem = match (&config.encryption, &ours) {
+            (None, None) => return Ok(()),
+            (Some(theirs), Some(ours)) if theirs == ours => return Ok(()),
+            (Some(theirs), None) => format!(
+                "says the repository is encrypted (key id {}): give its key (--key-file FILE or \
+                 ATOCORE_KEY_FILE)",
+                theirs.key_id
+            ),
+            (None, Some(_)) => "says the repository is not encrypted, but a key was given: \
+                                this repository was made without one (leave the key out to \
+                                use it, or make a new repository with the key)"
+                .to_owned(),
+            (Some(theirs), Some(ours)) if theirs.cipher != ours.cipher => format!(
+                "says the repository is sealed with {:?}; this build seals with {:?}",
+                theirs.cipher, ours.cipher
+            ),
+            (Some(theirs), Some(ours)) => format!(
+                "says the repository's key has id {}; the key given has id {}: wrong key",
+                theirs.key_id, ours.key_id
+            ),
+        };
+        Err(Error::WrongKey {
+            path: self.config_path(),
+            problem,
+        })
     }
 
     /// The repository opened (its index in line with the objects); `create` makes it when
@@ -242,6 +311,7 @@ impl<O: ObjectStore + 'static> Repository<O> {
                 None if create => self.init()?,
                 None => return Ok(None),
             };
+            self.check_encryption(&config)?;
             let cache = fsio::open_or_create_dir(&self.cache, None)
                 .ok()
                 .map(|(d, _)| d);
@@ -352,7 +422,7 @@ impl<O: ObjectStore + 'static> Repository<O> {
             Ok(()) => {}
             Err(e) if already_exists(&e) => {
                 return Err(Error::BadPath {
-                    path: self.objects.location().join(marker(stamp)),
+                    path: self.objects.describe(&marker(stamp)),
                     problem: "marks an upload of this stamp in progress (or interrupted: run \
                               cleanup)"
                         .into(),
@@ -493,7 +563,7 @@ impl<O: ObjectStore + 'static> SnapshotStore for Repository<O> {
     }
 
     fn list(&self) -> Result<Listing> {
-        if fsio::kind_of(self.objects.location())?.is_none() {
+        if self.objects.missing()? {
             return Err(Error::MissingBackupDir {
                 path: self.objects.location().to_path_buf(),
             });

@@ -328,7 +328,7 @@ impl<O: ObjectStore + 'static> Repository<O> {
     }
 
     fn read_record(&self, k: &str) -> Result<PruneRecord> {
-        let path = self.objects.location().join(k);
+        let path = self.objects.describe(k);
         let mut r = self.objects.get(k)?;
         let bytes =
             pack::read_bounded(&mut r, 16 << 20).map_err(|e| Error::io("read", &path, e))?;
