@@ -95,14 +95,16 @@ impl Fixture for ChromaStore {
 mod v1_5_9 {
     backup_core::conformance_tests!(
         backup_chroma::ChromaComponent::default(),
-        crate::ChromaStore("1.5.9")
+        crate::ChromaStore("1.5.9"),
+        remote = atocore_backup_tests::s3::remote
     );
 }
 
 mod v0_6_3 {
     backup_core::conformance_tests!(
         backup_chroma::ChromaComponent::default(),
-        crate::ChromaStore("0.6.3")
+        crate::ChromaStore("0.6.3"),
+        remote = atocore_backup_tests::s3::remote
     );
 }
 

@@ -21,7 +21,7 @@ pub struct Cli {
 }
 
 /// Options accepted before or after the subcommand.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Where snapshots are kept: a repository of deduplicated, compressed chunks (a new
     /// backup dir), or plain snapshot folders (`<backup-dir>/snapshots/<stamp>/`, a backup
@@ -78,6 +78,18 @@ pub struct Global {
     /// bucket can read the backups).
     #[arg(long, env = "ATOCORE_INSECURE_NO_ENCRYPTION", global = true)]
     pub insecure_no_encryption: bool,
+    /// The second place snapshots are copied to (`s3://BUCKET/PREFIX` or a local folder):
+    /// `copy` sends what it lacks, `list` shows which snapshots it has.
+    #[arg(long, env = "ATOCORE_COPY_TO", global = true, value_name = "ADDRESS")]
+    pub copy_to: Option<String>,
+    /// The key of the second place, when it is not the repository's own key.
+    #[arg(
+        long,
+        env = "ATOCORE_COPY_TO_KEY_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub copy_to_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +141,15 @@ pub enum Command {
     /// Import the plain snapshot folders of a backup dir made by an earlier release into a
     /// repository in the same backup dir (the folders are left for you to remove).
     Migrate,
+    /// Send the snapshots a second place lacks (`--to ADDRESS`, else --copy-to /
+    /// ATOCORE_COPY_TO) and read each back from there, checking every file's SHA-256.
+    Copy {
+        /// Where to: `s3://BUCKET/PREFIX`, or a local folder (a repository).
+        #[arg(long, value_name = "ADDRESS")]
+        to: Option<String>,
+        /// Only these snapshots (default: every one the second place lacks).
+        stamps: Vec<String>,
+    },
     /// Repository keys: `key generate FILE` writes a new random key (mode 0600, never over
     /// an existing file); `key id` prints the id of the key given.
     Key {

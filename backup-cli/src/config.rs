@@ -58,6 +58,8 @@ const FIXED: &[(&str, &str, &str, Kind)] = &[
     ("", "lock_timeout", "ATOCORE_LOCK_TIMEOUT", Kind::Count),
     ("", "repo", "ATOCORE_REPO", Kind::Text),
     ("", "key_file", "ATOCORE_KEY_FILE", Kind::Text),
+    ("copy", "to", "ATOCORE_COPY_TO", Kind::Text),
+    ("copy", "key_file", "ATOCORE_COPY_TO_KEY_FILE", Kind::Text),
     ("s3", "endpoint", "ATOCORE_S3_ENDPOINT", Kind::Text),
     ("s3", "region", "ATOCORE_S3_REGION", Kind::Text),
     ("s3", "path_style", "ATOCORE_S3_PATH_STYLE", Kind::Text),

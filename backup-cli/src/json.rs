@@ -182,6 +182,10 @@ pub struct Listed {
 pub struct ListedSnapshot {
     /// Its stamp.
     pub stamp: String,
+    /// Where it is, when a second place is configured (`here`, and the second place's
+    /// address when it has it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub places: Option<Vec<String>>,
     /// True when stamped later than this machine's clock says it is now.
     pub future: bool,
     /// Why the manifest cannot be read; when set, the fields below are absent.
@@ -434,4 +438,40 @@ pub struct Kept {
     pub path: RecordedPath,
     /// Why it was kept.
     pub why: String,
+}
+
+/// `copy --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Copied {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Where the snapshots were copied to.
+    pub to: String,
+    /// Copied and read back now.
+    pub copied: Vec<CopiedSnapshot>,
+    /// There already.
+    pub already_there: Vec<String>,
+    /// Not copied, and why.
+    pub failed: Vec<CopyFailure>,
+}
+
+/// One snapshot copied.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CopiedSnapshot {
+    /// Its stamp.
+    pub stamp: String,
+    /// What it added there (absent when the copy was made meanwhile by another run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<Stored>,
+    /// Bytes read back from there and checked against the manifest.
+    pub verified_bytes: u64,
+}
+
+/// One snapshot not copied.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CopyFailure {
+    /// Its stamp.
+    pub stamp: String,
+    /// Why.
+    pub error: String,
 }

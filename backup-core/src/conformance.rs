@@ -991,6 +991,18 @@ pub fn a_poller_never_sees_the_target_missing_or_partial(
 /// `backup_core::conformance_tests!(MyComponent::new(), MyFixture);`
 #[macro_export]
 macro_rules! conformance_tests {
+    ($component:expr, $fixture:expr, remote = $remote:path) => {
+        $crate::conformance_tests!($component, $fixture);
+        mod remote_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::conformance_checks!(
+                $component,
+                $fixture,
+                $crate::conformance::Storage::Remote($remote)
+            );
+        }
+    };
     ($component:expr, $fixture:expr) => {
         mod conformance {
             // Callers name their fixture as seen from here (`super::MyFixture`).

@@ -61,7 +61,11 @@ impl Fixture for Deploy {
     }
 }
 
-backup_core::conformance_tests!(backup_files::FilesComponent, super::Deploy);
+backup_core::conformance_tests!(
+    backup_files::FilesComponent,
+    super::Deploy,
+    remote = atocore_backup_tests::s3::remote
+);
 
 fn setup() -> Setup {
     Setup::new(Box::new(FilesComponent), &Deploy)

@@ -29,7 +29,11 @@ impl Fixture for Registry {
     }
 }
 
-backup_core::conformance_tests!(backup_registry::RegistryComponent, super::Registry);
+backup_core::conformance_tests!(
+    backup_registry::RegistryComponent,
+    super::Registry,
+    remote = atocore_backup_tests::s3::remote
+);
 
 #[test]
 fn missing_registry_is_recorded_absent_and_restore_leaves_live_alone() {

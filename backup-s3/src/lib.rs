@@ -31,8 +31,8 @@ use futures::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder, Checksum};
 use object_store::path::Path as Key;
 use object_store::{
-    BackoffConfig, ClientOptions, ObjectStore as _, ObjectStoreExt as _, PutMode, PutOptions,
-    PutPayload, RetryConfig,
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore as _, ObjectStoreExt as _,
+    PutMode, PutOptions, PutPayload, RetryConfig,
 };
 
 pub use credentials::Credentials;
@@ -117,6 +117,9 @@ pub struct Options {
     pub retries: usize,
     /// How long one request may take.
     pub timeout: Duration,
+    /// Credentials to use instead of looking for them (for embedding; the tool always
+    /// looks: environment, then the AWS files).
+    pub credentials: Option<Credentials>,
 }
 
 impl Default for Options {
@@ -127,6 +130,7 @@ impl Default for Options {
             path_style: false,
             retries: 10,
             timeout: Duration::from_secs(120),
+            credentials: None,
         }
     }
 }
@@ -137,8 +141,51 @@ pub struct S3Objects {
     rt: Arc<tokio::runtime::Runtime>,
     prefix: String,
     location: PathBuf,
-    /// Texts no message may contain.
+    /// Texts no message may show.
     secrets: Arc<Vec<String>>,
+    /// Ranges read recently, shared by every reader of this store.
+    recent: Arc<Recent>,
+}
+
+/// Bytes of ranges kept for other readers: objects are written once and never changed, so
+/// what one reader fetched serves the next (the files of one snapshot share packs).
+const RECENT_BYTES: usize = 8 << 20;
+
+/// A range read: (object key, start, bytes, the object's size).
+type Kept = (String, u64, Arc<Vec<u8>>, u64);
+
+/// Ranges read recently, oldest first.
+#[derive(Default)]
+struct Recent(std::sync::Mutex<std::collections::VecDeque<Kept>>);
+
+impl Recent {
+    fn find(&self, key: &str, offset: u64, end: u64) -> Option<(Arc<Vec<u8>>, u64, u64)> {
+        let g = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.iter()
+            .rev()
+            .find(|(k, s, b, size)| {
+                k == key && offset >= *s && end.min(*size) <= s + b.len() as u64
+            })
+            .map(|(_, s, b, size)| (Arc::clone(b), *s, *size))
+    }
+
+    fn keep(&self, key: &str, start: u64, bytes: Arc<Vec<u8>>, size: u64) {
+        let mut g = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.push_back((key.to_owned(), start, bytes, size));
+        let mut total: usize = g.iter().map(|e| e.2.len()).sum();
+        while total > RECENT_BYTES {
+            match g.pop_front() {
+                Some(e) => total -= e.2.len(),
+                None => break,
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for S3Objects {
@@ -156,7 +203,10 @@ impl S3Objects {
     /// [`Error::BadPath`] when no credentials are found or the options are not usable.
     pub fn connect(address: &Address, options: &Options) -> Result<S3Objects> {
         let location = PathBuf::from(address.to_string());
-        let creds = Credentials::find()?;
+        let creds = match &options.credentials {
+            Some(c) => Some(c.clone()),
+            None => Credentials::find()?,
+        };
         let Some(creds) = creds else {
             return Err(Error::BadPath {
                 path: location,
@@ -222,6 +272,7 @@ impl S3Objects {
             prefix: address.prefix.clone(),
             location,
             secrets: Arc::new(creds.secrets()),
+            recent: Arc::default(),
         })
     }
 
@@ -438,27 +489,11 @@ impl ObjectStore for S3Objects {
     }
 
     fn get_range(&self, key: &str, offset: u64, len: usize) -> Result<Vec<u8>> {
-        Ranged {
-            store: Arc::clone(&self.store),
-            rt: Arc::clone(&self.rt),
-            key: self.key(key)?,
-            path: self.describe(key),
-            size: None,
-            secrets: Arc::clone(&self.secrets),
-        }
-        .read_range(offset, len)
+        Ranged::new(self, key, None)?.fetch(offset, len)
     }
 
     fn open_ranged(&self, key: &str) -> Result<Option<Box<dyn RangedObject>>> {
-        let size = self.size(key)?;
-        Ok(Some(Box::new(Ranged {
-            store: Arc::clone(&self.store),
-            rt: Arc::clone(&self.rt),
-            key: self.key(key)?,
-            path: self.describe(key),
-            size: Some(size),
-            secrets: Arc::clone(&self.secrets),
-        })))
+        Ok(Some(Box::new(Ranged::new(self, key, None)?)))
     }
 
     fn get_tail(&self, key: &str, len: usize) -> Result<Vec<u8>> {
@@ -502,7 +537,21 @@ impl Read for Body {
     }
 }
 
-/// An object read by ranges.
+/// Ranges read ahead at most, for reads that go through an object in order.
+pub const READ_AHEAD_MAX: usize = 2 << 20;
+/// What the first read of an opened object reads ahead: a pack's header and its first
+/// frames come in one request (a GET costs tens of milliseconds on most stores).
+pub const FIRST_READ_AHEAD: usize = 1 << 20;
+/// A read that starts this far past the end of the previous one still counts as in order
+/// (a sealed object's segments overlap frame boundaries).
+const IN_ORDER_SLACK: u64 = 128 << 10;
+
+/// An object read by ranges. Reads that go through it in order are served from a window
+/// read ahead: [`FIRST_READ_AHEAD`] at the first read, then doubling with every read in
+/// order (up to [`READ_AHEAD_MAX`]), and none after a read out of order. A restore reading
+/// a pack's frames one after another makes a few large requests rather than one per frame,
+/// and scattered reads fetch little more than they need. The object's size comes with the
+/// first answer (no HEAD request).
 struct Ranged {
     store: Arc<AmazonS3>,
     rt: Arc<tokio::runtime::Runtime>,
@@ -510,30 +559,104 @@ struct Ranged {
     path: PathBuf,
     size: Option<u64>,
     secrets: Arc<Vec<String>>,
+    window: (u64, Arc<Vec<u8>>),
+    ahead: usize,
+    last_end: Option<u64>,
+    name: String,
+    recent: Arc<Recent>,
+}
+
+impl Ranged {
+    fn new(s: &S3Objects, key: &str, size: Option<u64>) -> Result<Ranged> {
+        Ok(Ranged {
+            store: Arc::clone(&s.store),
+            rt: Arc::clone(&s.rt),
+            key: s.key(key)?,
+            path: s.describe(key),
+            size,
+            secrets: Arc::clone(&s.secrets),
+            window: (0, Arc::new(Vec::new())),
+            ahead: FIRST_READ_AHEAD / 2,
+            last_end: None,
+            name: key.to_owned(),
+            recent: Arc::clone(&s.recent),
+        })
+    }
 }
 
 impl RangedObject for Ranged {
     fn read_range(&mut self, offset: u64, len: usize) -> Result<Vec<u8>> {
-        let size = match self.size {
-            Some(s) => s,
-            None => {
-                let s = self
+        let in_order = self
+            .last_end
+            .is_none_or(|e| offset + IN_ORDER_SLACK >= e && offset <= e + IN_ORDER_SLACK);
+        self.ahead = if in_order {
+            (self.ahead * 2).clamp(256 << 10, READ_AHEAD_MAX)
+        } else {
+            0
+        };
+        let want_end = offset.saturating_add(len as u64);
+        self.last_end = Some(want_end);
+        let within = |start: u64, w: &[u8], size: Option<u64>| {
+            let end = size.map_or(want_end, |s| want_end.min(s));
+            offset >= start && end <= start + w.len() as u64
+        };
+        if !within(self.window.0, &self.window.1, self.size) {
+            if let Some((b, start, size)) = self.recent.find(&self.name, offset, want_end) {
+                self.size = Some(size);
+                self.window = (start, b);
+            } else {
+                let got = Arc::new(self.fetch(offset, len.saturating_add(self.ahead))?);
+                if let Some(size) = self.size {
+                    self.recent.keep(&self.name, offset, Arc::clone(&got), size);
+                }
+                self.window = (offset, got);
+            }
+        }
+        let (start, w) = &self.window;
+        let from = usize::try_from(offset.saturating_sub(*start)).unwrap_or(usize::MAX);
+        if from >= w.len() {
+            return Ok(Vec::new());
+        }
+        Ok(w[from..w.len().min(from + len)].to_vec())
+    }
+}
+
+impl Ranged {
+    fn fetch(&mut self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        if self.size.is_some_and(|s| offset >= s) || len == 0 {
+            return Ok(Vec::new());
+        }
+        backup_core::failpoint("s3.ranged-read");
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(offset..offset.saturating_add(len as u64))),
+            ..GetOptions::default()
+        };
+        let got = self.rt.block_on(async {
+            let r = self.store.get_opts(&self.key, opts).await?;
+            let size = r.meta.size;
+            r.bytes().await.map(|b| (size, b))
+        });
+        match got {
+            Ok((size, bytes)) => {
+                self.size = Some(size);
+                Ok(bytes.to_vec())
+            }
+            Err(e) if self.size.is_none() && !matches!(e, object_store::Error::NotFound { .. }) => {
+                // Perhaps a start past the end of an object of unknown size: learn its size,
+                // then ask again (or give nothing).
+                let size = self
                     .rt
                     .block_on(self.store.head(&self.key))
                     .map_err(|e| err("look up", self.path.clone(), &e, &self.secrets))?
                     .size;
-                self.size = Some(s);
-                s
+                self.size = Some(size);
+                if offset >= size {
+                    return Ok(Vec::new());
+                }
+                Err(err("download", self.path.clone(), &e, &self.secrets))
             }
-        };
-        let end = offset.saturating_add(len as u64).min(size);
-        if offset >= end {
-            return Ok(Vec::new());
+            Err(e) => Err(err("download", self.path.clone(), &e, &self.secrets)),
         }
-        self.rt
-            .block_on(self.store.get_range(&self.key, offset..end))
-            .map(|b| b.to_vec())
-            .map_err(|e| err("download", self.path.clone(), &e, &self.secrets))
     }
 }
 

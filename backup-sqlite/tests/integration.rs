@@ -65,7 +65,11 @@ impl Fixture for MemoryDb {
     }
 }
 
-backup_core::conformance_tests!(backup_sqlite::SqliteComponent::new(), super::MemoryDb);
+backup_core::conformance_tests!(
+    backup_sqlite::SqliteComponent::new(),
+    super::MemoryDb,
+    remote = atocore_backup_tests::s3::remote
+);
 
 fn setup() -> Setup {
     Setup::new(Box::new(SqliteComponent::new()), &MemoryDb)

@@ -25,6 +25,9 @@ _atocore__backup() {
             atocore__backup,completions)
                 cmd="atocore__backup__subcmd__completions"
                 ;;
+            atocore__backup,copy)
+                cmd="atocore__backup__subcmd__copy"
+                ;;
             atocore__backup,create)
                 cmd="atocore__backup__subcmd__create"
                 ;;
@@ -33,6 +36,9 @@ _atocore__backup() {
                 ;;
             atocore__backup,help)
                 cmd="atocore__backup__subcmd__help"
+                ;;
+            atocore__backup,key)
+                cmd="atocore__backup__subcmd__key"
                 ;;
             atocore__backup,list)
                 cmd="atocore__backup__subcmd__list"
@@ -64,6 +70,9 @@ _atocore__backup() {
             atocore__backup__subcmd__help,completions)
                 cmd="atocore__backup__subcmd__help__subcmd__completions"
                 ;;
+            atocore__backup__subcmd__help,copy)
+                cmd="atocore__backup__subcmd__help__subcmd__copy"
+                ;;
             atocore__backup__subcmd__help,create)
                 cmd="atocore__backup__subcmd__help__subcmd__create"
                 ;;
@@ -72,6 +81,9 @@ _atocore__backup() {
                 ;;
             atocore__backup__subcmd__help,help)
                 cmd="atocore__backup__subcmd__help__subcmd__help"
+                ;;
+            atocore__backup__subcmd__help,key)
+                cmd="atocore__backup__subcmd__help__subcmd__key"
                 ;;
             atocore__backup__subcmd__help,list)
                 cmd="atocore__backup__subcmd__help__subcmd__list"
@@ -94,6 +106,30 @@ _atocore__backup() {
             atocore__backup__subcmd__help,validate)
                 cmd="atocore__backup__subcmd__help__subcmd__validate"
                 ;;
+            atocore__backup__subcmd__help__subcmd__key,generate)
+                cmd="atocore__backup__subcmd__help__subcmd__key__subcmd__generate"
+                ;;
+            atocore__backup__subcmd__help__subcmd__key,id)
+                cmd="atocore__backup__subcmd__help__subcmd__key__subcmd__id"
+                ;;
+            atocore__backup__subcmd__key,generate)
+                cmd="atocore__backup__subcmd__key__subcmd__generate"
+                ;;
+            atocore__backup__subcmd__key,help)
+                cmd="atocore__backup__subcmd__key__subcmd__help"
+                ;;
+            atocore__backup__subcmd__key,id)
+                cmd="atocore__backup__subcmd__key__subcmd__id"
+                ;;
+            atocore__backup__subcmd__key__subcmd__help,generate)
+                cmd="atocore__backup__subcmd__key__subcmd__help__subcmd__generate"
+                ;;
+            atocore__backup__subcmd__key__subcmd__help,help)
+                cmd="atocore__backup__subcmd__key__subcmd__help__subcmd__help"
+                ;;
+            atocore__backup__subcmd__key__subcmd__help,id)
+                cmd="atocore__backup__subcmd__key__subcmd__help__subcmd__id"
+                ;;
             *)
                 ;;
         esac
@@ -101,7 +137,7 @@ _atocore__backup() {
 
     case "${cmd}" in
         atocore__backup)
-            opts="-h -V --backup-dir --json --no-progress --lock-timeout --config --db --canary-sql --registry --chroma --ingestion-lock --files --help --version list validate drill cleanup status check completions man prune migrate create restore help"
+            opts="-h -V --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help --version list validate drill cleanup status check completions man prune migrate copy key create restore help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -116,6 +152,34 @@ _atocore__backup() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -151,7 +215,7 @@ _atocore__backup() {
             return 0
             ;;
         atocore__subcmd__backup__subcmd__check)
-            opts="-h --read-data --read-data-subset --backup-dir --json --no-progress --lock-timeout --config --db --canary-sql --registry --chroma --ingestion-lock --files --help"
+            opts="-h --read-data --read-data-subset --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -170,6 +234,34 @@ _atocore__backup() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -205,7 +297,7 @@ _atocore__backup() {
             return 0
             ;;
         atocore__subcmd__backup__subcmd__cleanup)
-            opts="-h --backup-dir --json --no-progress --lock-timeout --config --db --canary-sql --registry --chroma --ingestion-lock --files --help"
+            opts="-h --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -220,6 +312,34 @@ _atocore__backup() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -255,7 +375,7 @@ _atocore__backup() {
             return 0
             ;;
         atocore__subcmd__backup__subcmd__completions)
-            opts="-h --backup-dir --json --no-progress --lock-timeout --config --db --canary-sql --registry --chroma --ingestion-lock --files --help bash elvish fish powershell zsh"
+            opts="-h --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -270,6 +390,116 @@ _atocore__backup() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --canary-sql)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --chroma)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ingestion-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --files)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        atocore__subcmd__backup__subcmd__copy)
+            opts="-h --to --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backup-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -305,7 +535,7 @@ _atocore__backup() {
             return 0
             ;;
         atocore__subcmd__backup__subcmd__create)
-            opts="-h --skip --no-registry --no-chroma --no-files --backup-dir --json --no-progress --lock-timeout --config --db --canary-sql --registry --chroma --ingestion-lock --files --help"
+            opts="-h --skip --no-registry --no-chroma --no-files --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -324,6 +554,34 @@ _atocore__backup() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -359,7 +617,7 @@ _atocore__backup() {
             return 0
             ;;
         atocore__subcmd__backup__subcmd__drill)
-            opts="-h --sample --backup-dir --json --no-progress --lock-timeout --config --db --canary-sql --registry --chroma --ingestion-lock --files --help"
+            opts="-h --sample --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -374,6 +632,34 @@ _atocore__backup() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -409,7 +695,7 @@ _atocore__backup() {
             return 0
             ;;
         atocore__subcmd__backup__subcmd__help)
-            opts="list validate drill cleanup status check completions man prune migrate create restore help"
+            opts="list validate drill cleanup status check completions man prune migrate copy key create restore help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -464,6 +750,20 @@ _atocore__backup() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        atocore__subcmd__backup__subcmd__help__subcmd__copy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         atocore__subcmd__backup__subcmd__help__subcmd__create)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -495,6 +795,48 @@ _atocore__backup() {
         atocore__subcmd__backup__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        atocore__subcmd__backup__subcmd__help__subcmd__key)
+            opts="generate id"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        atocore__subcmd__backup__subcmd__help__subcmd__key__subcmd__generate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        atocore__subcmd__backup__subcmd__help__subcmd__key__subcmd__id)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -604,8 +946,8 @@ _atocore__backup() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        atocore__subcmd__backup__subcmd__list)
-            opts="-h --backup-dir --json --no-progress --lock-timeout --config --db --canary-sql --registry --chroma --ingestion-lock --files --help"
+        atocore__subcmd__backup__subcmd__key)
+            opts="-h --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help generate id help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -620,6 +962,324 @@ _atocore__backup() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --canary-sql)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --chroma)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ingestion-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --files)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        atocore__subcmd__backup__subcmd__key__subcmd__generate)
+            opts="-h --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --backup-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --canary-sql)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --chroma)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ingestion-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --files)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        atocore__subcmd__backup__subcmd__key__subcmd__help)
+            opts="generate id help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        atocore__subcmd__backup__subcmd__key__subcmd__help__subcmd__generate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        atocore__subcmd__backup__subcmd__key__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        atocore__subcmd__backup__subcmd__key__subcmd__help__subcmd__id)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        atocore__subcmd__backup__subcmd__key__subcmd__id)
+            opts="-h --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --backup-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --canary-sql)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --chroma)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ingestion-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --files)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        atocore__subcmd__backup__subcmd__list)
+            opts="-h --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --backup-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -655,7 +1315,7 @@ _atocore__backup() {
             return 0
             ;;
         atocore__subcmd__backup__subcmd__man)
-            opts="-h --dir --backup-dir --json --no-progress --lock-timeout --config --db --canary-sql --registry --chroma --ingestion-lock --files --help"
+            opts="-h --dir --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -674,6 +1334,34 @@ _atocore__backup() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -709,7 +1397,7 @@ _atocore__backup() {
             return 0
             ;;
         atocore__subcmd__backup__subcmd__migrate)
-            opts="-h --backup-dir --json --no-progress --lock-timeout --config --db --canary-sql --registry --chroma --ingestion-lock --files --help"
+            opts="-h --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -724,6 +1412,34 @@ _atocore__backup() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -759,7 +1475,7 @@ _atocore__backup() {
             return 0
             ;;
         atocore__subcmd__backup__subcmd__prune)
-            opts="-h --keep-last --keep-hourly --keep-daily --keep-weekly --keep-monthly --keep-within --keep-pre-restore --dry-run --backup-dir --json --no-progress --lock-timeout --config --db --canary-sql --registry --chroma --ingestion-lock --files --help"
+            opts="-h --keep-last --keep-hourly --keep-daily --keep-weekly --keep-monthly --keep-within --keep-pre-restore --dry-run --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -805,6 +1521,34 @@ _atocore__backup() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -837,7 +1581,7 @@ _atocore__backup() {
             return 0
             ;;
         atocore__subcmd__backup__subcmd__restore)
-            opts="-h --resume --rollback --confirm-service-stopped --no-pre-snapshot --allow-schema-change --to --stop-cmd --start-cmd --health-cmd --health-timeout --stop-timeout --skip --no-registry --no-chroma --no-files --backup-dir --json --no-progress --lock-timeout --config --db --canary-sql --registry --chroma --ingestion-lock --files --help"
+            opts="-h --resume --rollback --confirm-service-stopped --no-pre-snapshot --allow-schema-change --to --stop-cmd --start-cmd --health-cmd --health-timeout --stop-timeout --skip --no-registry --no-chroma --no-files --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -883,6 +1627,34 @@ _atocore__backup() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -915,7 +1687,7 @@ _atocore__backup() {
             return 0
             ;;
         atocore__subcmd__backup__subcmd__status)
-            opts="-h --prometheus --backup-dir --json --no-progress --lock-timeout --config --db --canary-sql --registry --chroma --ingestion-lock --files --help"
+            opts="-h --prometheus --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -934,6 +1706,34 @@ _atocore__backup() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -969,7 +1769,7 @@ _atocore__backup() {
             return 0
             ;;
         atocore__subcmd__backup__subcmd__validate)
-            opts="-h --deep --backup-dir --json --no-progress --lock-timeout --config --db --canary-sql --registry --chroma --ingestion-lock --files --help"
+            opts="-h --deep --backup-dir --json --no-progress --lock-timeout --config --repo --s3-endpoint --s3-region --s3-path-style --s3-retries --key-file --insecure-no-encryption --copy-to --copy-to-key-file --db --canary-sql --registry --chroma --ingestion-lock --files --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -984,6 +1784,34 @@ _atocore__backup() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-to-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

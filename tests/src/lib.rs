@@ -1,5 +1,7 @@
 //! Shared pieces of the cross-component tests and of their helper processes.
 
+pub mod s3;
+
 /// Tables written by the `sqlite-writer` helper.
 pub const WRITER_SCHEMA: &str = "
     PRAGMA journal_mode=WAL;

@@ -12,7 +12,42 @@ use crate::output::{self, say};
 pub fn run(ctx: &Ctx) -> Result<u8> {
     let store = ctx.store_for("list")?;
     let o = Orchestrator::new(&*store, &ctx.known);
-    let (snapshots, leftovers) = o.list()?;
+    let (mut snapshots, leftovers) = o.list()?;
+    // With a second place: which snapshots it has, and those only it has.
+    let second = match &ctx.global.copy_to {
+        Some(addr) => {
+            let dest = ctx.secondary(addr, "list")?;
+            let d = Orchestrator::new(&*dest, &ctx.known);
+            let (theirs, _) = match d.list() {
+                Ok(l) => l,
+                Err(backup_core::Error::MissingBackupDir { .. }) => (Vec::new(), Vec::new()),
+                Err(e) => return Err(e.into()),
+            };
+            let there: std::collections::BTreeSet<backup_core::Stamp> =
+                theirs.iter().map(|(s, _)| s.clone()).collect();
+            for (s, m) in theirs {
+                if !snapshots.iter().any(|(h, _)| *h == s) {
+                    snapshots.push((s, m));
+                }
+            }
+            snapshots.sort_by(|a, b| b.0.cmp(&a.0));
+            Some((addr.clone(), there))
+        }
+        None => None,
+    };
+    let here: std::collections::BTreeSet<backup_core::Stamp> =
+        o.list()?.0.into_iter().map(|(s, _)| s).collect();
+    let places = |s: &backup_core::Stamp| -> Option<Vec<String>> {
+        let (addr, there) = second.as_ref()?;
+        let mut p = Vec::new();
+        if here.contains(s) {
+            p.push("here".to_owned());
+        }
+        if there.contains(s) {
+            p.push(addr.clone());
+        }
+        Some(p)
+    };
     let unrecognised = o.unrecognised()?;
     warn_unfinished(&o);
     for l in &leftovers {
@@ -53,6 +88,7 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
             .map(|(stamp, m)| {
                 let row = json::ListedSnapshot {
                     stamp: stamp.to_string(),
+                    places: places(stamp),
                     future: in_future(stamp),
                     error: None,
                     kind: None,
@@ -110,8 +146,16 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
                     .filter(|c| c.present)
                     .map(|c| c.id.as_str())
                     .collect();
+                let at = match places(stamp) {
+                    Some(p) if p.len() == 2 => "  (here and copied)".to_owned(),
+                    Some(p) if p.first().is_some_and(|x| x == "here") => {
+                        "  (here only, not copied yet)".to_owned()
+                    }
+                    Some(_) => "  (only in the copy)".to_owned(),
+                    None => String::new(),
+                };
                 say(format!(
-                    "{:<17} {:<12} {:<21} {:>10}  {}{}",
+                    "{:<17} {:<12} {:<21} {:>10}  {}{}{at}",
                     stamp,
                     m.kind.as_str(),
                     m.created_at,

@@ -2,6 +2,7 @@
 
 mod check;
 mod cleanup;
+mod copy;
 mod create;
 mod docs;
 mod drill;
@@ -119,6 +120,55 @@ impl Ctx {
             StoreKind::Repository(Box::new(repo))
         };
         Ok(Store { kind, _lease: None })
+    }
+
+    /// The second place at `addr` (object storage or a local folder), as a repository,
+    /// leased for `command` when it is on object storage. Its key is --copy-to-key-file,
+    /// else the repository's own; its index cache is kept in the state folder.
+    pub fn secondary(&self, addr: &str, command: &str) -> Result<Store> {
+        let key = match &self.global.copy_to_key_file {
+            Some(f) => {
+                let g = Global {
+                    key_file: Some(f.clone()),
+                    ..self.global.clone()
+                };
+                remote::key(&g)?
+            }
+            None => remote::key(&self.global)?,
+        };
+        let state = self.backup_dir()?;
+        if backup_s3::Address::is_remote(addr) {
+            let a = backup_s3::Address::parse(addr)?;
+            if key.is_none() && !self.global.insecure_no_encryption {
+                bail!(
+                    "{a}: a copy on object storage is encrypted: give its key with \
+                     --copy-to-key-file FILE (or the repository's own with --key-file), or \
+                     pass --insecure-no-encryption"
+                );
+            }
+            let objects = remote::sealed(remote::connect(&self.global, &a)?, key);
+            let tag = backup_core::fsio::hex(
+                &<sha2::Sha256 as sha2::Digest>::digest(a.to_string().as_bytes())[..6],
+            );
+            let repo = Repository::with_state(
+                Arc::clone(&objects),
+                state.join("copies").join(format!("{}-{tag}", a.bucket)),
+            );
+            repo.check_access()?;
+            let lease = remote::lease(&objects, command, self.lock_timeout())?;
+            return Ok(Store {
+                kind: StoreKind::Repository(Box::new(repo)),
+                _lease: Some(lease),
+            });
+        }
+        let dir = PathBuf::from(addr);
+        let local: Arc<dyn ObjectStore> = Arc::new(LocalObjects::new(&dir));
+        let repo = Repository::with_state(remote::sealed(local, key), dir);
+        repo.check_access()?;
+        Ok(Store {
+            kind: StoreKind::Repository(Box::new(repo)),
+            _lease: None,
+        })
     }
 
     /// The store, for a command that only reads or adds.
@@ -347,6 +397,7 @@ pub fn run(parsed: Parsed) -> Result<u8> {
         Command::Prune(args) => prune::run(&ctx, &args),
         Command::Migrate => migrate::run(&ctx),
         Command::Key { action } => key::run(&ctx, &action),
+        Command::Copy { to, stamps } => copy::run(&ctx, to.as_deref(), &stamps),
         Command::Completions { shell } => docs::completions(descriptors, shell),
         Command::Man { dir } => docs::man(descriptors, dir.as_deref()),
     }

@@ -49,6 +49,10 @@ pub struct LeaseRecord {
     pub pid: u32,
     /// Seconds since the epoch after which nobody need respect it.
     pub expires: u64,
+    /// This boot of this machine and this process-id namespace: a lease with ours whose
+    /// process is gone was left by a run that died here, and is not waited for.
+    #[serde(default)]
+    pub host_id: String,
 }
 
 impl std::fmt::Display for LeaseRecord {
@@ -65,6 +69,33 @@ impl std::fmt::Display for LeaseRecord {
             self.host,
             crate::stamp::rfc3339(UNIX_EPOCH + Duration::from_secs(self.expires))
         )
+    }
+}
+
+/// This boot of this machine and this process-id namespace (a container has its own), or
+/// empty when that cannot be told.
+fn host_id() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|b| b.trim().to_owned())
+        .unwrap_or_default();
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if boot.is_empty() || ns.is_empty() {
+        return String::new();
+    }
+    format!("{boot}/{ns}")
+}
+
+impl LeaseRecord {
+    /// Whether it was left by a run of this machine and namespace that is gone.
+    pub fn holder_gone(&self) -> bool {
+        !self.host_id.is_empty()
+            && self.host_id == host_id()
+            && self.pid != std::process::id()
+            && !std::path::Path::new("/proc")
+                .join(self.pid.to_string())
+                .exists()
     }
 }
 
@@ -132,12 +163,27 @@ pub fn leases(objects: &dyn ObjectStore) -> Result<Vec<(String, LeaseRecord)>> {
             host: "unknown".into(),
             pid: 0,
             expires: u64::MAX,
+            host_id: String::new(),
         });
-        if rec.expires > t {
+        if rec.expires > t && !rec.holder_gone() {
             out.push((key, rec));
         }
     }
     Ok(out)
+}
+
+/// Lease objects nobody need respect any more: expired, or left by a run of this machine
+/// that died. `cleanup` removes them.
+///
+/// # Errors
+/// [`Error::Io`] when they cannot be listed.
+pub fn stale_leases(objects: &dyn ObjectStore) -> Result<Vec<String>> {
+    let live: Vec<String> = leases(objects)?.into_iter().map(|(k, _)| k).collect();
+    Ok(objects
+        .list(PREFIX)?
+        .into_iter()
+        .filter(|k| !live.contains(k))
+        .collect())
 }
 
 fn conflicts(ours: LeaseKind, theirs: LeaseKind) -> bool {
@@ -184,6 +230,7 @@ impl Lease {
                 host: host.clone(),
                 pid: std::process::id(),
                 expires: now() + length.as_secs().max(1),
+                host_id: host_id(),
             };
             let key = format!("{PREFIX}{holder}-{}", record.expires);
             let bytes = serde_json::to_vec(&record).unwrap_or_default();
@@ -347,6 +394,7 @@ mod tests {
             host: "h".into(),
             pid: 1,
             expires: now() - 1,
+            host_id: String::new(),
         };
         o.put("locks/dead-1", &mut &serde_json::to_vec(&dead).unwrap()[..])
             .unwrap();
@@ -358,6 +406,17 @@ mod tests {
             Duration::ZERO,
         )
         .unwrap();
+        // One left by a run of this machine that died: not waited for.
+        let gone = LeaseRecord {
+            holder: "gone".into(),
+            pid: u32::MAX - 1,
+            expires: now() + 600,
+            host_id: host_id(),
+            ..dead.clone()
+        };
+        assert!(gone.holder_gone());
+        o.put("locks/gone-1", &mut &serde_json::to_vec(&gone).unwrap()[..])
+            .unwrap();
         let first = leases(&*o).unwrap();
         assert_eq!(first.len(), 1);
         std::thread::sleep(Duration::from_millis(2600));

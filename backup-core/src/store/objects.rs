@@ -728,6 +728,10 @@ impl<O: ObjectStore> SnapshotStore for ObjectSnapshotStore<O> {
     }
 
     fn places_written(&self) -> Vec<PathBuf> {
+        // Object storage elsewhere has no local names to plant a link at.
+        if self.objects.is_remote() {
+            return Vec::new();
+        }
         vec![self.objects.location().join(OBJECTS)]
     }
 }

@@ -452,7 +452,11 @@ struct SealedRanged {
     path: PathBuf,
     stream: Stream,
     sealed_size: Option<u64>,
+    kept: Vec<Segment>,
 }
+
+/// A decrypted segment: its number, its plaintext, whether it is the object's last.
+type Segment = (u64, Arc<Vec<u8>>, bool);
 
 impl SealedRanged {
     fn open(s: &Sealed, key: &str, held: Option<Box<dyn RangedObject>>) -> Result<SealedRanged> {
@@ -464,6 +468,7 @@ impl SealedRanged {
             stream: stream(&s.key, &[0u8; NONCE_LEN]),
             path,
             sealed_size: None,
+            kept: Vec::new(),
         };
         let h = o.raw(0, HEADER)?;
         let nonce = parse_header(&h, &s.key, &o.path)?;
@@ -491,6 +496,81 @@ impl SealedRanged {
     }
 }
 
+impl SealedRanged {
+    /// Segments `first..=last` decrypted (fewer when the object ends before `last`), each
+    /// with whether it is the object's last; the most recent ones are kept, so reads of
+    /// consecutive small frames (compressed frames are often a few KiB) decrypt each
+    /// segment once, not once per frame.
+    fn segments(&mut self, first: u64, last: u64) -> Result<Vec<Segment>> {
+        let mut out = Vec::new();
+        let mut s = first;
+        while s <= last {
+            if let Some(hit) = self.kept.iter().find(|(i, _, _)| *i == s).cloned() {
+                let end = hit.2;
+                out.push(hit);
+                if end {
+                    break;
+                }
+                s += 1;
+                continue;
+            }
+            // The run of segments not kept, fetched in one read.
+            let mut e = s;
+            while e < last && !self.kept.iter().any(|(i, _, _)| *i == e + 1) {
+                e += 1;
+            }
+            let from = HEADER as u64 + s * SEALED_SEGMENT as u64;
+            let span = usize::try_from((e - s + 1) * SEALED_SEGMENT as u64)
+                .map_err(|_| tampered(self.path.clone(), "asked for a range too large"))?;
+            // One byte more tells whether the last segment read is the object's last.
+            let got = self.raw(from, span + 1)?;
+            if got.is_empty() {
+                // Past the end: the caller finds out it read short; a truncated object
+                // shows as a missing last segment below.
+                if s == 0 {
+                    return Err(tampered(self.path.clone(), "is cut short"));
+                }
+                break;
+            }
+            let mut at = 0;
+            let mut position = s;
+            let mut ended = false;
+            while at < got.len().min(span) {
+                // A segment followed by more bytes is not the last; one that ends the
+                // object is.
+                let is_last = got.len() - at <= SEALED_SEGMENT;
+                let end = (at + SEALED_SEGMENT).min(got.len());
+                let mut part = got[at..end].to_vec();
+                let pos = u32::try_from(position)
+                    .map_err(|_| tampered(self.path.clone(), "is too large"))?;
+                self.stream
+                    .decrypt_in_place(pos, is_last, self.key_name.as_bytes(), &mut part)
+                    .map_err(|_| tampered(self.path.clone(), "failed its authentication check"))?;
+                let entry = (position, Arc::new(part), is_last);
+                self.kept.push(entry.clone());
+                if self.kept.len() > KEPT_SEGMENTS {
+                    self.kept.remove(0);
+                }
+                out.push(entry);
+                at = end;
+                position += 1;
+                if is_last {
+                    ended = true;
+                    break;
+                }
+            }
+            if ended {
+                break;
+            }
+            s = e + 1;
+        }
+        Ok(out)
+    }
+}
+
+/// Decrypted segments a ranged reader keeps (64 KiB each).
+const KEPT_SEGMENTS: usize = 4;
+
 impl RangedObject for SealedRanged {
     fn read_range(&mut self, offset: u64, len: usize) -> Result<Vec<u8>> {
         if len == 0 {
@@ -499,37 +579,21 @@ impl RangedObject for SealedRanged {
         let seg = SEGMENT as u64;
         let first = offset / seg;
         let last = (offset + len as u64 - 1) / seg;
-        let from = HEADER as u64 + first * SEALED_SEGMENT as u64;
-        let span = usize::try_from((last - first + 1) * SEALED_SEGMENT as u64)
-            .map_err(|_| tampered(self.path.clone(), "asked for a range too large"))?;
-        // One byte more tells whether the last segment read is the object's last.
-        let got = self.raw(from, span + 1)?;
-        let mut out = Vec::with_capacity(len);
-        let mut at = 0;
-        let mut position = first;
-        while at < got.len().min(span) {
-            // A segment followed by more bytes is not the last; one that ends the object is.
-            let is_last = got.len() - at <= SEALED_SEGMENT;
-            let end = (at + SEALED_SEGMENT).min(got.len());
-            let mut part = got[at..end].to_vec();
-            let pos =
-                u32::try_from(position).map_err(|_| tampered(self.path.clone(), "is too large"))?;
-            self.stream
-                .decrypt_in_place(pos, is_last, self.key_name.as_bytes(), &mut part)
-                .map_err(|_| tampered(self.path.clone(), "failed its authentication check"))?;
-            out.extend_from_slice(&part);
-            at = end;
-            position += 1;
-            if is_last {
+        let mut out = Vec::with_capacity(len.min(4 * SEGMENT));
+        for (i, part, _) in self.segments(first, last)? {
+            let from = if i == first {
+                usize::try_from(offset - first * seg).unwrap_or(0)
+            } else {
+                0
+            };
+            if from < part.len() {
+                let take = (part.len() - from).min(len - out.len());
+                out.extend_from_slice(&part[from..from + take]);
+            }
+            if out.len() == len {
                 break;
             }
         }
-        let skip = usize::try_from(offset - first * seg).unwrap_or(0);
-        if skip >= out.len() {
-            return Ok(Vec::new());
-        }
-        out.drain(..skip);
-        out.truncate(len);
         Ok(out)
     }
 }
@@ -588,6 +652,15 @@ mod tests {
                     "{n} {off} {len}"
                 );
             }
+            // Small consecutive reads, as a restore reads compressed frames.
+            let mut o = s.open_ranged(&key).unwrap().unwrap();
+            let mut seq = Vec::new();
+            while seq.len() < n {
+                let got = o.read_range(seq.len() as u64, 3001).unwrap();
+                assert!(!got.is_empty());
+                seq.extend_from_slice(&got);
+            }
+            assert!(seq == data, "size {n}: consecutive reads differ");
             let tail: Vec<u8> = data[n.saturating_sub(40)..].to_vec();
             assert!(s.get_tail(&key, 40).unwrap() == tail, "tail of {n}");
             // Stored bytes are not the plaintext.

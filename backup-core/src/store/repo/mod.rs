@@ -571,6 +571,11 @@ impl<O: ObjectStore + 'static> SnapshotStore for Repository<O> {
         let mut out = self.snaps.list()?;
         out.leftovers
             .extend(self.pack_temps()?.into_iter().map(|(d, n)| d.join(n)));
+        out.leftovers.extend(
+            super::lease::stale_leases(&*self.objects)?
+                .iter()
+                .map(|k| self.objects.describe(k)),
+        );
         out.leftovers.sort();
         Ok(out)
     }
@@ -641,6 +646,10 @@ impl<O: ObjectStore + 'static> SnapshotStore for Repository<O> {
 
     fn remove_leftovers(&self) -> Result<Vec<PathBuf>> {
         let mut out = self.snaps.remove_leftovers()?;
+        for k in super::lease::stale_leases(&*self.objects)? {
+            self.objects.delete(&k)?;
+            out.push(self.objects.describe(&k));
+        }
         for (cache, name) in self.pack_temps()? {
             cache.remove_file(&name)?;
             out.push(cache.join(&name));

@@ -15,12 +15,18 @@ use super::serials::Serials;
 use super::PACK_PREFIX;
 use crate::store::{ObjectStore, RangedObject};
 
+/// Packs a reader keeps open at once.
+const HELD_PACKS: usize = 4;
+
 pub(super) struct ChunkReader<O: ?Sized> {
     objects: Arc<O>,
     conn: Connection,
     serials: Serials,
-    /// The pack in hand, held open when the store can (a local file).
-    pack: Option<(String, Option<Box<dyn RangedObject>>)>,
+    /// The packs in hand, most recent last, held open when the store can (a local file, a
+    /// sealed object with its decrypted segments): a file whose chunks alternate between a
+    /// few packs (shared blocks deduplicated into an older pack) does not reopen one for
+    /// every chunk.
+    packs: Vec<(String, Option<Box<dyn RangedObject>>)>,
     /// The frame in hand: pack, frame offset, its decompressed bytes.
     frame: Option<(String, u64, Vec<u8>)>,
     /// The current chunk's place in the frame, and how much of it was given out.
@@ -49,7 +55,7 @@ impl<O: ObjectStore + ?Sized> ChunkReader<O> {
             objects,
             conn,
             serials,
-            pack: None,
+            packs: Vec::new(),
             frame: None,
             range: (0, 0),
             unzip: pack::Unzip::default(),
@@ -60,12 +66,20 @@ impl<O: ObjectStore + ?Sized> ChunkReader<O> {
     /// The stored bytes of a frame: from the pack held open, or by a ranged get.
     fn stored(&mut self, pack: &str, off: u64, len: usize) -> crate::error::Result<Vec<u8>> {
         let key = format!("{PACK_PREFIX}{pack}");
-        if !matches!(&self.pack, Some((p, _)) if p == pack) {
-            self.pack = None;
-            let held = self.objects.open_ranged(&key)?;
-            self.pack = Some((pack.to_owned(), held));
+        match self.packs.iter().position(|(p, _)| p == pack) {
+            Some(i) => {
+                let held = self.packs.remove(i);
+                self.packs.push(held);
+            }
+            None => {
+                if self.packs.len() >= HELD_PACKS {
+                    self.packs.remove(0);
+                }
+                let held = self.objects.open_ranged(&key)?;
+                self.packs.push((pack.to_owned(), held));
+            }
         }
-        match &mut self.pack {
+        match self.packs.last_mut() {
             Some((_, Some(held))) => held.read_range(off, len),
             _ => self.objects.get_range(&key, off, len),
         }

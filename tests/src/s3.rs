@@ -1,0 +1,193 @@
+//! A real S3-compatible server for the tests: `s3s-fs` (a crate CI installs with
+//! `cargo install s3s-fs --version 0.14.1 --features binary --locked --root target/s3s`),
+//! started on a free loopback port with an access key and secret of its own and a temporary
+//! root folder, in which every object is a plain file (so tests can damage one).
+//!
+//! The binary is `$ATOCORE_TEST_S3S_FS`, else `target/s3s/bin/s3s-fs` in the workspace. A
+//! test that needs it fails (never skips) when it is missing.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use backup_core::conformance::Remote;
+use backup_core::ObjectStore;
+
+/// A running server; stopped when dropped.
+pub struct Server {
+    child: std::sync::Mutex<Option<Child>>,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// Its access key id.
+    pub access_key: String,
+    /// Its secret: no output of the tool may ever contain it.
+    pub secret_key: String,
+    /// The folder it keeps buckets in (one folder each).
+    pub root: PathBuf,
+    port: u16,
+    _tmp: tempfile::TempDir,
+}
+
+/// The s3s-fs binary.
+pub fn binary() -> PathBuf {
+    std::env::var_os("ATOCORE_TEST_S3S_FS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/s3s/bin/s3s-fs"))
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    getrandom::fill(&mut b).expect("random bytes");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Server {
+    /// Start one, with bucket `atocore-test` made.
+    pub fn start() -> Server {
+        let bin = binary();
+        assert!(
+            bin.is_file(),
+            "{}: s3s-fs is not installed: run `cargo install s3s-fs --version 0.14.1 \
+             --features binary --locked --root target/s3s` (scripts/test.sh does)",
+            bin.display()
+        );
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::create_dir(root.join("atocore-test")).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let s = Server {
+            child: std::sync::Mutex::new(None),
+            endpoint: format!("http://127.0.0.1:{port}"),
+            access_key: format!("test-access-{}", random_hex(6)),
+            secret_key: format!("test-secret-{}", random_hex(16)),
+            root,
+            port,
+            _tmp: tmp,
+        };
+        s.launch();
+        s
+    }
+
+    /// Start the server process (again): a shell stays beside it and stops it when the
+    /// test process goes, however it goes.
+    pub fn launch(&self) {
+        let script = format!(
+            "\"$0\" --host 127.0.0.1 --port {} --access-key \"$1\" --secret-key \"$2\" \"$3\" \
+             >>\"${{ATOCORE_TEST_S3S_LOG:-/dev/null}}\" 2>&1 & s=$!; while kill -0 {} 2>/dev/null && kill -0 $s 2>/dev/null; \
+             do sleep 0.2; done; kill -9 $s 2>/dev/null",
+            self.port,
+            std::process::id()
+        );
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg(binary())
+            .arg(&self.access_key)
+            .arg(&self.secret_key)
+            .arg(&self.root)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start s3s-fs");
+        *self.child.lock().unwrap() = Some(child);
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "s3s-fs did not start listening on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kill the server at once (SIGKILL), as a dead remote.
+    pub fn kill(&self) {
+        let taken = self
+            .child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(mut c) = taken {
+            // The shell's child is the server: kill both.
+            let _ = Command::new("pkill")
+                .args(["-9", "-P", &c.id().to_string()])
+                .status();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The variables that point the tool at repository `prefix` of the test bucket: the
+    /// address, endpoint, path-style addressing and the credentials (as operators set them).
+    pub fn vars(&self, prefix: &str) -> Vec<(String, String)> {
+        vec![
+            ("ATOCORE_REPO".into(), format!("s3://atocore-test/{prefix}")),
+            ("ATOCORE_S3_ENDPOINT".into(), self.endpoint.clone()),
+            ("ATOCORE_S3_PATH_STYLE".into(), "true".into()),
+            ("AWS_ACCESS_KEY_ID".into(), self.access_key.clone()),
+            ("AWS_SECRET_ACCESS_KEY".into(), self.secret_key.clone()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+        ]
+    }
+
+    /// The file holding object `key` of repository `prefix`.
+    pub fn object_file(&self, prefix: &str, key: &str) -> PathBuf {
+        self.root.join("atocore-test").join(prefix).join(key)
+    }
+
+    /// An object store over repository `prefix` (no encryption).
+    pub fn objects(&self, prefix: &str) -> Arc<dyn ObjectStore> {
+        let addr = backup_s3::Address::parse(&format!("s3://atocore-test/{prefix}")).unwrap();
+        let opts = backup_s3::Options {
+            endpoint: Some(self.endpoint.clone()),
+            path_style: true,
+            retries: 3,
+            credentials: Some(backup_s3::Credentials {
+                access_key_id: self.access_key.clone(),
+                secret_access_key: self.secret_key.clone(),
+                session_token: None,
+                region: None,
+                endpoint: None,
+            }),
+            ..backup_s3::Options::default()
+        };
+        Arc::new(backup_s3::S3Objects::connect(&addr, &opts).expect("connect"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+struct Shared(Server);
+
+impl Remote for Shared {
+    fn objects(&self, name: &str) -> Arc<dyn ObjectStore> {
+        self.0.objects(name)
+    }
+    fn object_file(&self, name: &str, key: &str) -> PathBuf {
+        self.0.object_file(name, key)
+    }
+}
+
+/// One server for the whole test binary, started on first use: what
+/// [`Storage::Remote`](backup_core::conformance::Storage::Remote) takes.
+pub fn remote() -> &'static dyn Remote {
+    static SERVER: OnceLock<Shared> = OnceLock::new();
+    SERVER.get_or_init(|| Shared(Server::start()))
+}
