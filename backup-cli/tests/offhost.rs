@@ -306,7 +306,7 @@ fn damage_a_wrong_key_and_a_missing_object_are_clear_errors_that_touch_nothing()
     let at = bad.len() / 2;
     bad[at] ^= 0x20;
     fs::write(&pack, &bad).unwrap();
-    refused("flipped byte", 1, &[]);
+    refused("flipped byte", 1, &["authentication check", &packs[0][6..]]);
     let out = r.run(&["check", "--read-data"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(
@@ -317,7 +317,7 @@ fn damage_a_wrong_key_and_a_missing_object_are_clear_errors_that_touch_nothing()
     assert_eq!(r.ok(&["validate", &stamp])["valid"], true);
     // A missing pack.
     fs::remove_file(&pack).unwrap();
-    refused("missing pack", 1, &[]);
+    refused("missing pack", 1, &["pack is missing"]);
     fs::write(&pack, &original).unwrap();
     // A missing manifest: the snapshot is named as damaged.
     let manifest = r.object_file(&format!("snapshots/{stamp}/backup-metadata.json"));
@@ -677,4 +677,95 @@ fn copy_sends_only_what_the_remote_lacks_reads_it_back_and_list_shows_where_each
     let out = r.run(&["check", "--read-data"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     r.assert_no_credentials_seen();
+}
+
+#[test]
+fn every_repository_command_works_against_the_remote() {
+    let server = Server::start();
+    let r = remote(&server, "commands");
+    let mut stamps = Vec::new();
+    for round in 0..4 {
+        grow(&r.scene.env.db, 1, 20 + round);
+        stamps.push(r.create());
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let listed = r.ok(&["list"]);
+    assert_eq!(listed["snapshots"].as_array().unwrap().len(), 4);
+    assert_eq!(r.ok(&["validate", &stamps[3], "--deep"])["valid"], true);
+    assert_eq!(r.ok(&["drill", &stamps[1]])["ok"], true);
+    for slice in ["1/2", "2/2", "50%"] {
+        let v = r.ok(&["check", "--read-data-subset", slice]);
+        assert_eq!(v["clean"], true, "{slice}: {v}");
+        assert!(
+            v["packs_read"].as_u64().unwrap() > 0 || slice == "50%",
+            "{slice}: {v}"
+        );
+    }
+    let dry = r.ok(&["prune", "--keep-last", "2", "--dry-run"]);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(r.ok(&["list"])["snapshots"].as_array().unwrap().len(), 4);
+    let packs_before = r.objects_in("packs").len();
+    r.ok(&["prune", "--keep-last", "2"]);
+    let left: Vec<String> = r.ok(&["list"])["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stamp"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(left, vec![stamps[3].clone(), stamps[2].clone()]);
+    assert!(r.objects_in("packs").len() <= packs_before);
+    assert_eq!(r.ok(&["check", "--read-data"])["clean"], true);
+    let metrics = r.scene.env.tmp.path().join("metrics.prom");
+    let v = r.ok(&["status", "--prometheus", metrics.to_str().unwrap()]);
+    assert_eq!(v["newest_snapshot"]["stamp"], stamps[3].as_str(), "{v}");
+    assert!(fs::read_to_string(&metrics)
+        .unwrap()
+        .contains("atocore_backup_"));
+    let into = r.scene.env.tmp.path().join("into");
+    let v = r.ok(&["restore", &stamps[2], "--to", into.to_str().unwrap()]);
+    assert_eq!(v["restored_integrity_ok"], true);
+    r.ok(&["cleanup"]);
+    // No lease of ours is left behind by any of it.
+    assert!(
+        r.objects_in("locks").is_empty(),
+        "{:?}",
+        r.objects_in("locks")
+    );
+    r.assert_no_credentials_seen();
+}
+
+#[test]
+fn a_create_whose_lease_lapsed_commits_nothing() {
+    let server = Server::start();
+    let r = remote(&server, "lapse");
+    let first = r.create();
+    grow(&r.scene.env.db, 1, 31);
+    // A short lease; the store goes away while the create waits to commit, so the lease
+    // cannot be renewed and others may no longer respect it.
+    let mut c = r.command(&["create"]);
+    c.env("ATOCORE_LEASE_SECONDS", "3")
+        .env("ATOCORE_FAILPOINT_PAUSE_MS", "6000");
+    let (child, err) = common::stop_at(c, "create.before-commit");
+    server.kill();
+    std::thread::sleep(Duration::from_secs(4));
+    server.launch();
+    let out = child.wait_with_output().unwrap();
+    let err = err.join().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("lease on the repository could not be renewed"),
+        "{err}"
+    );
+    let stamps: Vec<String> = r.ok(&["list"])["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stamp"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        stamps,
+        vec![first],
+        "the create committed on a lapsed lease"
+    );
+    assert_eq!(r.ok(&["check"])["clean"], true);
 }

@@ -124,7 +124,21 @@ fn restore_with(e: &Env, s: &Service, stamp: &str, extra: &[&str]) -> std::proce
         "--json",
     ];
     args.extend_from_slice(extra);
-    e.run(&args)
+    // Object storage credentials in the tool's environment, which the service's commands
+    // must never see.
+    e.run_env(
+        &args,
+        &[
+            ("ATOCORE_DB_PATH", e.db.as_os_str()),
+            ("ATOCORE_PROJECT_REGISTRY_PATH", e.registry.as_os_str()),
+            ("ATOCORE_BACKUP_DIR", e.backups.as_os_str()),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                std::ffi::OsStr::new("service-must-not-see-this"),
+            ),
+            ("AWS_SESSION_TOKEN", std::ffi::OsStr::new("nor-this-token")),
+        ],
+    )
 }
 
 /// Each step's name and whether it succeeded, in order.
@@ -182,6 +196,11 @@ fn the_service_is_stopped_restored_started_and_healthy() {
     assert!(seen.contains("PATH="), "{seen}");
     assert!(
         !seen.contains("MALLOC_ARENA_MAX") && !seen.contains("ATOCORE_BACKUP_ONE_ARENA"),
+        "{seen}"
+    );
+    // Nor the object storage credentials.
+    assert!(
+        !seen.contains("service-must-not-see-this") && !seen.contains("nor-this-token"),
         "{seen}"
     );
 }

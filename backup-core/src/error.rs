@@ -147,6 +147,9 @@ pub enum Error {
         /// Who holds it.
         holder: String,
     },
+    /// This run's lease on a repository on object storage may have lapsed.
+    #[error("the lease on the repository could not be renewed in time (the store was unreachable, or this process was suspended): stopping before committing or deleting anything; run again")]
+    LeaseLost,
     /// A repository opened with the wrong key, or without the key it needs.
     #[error("{}: {problem}", path.display())]
     WrongKey {

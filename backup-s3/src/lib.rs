@@ -149,7 +149,7 @@ pub struct S3Objects {
 
 /// Bytes of ranges kept for other readers: objects are written once and never changed, so
 /// what one reader fetched serves the next (the files of one snapshot share packs).
-const RECENT_BYTES: usize = 8 << 20;
+const RECENT_BYTES: usize = 4 << 20;
 
 /// A range read: (object key, start, bytes, the object's size).
 type Kept = (String, u64, Arc<Vec<u8>>, u64);
@@ -342,6 +342,17 @@ impl ObjectStore for S3Objects {
         &self.location
     }
 
+    fn changeable_by_others(&self, key: &str) -> Option<(PathBuf, String)> {
+        // In the clear, whoever holds the bucket's credentials can plant a manifest; a
+        // sealed repository answers for itself (`Sealed`).
+        Some((
+            self.describe(key),
+            "is on object storage, in the clear: anyone with write access to the bucket can \
+             change it"
+                .into(),
+        ))
+    }
+
     fn describe(&self, key: &str) -> PathBuf {
         self.location.join(key)
     }
@@ -434,6 +445,14 @@ impl ObjectStore for S3Objects {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list_sizes(prefix)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
+
+    fn list_sizes(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
         // Listing goes by whole path segments: list the folder the prefix is in and keep
         // the keys that start with it.
         let (folder, _) = prefix.rsplit_once('/').unwrap_or(("", prefix));
@@ -464,7 +483,7 @@ impl ObjectStore for S3Objects {
             let full = meta.location.to_string();
             if let Some(k) = full.strip_prefix(&strip) {
                 if k.starts_with(prefix) {
-                    keys.push(k.to_owned());
+                    keys.push((k.to_owned(), meta.size));
                 }
             }
         }
@@ -538,7 +557,7 @@ impl Read for Body {
 }
 
 /// Ranges read ahead at most, for reads that go through an object in order.
-pub const READ_AHEAD_MAX: usize = 2 << 20;
+pub const READ_AHEAD_MAX: usize = 1 << 20;
 /// What the first read of an opened object reads ahead: a pack's header and its first
 /// frames come in one request (a GET costs tens of milliseconds on most stores).
 pub const FIRST_READ_AHEAD: usize = 1 << 20;
@@ -547,8 +566,8 @@ pub const FIRST_READ_AHEAD: usize = 1 << 20;
 const IN_ORDER_SLACK: u64 = 128 << 10;
 
 /// An object read by ranges. Reads that go through it in order are served from a window
-/// read ahead: [`FIRST_READ_AHEAD`] at the first read, then doubling with every read in
-/// order (up to [`READ_AHEAD_MAX`]), and none after a read out of order. A restore reading
+/// read ahead: [`FIRST_READ_AHEAD`] at the first read, then [`READ_AHEAD_MAX`] while reads
+/// go in order (256 KiB, doubling, when that is larger), and none after a read out of order. A restore reading
 /// a pack's frames one after another makes a few large requests rather than one per frame,
 /// and scattered reads fetch little more than they need. The object's size comes with the
 /// first answer (no HEAD request).

@@ -83,11 +83,29 @@ pub fn run(ctx: &Ctx, to: Option<&str>, only: &[String]) -> Result<u8> {
             .into());
         }
     }
+    // Which copies there were read back and checked by this host: a copy whose check
+    // failed (or never ran, the run killed after the upload) is checked on the next run.
+    let marks_dir = super::remote::place_dir(&ctx.backup_dir()?, &addr);
+    let (marks, _) = backup_core::fsio::open_or_create_dir(&marks_dir, None)?;
+    let marks_name = std::ffi::OsStr::new("verified-copies");
+    let mut verified: BTreeSet<String> = match marks.stat(marks_name)? {
+        Some(_) => {
+            let mut text = String::new();
+            marks
+                .open_file(marks_name)?
+                .take(16 << 20)
+                .read_to_string(&mut text)
+                .map_err(|e| Error::io("read", marks.join(marks_name), e))?;
+            text.lines().map(str::to_owned).collect()
+        }
+        None => BTreeSet::new(),
+    };
     let there: BTreeSet<Stamp> = match dest.list() {
         Ok(l) => l.snapshots.into_iter().collect(),
         Err(Error::MissingBackupDir { .. }) => BTreeSet::new(),
         Err(e) => return Err(e.into()),
     };
+    let mut negative_only = true;
     let mut report = json::Copied {
         format_version: json::FORMAT_VERSION,
         to: addr.clone(),
@@ -99,20 +117,27 @@ pub fn run(ctx: &Ctx, to: Option<&str>, only: &[String]) -> Result<u8> {
         if !wanted.is_empty() && !wanted.contains(s) {
             continue;
         }
-        if there.contains(s) {
+        if there.contains(s) && verified.contains(s.as_str()) {
             report.already_there.push(s.to_string());
             continue;
         }
-        let done = dest_repo
-            .import(&*from, s)
-            .with_context(|| format!("copying snapshot {s} to {addr}"))
-            .and_then(|added| {
-                let bytes = verify(&*from, dest_repo, s)
-                    .with_context(|| format!("checking the copy of snapshot {s} at {addr}"))?;
-                Ok((added, bytes))
-            });
+        let done = (if there.contains(s) {
+            Ok(None)
+        } else {
+            dest_repo
+                .import(&*from, s)
+                .with_context(|| format!("copying snapshot {s} to {addr}"))
+        })
+        .and_then(|added| {
+            let bytes = verify(&*from, dest_repo, s)
+                .with_context(|| format!("checking the copy of snapshot {s} at {addr}"))?;
+            Ok((added, bytes))
+        });
         match done {
             Ok((added, bytes)) => {
+                verified.insert(s.to_string());
+                let text: String = verified.iter().map(|v| format!("{v}\n")).collect();
+                marks.write_atomic_mode(marks_name, text.as_bytes(), 0o600)?;
                 if !ctx.global.json {
                     say(format!(
                         "copied snapshot {s} to {addr}: {} added there, {} read back and checked",
@@ -127,6 +152,10 @@ pub fn run(ctx: &Ctx, to: Option<&str>, only: &[String]) -> Result<u8> {
                 });
             }
             Err(e) => {
+                negative_only &= e
+                    .chain()
+                    .filter_map(|c| c.downcast_ref::<Error>())
+                    .any(|c| matches!(c, Error::ChecksumMismatch { .. }) || c.is_negative_answer());
                 output::error(&format!("{e:#}"));
                 report.failed.push(json::CopyFailure {
                     stamp: s.to_string(),
@@ -146,9 +175,13 @@ pub fn run(ctx: &Ctx, to: Option<&str>, only: &[String]) -> Result<u8> {
     } else if report.copied.is_empty() && report.failed.is_empty() {
         say(format!("{addr} has every snapshot already"));
     }
+    // 1 when what failed is a copy found wrong (a checksum, a damaged snapshot); 2 when
+    // the copy could not be made at all (a store unreachable, a refusal).
     Ok(if report.failed.is_empty() {
         exit_codes::OK
-    } else {
+    } else if negative_only {
         exit_codes::NO
+    } else {
+        exit_codes::ERROR
     })
 }

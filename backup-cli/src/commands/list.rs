@@ -13,15 +13,29 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
     let store = ctx.store_for("list")?;
     let o = Orchestrator::new(&*store, &ctx.known);
     let (mut snapshots, leftovers) = o.list()?;
+    let here: std::collections::BTreeSet<backup_core::Stamp> =
+        snapshots.iter().map(|(s, _)| s.clone()).collect();
     // With a second place: which snapshots it has, and those only it has.
     let second = match &ctx.global.copy_to {
         Some(addr) => {
-            let dest = ctx.secondary(addr, "list")?;
-            let d = Orchestrator::new(&*dest, &ctx.known);
-            let (theirs, _) = match d.list() {
-                Ok(l) => l,
-                Err(backup_core::Error::MissingBackupDir { .. }) => (Vec::new(), Vec::new()),
-                Err(e) => return Err(e.into()),
+            let theirs = (|| -> Result<_> {
+                let dest = ctx.secondary(addr, "list")?;
+                let d = Orchestrator::new(&*dest, &ctx.known);
+                Ok(match d.list() {
+                    Ok(l) => l.0,
+                    Err(backup_core::Error::MissingBackupDir { .. }) => Vec::new(),
+                    Err(e) => return Err(e.into()),
+                })
+            })();
+            let theirs = match theirs {
+                Ok(t) => t,
+                Err(e) => {
+                    output::warn(&format!(
+                        "the second place {addr} cannot be listed, so where each snapshot is \
+                         copied is not shown: {e:#}"
+                    ));
+                    Vec::new()
+                }
             };
             let there: std::collections::BTreeSet<backup_core::Stamp> =
                 theirs.iter().map(|(s, _)| s.clone()).collect();
@@ -35,8 +49,6 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
         }
         None => None,
     };
-    let here: std::collections::BTreeSet<backup_core::Stamp> =
-        o.list()?.0.into_iter().map(|(s, _)| s).collect();
     let places = |s: &backup_core::Stamp| -> Option<Vec<String>> {
         let (addr, there) = second.as_ref()?;
         let mut p = Vec::new();

@@ -92,7 +92,8 @@ impl Ctx {
                 );
             }
             let objects = remote::sealed(objects, key);
-            let repo = Repository::with_state(Arc::clone(&objects), state);
+            let cache = remote::place_dir(&state, &addr.to_string()).join(backup_core::CACHE_DIR);
+            let repo = Repository::with_state_and_cache(Arc::clone(&objects), state, cache);
             repo.check_access()?;
             let lease = remote::lease(&objects, command, self.lock_timeout())?;
             return Ok(Store {
@@ -147,12 +148,9 @@ impl Ctx {
                 );
             }
             let objects = remote::sealed(remote::connect(&self.global, &a)?, key);
-            let tag = backup_core::fsio::hex(
-                &<sha2::Sha256 as sha2::Digest>::digest(a.to_string().as_bytes())[..6],
-            );
             let repo = Repository::with_state(
                 Arc::clone(&objects),
-                state.join("copies").join(format!("{}-{tag}", a.bucket)),
+                remote::place_dir(&state, &a.to_string()),
             );
             repo.check_access()?;
             let lease = remote::lease(&objects, command, self.lock_timeout())?;

@@ -19,7 +19,9 @@ pub fn key(g: &Global) -> Result<Option<Key>> {
     if let Some(file) = &g.key_file {
         let mut f = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .custom_flags(
+                (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+            )
             .open(file)
             .with_context(|| format!("{}: cannot open the key file", file.display()))?;
         let md = f
@@ -97,6 +99,26 @@ pub fn lease(objects: &Arc<dyn ObjectStore>, command: &str, timeout: Duration) -
         lease_length(),
         timeout,
     )?)
+}
+
+/// A short name for the place at `addr`: `<bucket or folder name>-<hash of the address>`.
+pub fn tag(addr: &str) -> String {
+    let h = backup_core::fsio::hex(&<sha2::Sha256 as sha2::Digest>::digest(addr.as_bytes())[..6]);
+    let name = match backup_s3::Address::parse(addr) {
+        Ok(a) => a.bucket,
+        Err(_) => std::path::Path::new(addr)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    format!("{name}-{h}")
+}
+
+/// The folder, inside the state folder `state`, that keeps what this host knows of the
+/// repository at `addr` (its index cache, the copies verified there): never the local
+/// repository's own cache, which a backup dir holding both would otherwise share.
+pub fn place_dir(state: &std::path::Path, addr: &str) -> PathBuf {
+    state.join("remotes").join(tag(addr))
 }
 
 /// The state folder of the repository at `addr` when no backup dir is given.

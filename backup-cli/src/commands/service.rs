@@ -54,6 +54,17 @@ fn run(cmd: &str, limit: Duration) -> (Option<i32>, Option<String>) {
     for var in crate::config::set_by_file() {
         c.env_remove(var);
     }
+    // The service's commands may run as the service's user: never hand them the
+    // repository's key or the object storage credentials.
+    for (var, _) in std::env::vars_os() {
+        let name = var.to_string_lossy();
+        if name.starts_with("AWS_")
+            || name.starts_with("ATOCORE_KEY")
+            || name == "ATOCORE_COPY_TO_KEY_FILE"
+        {
+            c.env_remove(&var);
+        }
+    }
     let mut child = match c.spawn() {
         Ok(child) => child,
         Err(e) => return (None, Some(format!("could not be started: {e}"))),

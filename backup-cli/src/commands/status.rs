@@ -249,7 +249,13 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<u8> {
             v["read"].as_str().map(str::to_owned),
         ))
     });
-    let bytes = tree_bytes(&dir);
+    // A repository elsewhere: what it stores there (the local state folder is small).
+    let bytes = match store.repo() {
+        Some(r) if store.objects_remote() => {
+            r.objects().list_sizes("")?.iter().map(|(_, n)| n).sum()
+        }
+        _ => tree_bytes(&dir),
+    };
     let facts = Facts {
         newest_snapshot: newest,
         newest_regular_snapshot: newest_regular,
@@ -286,12 +292,22 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<u8> {
         })?;
         return Ok(exit_codes::OK);
     }
-    say(format!(
-        "backup dir: {} ({} snapshots, {})",
-        dir.display(),
-        snapshots.len(),
-        super::human_size(bytes)
-    ));
+    if store.objects_remote() {
+        say(format!(
+            "repository: {} ({} snapshots, {}); local state folder: {}",
+            store.location().display(),
+            snapshots.len(),
+            super::human_size(bytes),
+            dir.display()
+        ));
+    } else {
+        say(format!(
+            "backup dir: {} ({} snapshots, {})",
+            dir.display(),
+            snapshots.len(),
+            super::human_size(bytes)
+        ));
+    }
     let show = |what: &str, d: &Option<json::Dated>| match d {
         None => say(format!("{what}: none")),
         Some(d) => say(format!(

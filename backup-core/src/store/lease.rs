@@ -13,7 +13,7 @@
 //! S3 and the stores docs/offhost.md names are) and on the clocks of the hosts agreeing to
 //! well within the lease's length.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -88,15 +88,49 @@ fn host_id() -> String {
 }
 
 impl LeaseRecord {
-    /// Whether it was left by a run of this machine and namespace that is gone.
+    /// Whether it was left by a run of this machine and namespace that is gone: its process
+    /// does not exist (a process we may not signal, or cannot see, counts as alive).
     pub fn holder_gone(&self) -> bool {
         !self.host_id.is_empty()
             && self.host_id == host_id()
             && self.pid != std::process::id()
-            && !std::path::Path::new("/proc")
-                .join(self.pid.to_string())
-                .exists()
+            && i32::try_from(self.pid)
+                .ok()
+                .and_then(rustix::process::Pid::from_raw)
+                .is_some_and(|p| {
+                    rustix::process::test_kill_process(p) == Err(rustix::io::Errno::SRCH)
+                })
     }
+}
+
+/// Until when (seconds since the epoch) the lease this process holds is surely still
+/// respected by others: its last successful write plus its length, less a margin. Zero
+/// when no lease is held (a local repository).
+static HELD_UNTIL: AtomicU64 = AtomicU64::new(0);
+
+/// Fail when this process holds a lease that may have lapsed (its renewals failed for most
+/// of its length, or the process was suspended): a run must not commit a snapshot or
+/// delete data on the strength of a lease others may no longer respect.
+///
+/// # Errors
+/// [`Error::LeaseLost`].
+pub fn check_held() -> Result<()> {
+    let until = HELD_UNTIL.load(Ordering::SeqCst);
+    if until != 0 && now() >= until {
+        return Err(Error::LeaseLost);
+    }
+    Ok(())
+}
+
+/// Record a successful write of a lease lasting `length`. A lease that lapsed stays lost:
+/// a renewal after the gap does not undo what others may have done meanwhile.
+fn renewed(length: Duration) {
+    let len = length.as_secs().max(3);
+    let until = now() + len - len / 6;
+    // A margin of a sixth of the length for clocks and the time the write took.
+    let _ = HELD_UNTIL.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
+        (held == 0 || now() < held).then_some(until)
+    });
 }
 
 fn now() -> u64 {
@@ -234,6 +268,7 @@ impl Lease {
             };
             let key = format!("{PREFIX}{holder}-{}", record.expires);
             let bytes = serde_json::to_vec(&record).unwrap_or_default();
+            let written_at = std::time::Instant::now();
             objects.put(&key, &mut &bytes[..])?;
             crate::failpoint("lease.written");
             // Read back: ours must be there, and nothing conflicting beside it.
@@ -243,6 +278,8 @@ impl Lease {
                 .iter()
                 .find(|(_, r)| r.holder != holder && conflicts(kind, r.kind));
             if ours_there && rival.is_none() {
+                HELD_UNTIL.store(0, Ordering::SeqCst);
+                renewed(length.saturating_sub(written_at.elapsed()));
                 let shared = Arc::new(Held {
                     objects,
                     record: Mutex::new((record, key)),
@@ -254,20 +291,39 @@ impl Lease {
                     std::thread::Builder::new()
                         .name("atocore-lease".into())
                         .spawn(move || s.renew_until_stopped())
-                        .ok()
+                        .map_err(|e| {
+                            Error::io("start renewing", shared.objects.describe(PREFIX), e)
+                        })?
                 };
-                return Ok(Lease { shared, renewer });
+                return Ok(Lease {
+                    shared,
+                    renewer: Some(renewer),
+                });
             }
             let _ = objects.delete(&key);
-            if let Some((k, rec)) = rival {
-                if start.elapsed() >= timeout {
-                    return Err(Error::LeaseHeld {
+            if start.elapsed() >= timeout {
+                return Err(match rival {
+                    Some((k, rec)) => Error::LeaseHeld {
                         path: objects.describe(k),
                         holder: rec.to_string(),
-                    });
-                }
+                    },
+                    None => Error::io(
+                        "read back",
+                        objects.describe(&key),
+                        std::io::Error::other(
+                            "the lease just written is not listed: the store's listing is not \
+                             consistent with its writes, so it cannot be leased",
+                        ),
+                    ),
+                });
             }
-            std::thread::sleep(Duration::from_millis(500));
+            // Two runs that saw each other both withdraw: wait a random while, so that one
+            // of them gets there first next time.
+            let mut j = [0u8; 2];
+            let _ = getrandom::fill(&mut j);
+            std::thread::sleep(Duration::from_millis(
+                300 + u64::from(u16::from_le_bytes(j) % 700),
+            ));
         }
     }
 }
@@ -294,9 +350,14 @@ impl Held {
                 continue;
             }
             let bytes = serde_json::to_vec(&rec).unwrap_or_default();
+            let t = std::time::Instant::now();
             if self.objects.put(&key, &mut &bytes[..]).is_ok() {
+                renewed(self.length.saturating_sub(t.elapsed()));
                 let old = std::mem::replace(&mut *g, (rec, key));
                 let _ = self.objects.delete(&old.1);
+            } else {
+                // Try again soon rather than a third of the length later.
+                waited = step.saturating_sub(Duration::from_secs(2));
             }
         }
     }
@@ -304,6 +365,7 @@ impl Held {
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        HELD_UNTIL.store(0, Ordering::SeqCst);
         self.shared.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.renewer.take() {
             let _ = t.join();
@@ -409,7 +471,13 @@ mod tests {
         // One left by a run of this machine that died: not waited for.
         let gone = LeaseRecord {
             holder: "gone".into(),
-            pid: u32::MAX - 1,
+            // A process that has just ended.
+            pid: {
+                let mut c = std::process::Command::new("true").spawn().unwrap();
+                let pid = c.id();
+                c.wait().unwrap();
+                pid
+            },
             expires: now() + 600,
             host_id: host_id(),
             ..dead.clone()

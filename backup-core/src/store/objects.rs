@@ -145,6 +145,18 @@ pub trait ObjectStore: Send + Sync {
             .map_err(|e| Error::io("read", self.describe(key), e))
     }
 
+    /// Every key that starts with `prefix`, sorted, with its size in bytes (object storage
+    /// lists sizes with the keys; the default asks for each).
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    fn list_sizes(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
+        self.list(prefix)?
+            .into_iter()
+            .map(|k| self.size(&k).map(|n| (k, n)))
+            .collect()
+    }
+
     /// Whether the store itself is missing (a local folder not there), as opposed to empty.
     ///
     /// # Errors
@@ -235,6 +247,9 @@ impl<O: ObjectStore + ?Sized> ObjectStore for std::sync::Arc<O> {
     }
     fn describe(&self, key: &str) -> PathBuf {
         (**self).describe(key)
+    }
+    fn list_sizes(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
+        (**self).list_sizes(prefix)
     }
     fn size(&self, key: &str) -> Result<u64> {
         (**self).size(key)

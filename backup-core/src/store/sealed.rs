@@ -44,6 +44,18 @@ fn plaintext(key: &str) -> bool {
     key == "config" || key.starts_with("locks/")
 }
 
+/// Keys whose name is the SHA-256 of their plaintext (packs and their index copies).
+fn content_named(key: &str) -> bool {
+    ["packs/", "index/"].iter().any(|p| {
+        key.strip_prefix(p).is_some_and(|id| {
+            id.len() == 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+    })
+}
+
 /// A repository key: 32 random bytes.
 #[derive(Clone)]
 pub struct Key {
@@ -208,7 +220,19 @@ impl ObjectStore for Sealed {
             return self.inner.put(key, from);
         }
         let mut nonce = [0u8; NONCE_LEN];
-        random(&mut nonce)?;
+        if content_named(key) {
+            // Named by the hash of its plaintext: the same name always holds the same bytes,
+            // so a nonce derived from the key and the name seals them to the same object
+            // (a racing second upload of a pack writes identical bytes, never a different
+            // ciphertext under a reader's feet), and reveals nothing the name does not.
+            let mut h = sha2::Sha256::new();
+            h.update(b"atocore-backup nonce v1\0");
+            h.update(self.key.bytes);
+            h.update(key.as_bytes());
+            nonce.copy_from_slice(&h.finalize()[..NONCE_LEN]);
+        } else {
+            random(&mut nonce)?;
+        }
         let mut sealing = Sealing {
             stream: stream(&self.key, &nonce),
             aad: key.as_bytes().to_vec(),
@@ -249,6 +273,11 @@ impl ObjectStore for Sealed {
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
         self.inner.list(prefix)
+    }
+
+    fn list_sizes(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
+        // What is stored (sealed sizes): what the store bills.
+        self.inner.list_sizes(prefix)
     }
 
     fn delete(&self, key: &str) -> Result<()> {
@@ -302,10 +331,14 @@ impl ObjectStore for Sealed {
     }
 
     fn changeable_by_others(&self, key: &str) -> Option<(PathBuf, String)> {
-        // Whoever can write the store but lacks the key cannot make an object that passes
-        // its tag check: only the config is open to them, and it cannot relax anything.
-        let _ = key;
-        None
+        // On object storage, whoever can write the bucket but lacks the key cannot make an
+        // object that passes its tag check. On local disk the folder's own check stands:
+        // the key file may be readable by the very user who can write the folder.
+        if self.inner.is_remote() {
+            None
+        } else {
+            self.inner.changeable_by_others(key)
+        }
     }
 
     fn encryption(&self) -> Option<Encryption> {

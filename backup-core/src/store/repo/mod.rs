@@ -175,6 +175,17 @@ impl<O: ObjectStore + 'static> Repository<O> {
         }
     }
 
+    /// [`Repository::with_state`], the index cache kept in the folder `cache` instead.
+    pub fn with_state_and_cache(
+        objects: O,
+        state: impl Into<PathBuf>,
+        cache: impl Into<PathBuf>,
+    ) -> Self {
+        let mut r = Repository::new(objects, cache);
+        r.state_default = Some(state.into());
+        r
+    }
+
     /// Whether the repository exists (its config is there).
     ///
     /// # Errors
@@ -388,6 +399,7 @@ impl<O: ObjectStore + 'static> Repository<O> {
         w.flush()?;
         crate::failpoint("create.before-commit");
         crate::interrupt::check()?;
+        super::lease::check_held()?;
         manifest.format_version = FORMAT_VERSION;
         manifest.stamp = stamp.to_string();
         let json = manifest.to_json();

@@ -317,6 +317,7 @@ impl<O: ObjectStore + 'static> Repository<O> {
         let bytes = serde_json::to_vec_pretty(&rec).unwrap_or_default();
         let id = crate::fsio::hex(&sha2::Sha256::digest(&bytes));
         let k = format!("{PRUNE_PREFIX}{id}");
+        super::super::lease::check_held()?;
         self.objects.put(&k, &mut &bytes[..])?;
         crate::failpoint("prune.planned");
         self.forget(&rec.remove)?;
@@ -459,6 +460,7 @@ impl<O: ObjectStore + 'static> Repository<O> {
         uses.sort_by_key(|u| u.live_chunks != 0);
         for u in uses {
             crate::interrupt::check()?;
+            super::super::lease::check_held()?;
             if u.live_chunks == 0 {
                 // Index object first: a pack without one is still learned from its table.
                 self.objects.delete(&format!("{INDEX_PREFIX}{}", u.name))?;
