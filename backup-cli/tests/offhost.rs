@@ -86,6 +86,16 @@ impl Remote<'_> {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// The stamps `list` shows, newest first.
+    fn stamps(&self) -> Vec<String> {
+        self.ok(&["list"])["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["stamp"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     fn create(&self) -> String {
         self.ok(&["create"])["stamp"].as_str().unwrap().to_owned()
     }
@@ -402,12 +412,7 @@ fn kills_during_upload_and_prune_leave_a_remote_that_checks_clean_and_restores()
         let v = r.ok(&["check"]);
         assert_eq!(v["clean"], true, "round {round}: {v}");
     }
-    let stamps: Vec<String> = r.ok(&["list"])["snapshots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["stamp"].as_str().unwrap().to_owned())
-        .collect();
+    let stamps: Vec<String> = r.stamps();
     assert!(stamps.contains(&first));
     // Prune, killed at random moments: still clean, every listed snapshot restores.
     r.create();
@@ -424,8 +429,7 @@ fn kills_during_upload_and_prune_leave_a_remote_that_checks_clean_and_restores()
     }
     r.ok(&["cleanup"]);
     assert_eq!(r.ok(&["check", "--read-data"])["clean"], true);
-    for s in r.ok(&["list"])["snapshots"].as_array().unwrap() {
-        let stamp = s["stamp"].as_str().unwrap();
+    for stamp in &r.stamps() {
         let into = r.scene.env.tmp.path().join(format!("into-{stamp}"));
         let v = r.ok(&["restore", stamp, "--to", into.to_str().unwrap()]);
         assert_eq!(v["restored_integrity_ok"], true, "{stamp}: {v}");
@@ -703,15 +707,10 @@ fn every_repository_command_works_against_the_remote() {
     }
     let dry = r.ok(&["prune", "--keep-last", "2", "--dry-run"]);
     assert_eq!(dry["dry_run"], true);
-    assert_eq!(r.ok(&["list"])["snapshots"].as_array().unwrap().len(), 4);
+    assert_eq!(r.stamps().len(), 4);
     let packs_before = r.objects_in("packs").len();
     r.ok(&["prune", "--keep-last", "2"]);
-    let left: Vec<String> = r.ok(&["list"])["snapshots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["stamp"].as_str().unwrap().to_owned())
-        .collect();
+    let left: Vec<String> = r.stamps();
     assert_eq!(left, vec![stamps[3].clone(), stamps[2].clone()]);
     assert!(r.objects_in("packs").len() <= packs_before);
     assert_eq!(r.ok(&["check", "--read-data"])["clean"], true);
@@ -756,12 +755,7 @@ fn a_create_whose_lease_lapsed_commits_nothing() {
         err.contains("lease on the repository could not be renewed"),
         "{err}"
     );
-    let stamps: Vec<String> = r.ok(&["list"])["snapshots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["stamp"].as_str().unwrap().to_owned())
-        .collect();
+    let stamps: Vec<String> = r.stamps();
     assert_eq!(
         stamps,
         vec![first],

@@ -166,6 +166,24 @@ enum PumpError {
     Stop(Error),
 }
 
+/// Read into `buf` until it is full or `r` ends (retrying interrupted reads); returns how
+/// many bytes were read: fewer than `buf.len()` only at the end.
+///
+/// # Errors
+/// The first read error other than an interruption.
+pub fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Size and SHA-256 of what `r` yields (`path` names it in messages).
 ///
 /// # Errors

@@ -283,15 +283,7 @@ pub const MAGIC: &[u8; 16] = b"SQLite format 3\0";
 pub fn not_a_database(path: &Path) -> Result<Option<String>> {
     let mut f = fsio::open_regular(path)?;
     let mut head = [0u8; 16];
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("read", path, e)),
-        }
-    }
+    let n = fsio::read_full(&mut f, &mut head).map_err(|e| Error::io("read", path, e))?;
     Ok(if n == 0 {
         Some("is empty (0 bytes), not a database".into())
     } else if n < head.len() || &head != MAGIC {

@@ -26,6 +26,7 @@ use sha2::Digest;
 
 use super::objects::{ObjectStore, RangedObject};
 use crate::error::{Error, Result};
+use crate::fsio::read_full;
 
 /// Plaintext bytes per segment.
 pub const SEGMENT: usize = 64 << 10;
@@ -364,19 +365,6 @@ fn plain_size(sealed: u64) -> Option<u64> {
     let body = sealed.checked_sub(HEADER as u64)?;
     let segments = body.div_ceil(SEALED_SEGMENT as u64).max(1);
     body.checked_sub(segments * TAG as u64)
-}
-
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Plaintext in, sealed object out, one segment at a time.
