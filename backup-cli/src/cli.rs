@@ -139,7 +139,8 @@ pub enum Command {
     /// Remove snapshots a retention policy does not keep, and the data only they needed.
     Prune(PruneArgs),
     /// Import the plain snapshot folders of a backup dir made by an earlier release into a
-    /// repository in the same backup dir (the folders are left for you to remove).
+    /// repository in the same backup dir, or into the one --repo names (the folders are left
+    /// for you to remove).
     Migrate,
     /// Send the snapshots a second place lacks (`--to ADDRESS`, else --copy-to /
     /// ATOCORE_COPY_TO) and read each back from there, checking every file's SHA-256.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use atocore_backup_tests::s3::Server;
+use atocore_backup_tests::s3::{Server, Throttle};
 use backup_core::{Key, Repository, Sealed, SnapshotStore, Stamp};
 use serde_json::Value;
 
@@ -31,6 +31,8 @@ struct Remote<'a> {
     _key_dir: tempfile::TempDir,
     /// Every output of every run, for the credentials check.
     seen: std::cell::RefCell<Vec<u8>>,
+    /// The endpoint to give instead of the server's (a throttling proxy in front of it).
+    endpoint: Option<String>,
 }
 
 fn remote<'a>(server: &'a Server, prefix: &str) -> Remote<'a> {
@@ -47,6 +49,7 @@ fn remote<'a>(server: &'a Server, prefix: &str) -> Remote<'a> {
         home,
         _key_dir: key_dir,
         seen: Default::default(),
+        endpoint: None,
     };
     let out = r.run(&["key", "generate", r.key_file.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -63,6 +66,9 @@ impl Remote<'_> {
             .env("ATOCORE_KEY_FILE", &self.key_file)
             .env("ATOCORE_S3_RETRIES", "2")
             .envs(self.server.vars(&self.prefix));
+        if let Some(e) = &self.endpoint {
+            c.env("ATOCORE_S3_ENDPOINT", e);
+        }
         c
     }
 
@@ -464,6 +470,70 @@ fn a_remote_that_dies_during_a_restore_leaves_the_live_store_as_it_was() {
         live,
         "the live store changed: {err}"
     );
+}
+
+/// A throttling service answers `503 Slow Down` when asked too fast. With every third
+/// request answered so, every command still succeeds (each such request is retried after a
+/// backoff) and the snapshot restores to its bytes. Throttled without end from the moment a
+/// create is about to commit, the create gives up after its retries with a clear error
+/// (exit 2) and commits nothing: the remote lists and checks as before.
+#[test]
+fn a_throttling_remote_slows_commands_but_they_succeed_and_one_that_gives_up_commits_nothing() {
+    let server = Server::start();
+    let throttle = Throttle::start(&server, 3);
+    let mut r = remote(&server, "throttled");
+    r.endpoint = Some(throttle.endpoint.clone());
+    let first = r.create();
+    r.scene.env.mutate();
+    let second = r.create();
+    assert_eq!(r.stamps(), [second.clone(), first.clone()]);
+    assert_eq!(r.ok(&["validate", &first, "--deep"])["valid"], true);
+    assert_eq!(r.ok(&["check", "--read-data"])["clean"], true);
+    let into = r.scene.env.tmp.path().join("restored");
+    let v = r.ok(&["restore", &first, "--to", into.to_str().unwrap()]);
+    assert_eq!(v["restored_integrity_ok"], true, "{v}");
+    let hashes = r.manifest_hashes(&first);
+    for (path, want) in &hashes {
+        let (id, rel) = path.split_once('/').unwrap();
+        let got = match id {
+            "sqlite" => continue,
+            "registry" => into.join("project-registry.json"),
+            "chroma" => into.join("chroma").join(rel),
+            other => panic!("unexpected component {other}"),
+        };
+        assert_eq!(&sha256(&got), want, "{path}");
+    }
+    r.ok(&["prune", "--keep-last", "1"]);
+    assert_eq!(r.stamps(), std::slice::from_ref(&second));
+    assert_eq!(r.ok(&["check", "--read-data"])["clean"], true);
+    let (seen, throttled) = (throttle.seen(), throttle.throttled());
+    assert!(
+        throttled >= 20 && throttled * 3 <= seen,
+        "{throttled} of {seen} requests throttled"
+    );
+
+    // Throttled without end while a create waits to commit: it gives up, commits nothing.
+    let mut c = r.command(&["create", "--json"]);
+    c.env("ATOCORE_FAILPOINT_PAUSE_MS", "1000")
+        .env("ATOCORE_S3_RETRIES", "3");
+    let (child, err) = common::stop_at(c, "create.before-commit");
+    throttle.set_every(1);
+    let out = child.wait_with_output().unwrap();
+    let err = err.join().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("s3://atocore-test/throttled"),
+        "names the remote: {err}"
+    );
+    assert!(
+        err.contains("503") || err.contains("Slow Down") || err.contains("SlowDown"),
+        "says the service is throttling: {err}"
+    );
+    throttle.set_every(0);
+    assert_eq!(r.stamps(), std::slice::from_ref(&second), "{err}");
+    assert_eq!(r.ok(&["check", "--read-data"])["clean"], true);
+    assert_eq!(r.ok(&["validate", &second])["valid"], true);
+    r.assert_no_credentials_seen();
 }
 
 #[test]

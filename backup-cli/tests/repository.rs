@@ -2,6 +2,10 @@
 //! flipped byte anywhere (pack, index, manifest) or a lost pack is caught naming the snapshots
 //! it affects while the others still restore, retention (`prune`) and its protections, a
 //! prune killed at every step and at random moments, and `migrate` of plain-folder backups.
+//!
+//! Every test runs twice: on a repository in the backup dir (`local::`), and on one on a real
+//! S3-compatible server on loopback, sealed with a key (`s3::`; needs the s3s-fs binary that
+//! scripts/test.sh installs). The damage is done to the files that server keeps.
 
 mod common;
 
@@ -15,7 +19,38 @@ use backup_core::conformance::{copy_tree, flip_byte, tree_bytes};
 use rusqlite::Connection;
 use serde_json::Value;
 
-use common::{code, env, json, signal, stderr, stop_at, typed, Env};
+use common::{code, env, env_on, json, signal, stderr, stop_at, typed, Backend, Env};
+
+/// Each named test (a function of the backend) runs on both backends.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod local {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Backend::Local)
+            })*
+        }
+        mod s3 {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Backend::S3)
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    a_second_snapshot_after_one_percent_of_rows_changed_adds_under_two_percent,
+    damage_anywhere_is_caught_naming_the_snapshots_it_affects_and_the_others_still_restore,
+    read_data_subsets_cover_every_pack_over_their_nights,
+    prune_keeps_what_the_policy_and_the_protections_say,
+    prune_deletes_and_rewrites_packs_and_a_kill_at_any_step_leaves_a_clean_repository,
+    a_plain_folder_backup_dir_restores_identically_before_and_after_migrate,
+    hostile_manifest_objects_are_invalid_not_followed,
+    a_validate_while_a_create_stores_its_snapshot_waits_and_succeeds,
+    a_restore_moves_or_copies_the_checked_copy_and_gets_the_snapshots_bytes,
+    a_checked_copy_changed_after_the_gate_is_refused_not_moved,
+);
 
 /// Pseudo-random words from a small vocabulary (xorshift): pages that compress about as
 /// prose does, neither to nothing nor not at all.
@@ -157,9 +192,8 @@ fn rows(db: &Path) -> Vec<(i64, String)> {
     out
 }
 
-#[test]
-fn a_second_snapshot_after_one_percent_of_rows_changed_adds_under_two_percent() {
-    let e = env();
+fn a_second_snapshot_after_one_percent_of_rows_changed_adds_under_two_percent(b: Backend) {
+    let e = env_on(b);
     grow_docs(&e.db, 25_000);
     let db_size = fs::metadata(&e.db).unwrap().len();
     assert!(db_size > 30 << 20, "{db_size}");
@@ -249,9 +283,10 @@ fn check(e: &Env, args: &[&str]) -> (i32, backup_cli::json::Checked) {
     (code(&out), typed(&out))
 }
 
-#[test]
-fn damage_anywhere_is_caught_naming_the_snapshots_it_affects_and_the_others_still_restore() {
-    let e = env();
+fn damage_anywhere_is_caught_naming_the_snapshots_it_affects_and_the_others_still_restore(
+    b: Backend,
+) {
+    let e = env_on(b);
     grow_docs(&e.db, 2_000);
     let a = e.create();
     let a_rows = rows(&e.db);
@@ -317,7 +352,7 @@ fn damage_anywhere_is_caught_naming_the_snapshots_it_affects_and_the_others_stil
     // The local index is a cache: with a damaged header it is rebuilt on the spot; damage
     // deeper in it shows as an error naming it (never as wrong bytes restored: every chunk
     // is checked), and `check`, which always rebuilds it, puts it right.
-    let cache = e.backups.join("cache/index.sqlite3");
+    let cache = e.cache_file();
     for at in [0, 100] {
         flip_byte(&cache, at);
         let out = e.run(&["validate", &b]);
@@ -353,9 +388,8 @@ fn damage_anywhere_is_caught_naming_the_snapshots_it_affects_and_the_others_stil
     assert_eq!(check(&e, &["--read-data"]).0, 0);
 }
 
-#[test]
-fn read_data_subsets_cover_every_pack_over_their_nights() {
-    let e = env();
+fn read_data_subsets_cover_every_pack_over_their_nights(b: Backend) {
+    let e = env_on(b);
     for round in 0..4 {
         grow_docs(&e.db, 3_000 + round);
         e.create();
@@ -380,13 +414,13 @@ fn read_data_subsets_cover_every_pack_over_their_nights() {
 /// Give the repository snapshots at past moments: copies of `stamp`'s manifest under other
 /// stamps and kinds (their chunks are shared, so each is a whole, valid snapshot).
 fn backdate(e: &Env, stamp: &str, at: &[(String, &str)]) {
-    let good = fs::read_to_string(e.manifest_path(stamp)).unwrap();
+    let good = String::from_utf8(e.read_manifest(stamp)).unwrap();
     for (s, kind) in at {
         let m = good
             .replace(stamp, s)
             .replace("\"kind\": \"regular\"", &format!("\"kind\": \"{kind}\""));
         assert!(m.contains(s.as_str()));
-        fs::write(e.manifest_path(s), m).unwrap();
+        e.write_manifest(s, m.as_bytes());
     }
 }
 
@@ -400,9 +434,8 @@ fn pruned(out: &Output) -> backup_cli::json::Pruned {
     typed(out)
 }
 
-#[test]
-fn prune_keeps_what_the_policy_and_the_protections_say() {
-    let e = env();
+fn prune_keeps_what_the_policy_and_the_protections_say(b: Backend) {
+    let e = env_on(b);
     let now = e.create();
     let past: Vec<(String, &str)> = (1..=10u64)
         .map(|d| (stamp_days_ago(d, 0), "regular"))
@@ -412,7 +445,7 @@ fn prune_keeps_what_the_policy_and_the_protections_say() {
         ])
         .collect();
     backdate(&e, &now, &past);
-    let objects = tree_bytes(&e.backups.join("objects"));
+    let objects = tree_bytes(&e.objects_root());
 
     // A policy that keeps nothing is refused, and changes nothing.
     for args in [vec!["prune"], vec!["prune", "--keep-last", "0"]] {
@@ -426,7 +459,7 @@ fn prune_keeps_what_the_policy_and_the_protections_say() {
     // A dry run says what would go and changes nothing.
     let plan = pruned(&e.run(&["prune", "--keep-daily", "3", "--dry-run", "--json"]));
     assert!(plan.dry_run);
-    assert_eq!(tree_bytes(&e.backups.join("objects")), objects);
+    assert_eq!(tree_bytes(&e.objects_root()), objects);
     let kept: BTreeMap<String, Vec<String>> = plan
         .keep
         .iter()
@@ -442,12 +475,11 @@ fn prune_keeps_what_the_policy_and_the_protections_say() {
 
     // The newest snapshot damaged: it is kept by the policy, and so is the newest that
     // validates, which the policy alone would remove.
-    let m = e.manifest_path(&now);
-    let good = fs::read(&m).unwrap();
+    let good = e.read_manifest(&now);
     let damaged = String::from_utf8(good.clone())
         .unwrap()
         .replace("\"size\": ", "\"size\": 1");
-    fs::write(&m, damaged).unwrap();
+    e.write_manifest(&now, damaged.as_bytes());
     let plan = pruned(&e.run(&["prune", "--keep-last", "1", "--dry-run", "--json"]));
     let kept: BTreeMap<String, Vec<String>> = plan
         .keep
@@ -456,7 +488,7 @@ fn prune_keeps_what_the_policy_and_the_protections_say() {
         .collect();
     assert_eq!(kept[&now], ["last"]);
     assert_eq!(kept[&past[0].0], ["newest-valid"]);
-    fs::write(&m, &good).unwrap();
+    e.write_manifest(&now, &good);
 
     // An unfinished restore's snapshots are never removed.
     fs::write(
@@ -503,8 +535,8 @@ struct PruneScene {
     expected: BTreeMap<PathBuf, Vec<u8>>,
 }
 
-fn prune_scene() -> PruneScene {
-    let e = env();
+fn prune_scene(b: Backend) -> PruneScene {
+    let e = env_on(b);
     let files = e.tmp.path().join("deploy");
     fs::create_dir(&files).unwrap();
     let create = |e: &Env| -> String {
@@ -543,12 +575,9 @@ fn relative(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 }
 
 impl PruneScene {
-    /// A copy of the backup dir to prune.
+    /// A copy of the repository to prune.
     fn copy(&self, name: &str) -> Env {
-        let mut e = env();
-        e.backups = self.e.tmp.path().join(name);
-        copy_tree(&self.e.backups, &e.backups);
-        e
+        self.e.copy_of(name)
     }
 
     /// The repository checks clean, every snapshot left restores, and the kept one holds
@@ -576,19 +605,18 @@ impl PruneScene {
     }
 }
 
-#[test]
-fn prune_deletes_and_rewrites_packs_and_a_kill_at_any_step_leaves_a_clean_repository() {
-    let s = prune_scene();
+fn prune_deletes_and_rewrites_packs_and_a_kill_at_any_step_leaves_a_clean_repository(b: Backend) {
+    let s = prune_scene(b);
     // Uninterrupted: one pack deleted whole, one rewritten, space freed.
     let e = s.copy("plain-run");
-    let before: u64 = tree_bytes(&e.backups.join("objects"))
+    let before: u64 = tree_bytes(&e.objects_root())
         .values()
         .map(|b| b.len() as u64)
         .sum();
     let r = pruned(&e.run(&["prune", "--keep-last", "1", "--json"]));
     assert_eq!(r.remove.len(), 3);
     assert!(r.packs_deleted >= 1 && r.packs_rewritten >= 1, "{r:?}");
-    let after: u64 = tree_bytes(&e.backups.join("objects"))
+    let after: u64 = tree_bytes(&e.objects_root())
         .values()
         .map(|b| b.len() as u64)
         .sum();
@@ -604,10 +632,8 @@ fn prune_deletes_and_rewrites_packs_and_a_kill_at_any_step_leaves_a_clean_reposi
         "prune.swept",
     ] {
         let e = s.copy(&format!("killed-{point}"));
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_atocore-backup"));
-        cmd.args(["prune", "--keep-last", "1"])
-            .env("ATOCORE_BACKUP_DIR", &e.backups)
-            .env_remove("ATOCORE_DB_PATH");
+        let mut cmd = e.command(&["prune", "--keep-last", "1"]);
+        cmd.env_remove("ATOCORE_DB_PATH");
         let (mut child, err) = stop_at(cmd, point);
         signal(&child, "KILL");
         child.wait().unwrap();
@@ -633,9 +659,8 @@ fn prune_deletes_and_rewrites_packs_and_a_kill_at_any_step_leaves_a_clean_reposi
     // SIGKILL at moments spread over a run.
     for (i, ms) in [5u64, 20, 40, 80, 120, 200].iter().enumerate() {
         let e = s.copy(&format!("random-{i}"));
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_atocore-backup"))
-            .args(["prune", "--keep-last", "1"])
-            .env("ATOCORE_BACKUP_DIR", &e.backups)
+        let mut child = e
+            .command(&["prune", "--keep-last", "1"])
             .env_remove("ATOCORE_DB_PATH")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -650,9 +675,10 @@ fn prune_deletes_and_rewrites_packs_and_a_kill_at_any_step_leaves_a_clean_reposi
     }
 }
 
-#[test]
-fn a_plain_folder_backup_dir_restores_identically_before_and_after_migrate() {
-    let e = env();
+fn a_plain_folder_backup_dir_restores_identically_before_and_after_migrate(b: Backend) {
+    // The plain folders are an earlier release's, in a local backup dir, whichever backend
+    // they are then migrated to.
+    let mut e = env();
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/snapshots/format-1");
     copy_tree(&fixture, &e.backups);
@@ -661,7 +687,8 @@ fn a_plain_folder_backup_dir_restores_identically_before_and_after_migrate() {
     e.mutate();
     let out = e.run(&["restore", &first, "--confirm-service-stopped", "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let only_backups = [("ATOCORE_BACKUP_DIR", e.backups.as_os_str())];
+    let backups = e.backups.clone();
+    let only_backups = [("ATOCORE_BACKUP_DIR", backups.as_os_str())];
     let list = |e: &Env| -> Vec<(String, String)> {
         let out = e.run_env(&["list", "--json"], &only_backups);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -697,6 +724,11 @@ fn a_plain_folder_backup_dir_restores_identically_before_and_after_migrate() {
     let plain = restore_all(&e, "plain");
     let folders = tree_bytes(&e.backups.join("snapshots"));
 
+    // Onto object storage: `migrate` with the address imports the plain folders into the
+    // remote repository, and the backup dir becomes its state folder.
+    if b == Backend::S3 {
+        e.use_remote();
+    }
     let out = e.run_env(&["migrate", "--json"], &only_backups);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let m: backup_cli::json::Migrated = typed(&out);
@@ -735,9 +767,17 @@ fn a_plain_folder_backup_dir_restores_identically_before_and_after_migrate() {
     assert!(again.snapshots.iter().all(|s| s.outcome == "already-there"));
     assert_eq!(check(&e, &["--read-data"]).0, 0);
     // A repository has nothing to migrate; a plain-folder one has no repository to check.
-    let fresh = env();
+    let fresh = env_on(b);
     let out = fresh.run(&["migrate"]);
     assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("no plain snapshot folders"),
+        "{}",
+        stderr(&out)
+    );
+    if b == Backend::S3 {
+        return;
+    }
     fresh.plain();
     fresh.create();
     let out = fresh.run(&["check"]);
@@ -745,12 +785,11 @@ fn a_plain_folder_backup_dir_restores_identically_before_and_after_migrate() {
     assert!(stderr(&out).contains("migrate"), "{}", stderr(&out));
 }
 
-#[test]
-fn hostile_manifest_objects_are_invalid_not_followed() {
-    let e = env();
+fn hostile_manifest_objects_are_invalid_not_followed(b: Backend) {
+    let e = env_on(b);
     let stamp = e.create();
     let m = e.manifest_path(&stamp);
-    let good = fs::read(&m).unwrap();
+    let good = e.read_manifest(&stamp);
     let outside = e.tmp.path().join("outside.json");
     fs::write(&outside, &good).unwrap();
     let invalid = |what: &str, want: &str| {
@@ -765,28 +804,32 @@ fn hostile_manifest_objects_are_invalid_not_followed() {
             "{what}"
         );
     };
-    fs::remove_file(&m).unwrap();
-    std::os::unix::fs::symlink(&outside, &m).unwrap();
-    invalid("a symlink", "symlink");
-    fs::remove_file(&m).unwrap();
-    fs::write(
-        &m,
+    // A symlink is a local file system's: object storage has none (s3s-fs would serve
+    // the target's bytes, as any file of its own).
+    if b == Backend::Local {
+        fs::remove_file(&m).unwrap();
+        std::os::unix::fs::symlink(&outside, &m).unwrap();
+        invalid("a symlink", "symlink");
+        fs::remove_file(&m).unwrap();
+    }
+    e.write_manifest(
+        &stamp,
         format!(
             "{{\"format_version\": 3, \"pad\": \"{}\"}}",
             "x".repeat(65 << 20)
-        ),
-    )
-    .unwrap();
+        )
+        .as_bytes(),
+    );
     invalid("huge", "a manifest may have");
-    fs::write(&m, "[".repeat(1 << 20)).unwrap();
+    e.write_manifest(&stamp, "[".repeat(1 << 20).as_bytes());
     invalid("nested", "not valid JSON");
     // A chunk list that names chunks the repository does not have, or lies about its count.
     let text = String::from_utf8(good.clone()).unwrap();
     let lying = text.replacen("\"count\": ", "\"count\": 9", 1);
     assert_ne!(lying, text);
-    fs::write(&m, lying).unwrap();
+    e.write_manifest(&stamp, lying.as_bytes());
     invalid("a chunk count that lies", "chunk list");
-    fs::write(&m, &good).unwrap();
+    e.write_manifest(&stamp, &good);
     assert_eq!(code(&e.run(&["validate", &stamp])), 0);
     assert_eq!(fs::read(&outside).unwrap(), good);
 }
@@ -794,17 +837,13 @@ fn hostile_manifest_objects_are_invalid_not_followed() {
 /// A validate that runs while a create is storing its snapshot (its new packs put, the local
 /// index not yet told) waits for the create's index transaction and then learns the packs:
 /// it neither fails nor sees a half-stored snapshot.
-#[test]
-fn a_validate_while_a_create_stores_its_snapshot_waits_and_succeeds() {
-    let e = env();
+fn a_validate_while_a_create_stores_its_snapshot_waits_and_succeeds(b: Backend) {
+    let e = env_on(b);
     grow_docs(&e.db, 2_000);
     let first = e.create();
     grow_docs(&e.db, 2_000);
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_atocore-backup"));
-    cmd.args(["create", "--json"])
-        .env("ATOCORE_DB_PATH", &e.db)
-        .env("ATOCORE_BACKUP_DIR", &e.backups)
-        .env("ATOCORE_FAILPOINT_PAUSE_MS", "1500");
+    let mut cmd = e.command(&["create", "--json"]);
+    cmd.env("ATOCORE_FAILPOINT_PAUSE_MS", "1500");
     let (mut child, err) = stop_at(cmd, "create.before-commit");
     let out = e.run(&["validate", &first]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -827,9 +866,8 @@ fn other_device(a: &Path, b: &Path) -> bool {
 /// moved into place when the target is on the same file system, and copied (checked against
 /// the manifest again) when it is not. Both give the snapshot's bytes, and neither leaves the
 /// checked copy behind.
-#[test]
-fn a_restore_moves_or_copies_the_checked_copy_and_gets_the_snapshots_bytes() {
-    let e = env();
+fn a_restore_moves_or_copies_the_checked_copy_and_gets_the_snapshots_bytes(b: Backend) {
+    let e = env_on(b);
     grow_docs(&e.db, 3000);
     let stamp = e.create();
     let want = e.memories(&e.db);
@@ -871,15 +909,14 @@ fn a_restore_moves_or_copies_the_checked_copy_and_gets_the_snapshots_bytes() {
 /// The checked copy a restore's gate made is moved into place only while it is the very file
 /// that was checked: one changed in between (same size, one byte flipped) is copied instead,
 /// checked against the manifest on the way, and the restore refuses with nothing written.
-#[test]
-fn a_checked_copy_changed_after_the_gate_is_refused_not_moved() {
-    let e = env();
+fn a_checked_copy_changed_after_the_gate_is_refused_not_moved(b: Backend) {
+    let e = env_on(b);
     grow_docs(&e.db, 3000);
     let stamp = e.create();
     let to = e.tmp.path().join("restored");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_atocore-backup"));
-    cmd.args(["restore", &stamp, "--to", to.to_str().unwrap()])
-        .env("ATOCORE_BACKUP_DIR", &e.backups)
+    let mut cmd = e.command(&["restore", &stamp, "--to", to.to_str().unwrap()]);
+    cmd.env_remove("ATOCORE_DB_PATH")
+        .env_remove("ATOCORE_PROJECT_REGISTRY_PATH")
         .env("ATOCORE_FAILPOINT_PAUSE_MS", "1500");
     let (mut child, err) = stop_at(cmd, "restore.before-sqlite");
     let copies: Vec<PathBuf> = fs::read_dir(&e.backups)

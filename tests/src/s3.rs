@@ -174,20 +174,154 @@ impl Drop for Server {
     }
 }
 
-struct Shared(Server);
-
-impl Remote for Shared {
+impl Remote for Server {
     fn objects(&self, name: &str) -> Arc<dyn ObjectStore> {
-        self.0.objects(name)
+        Server::objects(self, name)
     }
     fn object_file(&self, name: &str, key: &str) -> PathBuf {
-        self.0.object_file(name, key)
+        Server::object_file(self, name, key)
     }
 }
 
-/// One server for the whole test binary, started on first use: what
-/// [`Storage::Remote`](backup_core::conformance::Storage::Remote) takes.
+/// One server for the whole test binary, started on first use; each test keeps its
+/// repositories under prefixes of its own.
+pub fn shared() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(Server::start)
+}
+
+/// The shared server, as [`Storage::Remote`](backup_core::conformance::Storage::Remote)
+/// takes it.
 pub fn remote() -> &'static dyn Remote {
-    static SERVER: OnceLock<Shared> = OnceLock::new();
-    SERVER.get_or_init(|| Shared(Server::start()))
+    shared()
+}
+
+/// A prefix no other test of this process uses.
+pub fn fresh_prefix(what: &str) -> String {
+    format!("{what}-{}", random_hex(6))
+}
+
+/// A loopback proxy in front of a [`Server`] that answers some requests itself with
+/// `503 Slow Down`, as a throttling S3 service does, and passes the others through unchanged
+/// (their signatures stay valid: it adds only an unsigned `Connection: close`). One request
+/// per connection, so every request is counted.
+pub struct Throttle {
+    /// `http://127.0.0.1:PORT`: give it as the endpoint instead of the server's.
+    pub endpoint: String,
+    state: Arc<ThrottleState>,
+}
+
+struct ThrottleState {
+    /// Answer every `every`-th request with 503 (0: none, 1: all).
+    every: std::sync::atomic::AtomicU64,
+    seen: std::sync::atomic::AtomicU64,
+    throttled: std::sync::atomic::AtomicU64,
+    upstream: u16,
+}
+
+impl Throttle {
+    /// A proxy to `server` that throttles every `every`-th request (0: none, 1: all).
+    pub fn start(server: &Server, every: u64) -> Throttle {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(ThrottleState {
+            every: every.into(),
+            seen: 0.into(),
+            throttled: 0.into(),
+            upstream: server.port,
+        });
+        let s = Arc::clone(&state);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let s = Arc::clone(&s);
+                std::thread::spawn(move || {
+                    // A connection that breaks is the client's to notice.
+                    let _ = s.serve(conn);
+                });
+            }
+        });
+        Throttle {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            state,
+        }
+    }
+
+    /// Throttle every `every`-th request from now on (0: none, 1: all).
+    pub fn set_every(&self, every: u64) {
+        self.state
+            .every
+            .store(every, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// How many requests were answered with 503.
+    pub fn throttled(&self) -> u64 {
+        self.state
+            .throttled
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many requests came.
+    pub fn seen(&self) -> u64 {
+        self.state.seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+const SLOW_DOWN: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+
+impl ThrottleState {
+    fn serve(&self, mut client: TcpStream) -> std::io::Result<()> {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering::SeqCst;
+        // The request head, byte by byte up to the blank line (heads are small).
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if client.read(&mut byte)? == 0 {
+                return Ok(());
+            }
+            head.push(byte[0]);
+            if head.len() > 64 << 10 {
+                return Ok(());
+            }
+        }
+        let text = String::from_utf8_lossy(&head).into_owned();
+        let mut length = 0u64;
+        let mut lines: Vec<&str> = Vec::new();
+        for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            assert!(
+                !lower.starts_with("transfer-encoding:"),
+                "the throttling proxy reads bodies by their length only: {line}"
+            );
+            if !lower.starts_with("connection:") {
+                lines.push(line);
+            }
+        }
+        let mut body = vec![0u8; usize::try_from(length).unwrap()];
+        client.read_exact(&mut body)?;
+        let n = self.seen.fetch_add(1, SeqCst) + 1;
+        let every = self.every.load(SeqCst);
+        if every > 0 && n.is_multiple_of(every) {
+            self.throttled.fetch_add(1, SeqCst);
+            let answer = format!(
+                "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{SLOW_DOWN}",
+                SLOW_DOWN.len()
+            );
+            client.write_all(answer.as_bytes())?;
+            return client.flush();
+        }
+        let mut up = TcpStream::connect(("127.0.0.1", self.upstream))?;
+        let mut out = lines.join("\r\n").into_bytes();
+        out.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+        out.extend_from_slice(&body);
+        up.write_all(&out)?;
+        std::io::copy(&mut up, &mut client)?;
+        client.flush()
+    }
 }

@@ -1,8 +1,10 @@
-//! `migrate`: import a backup dir's plain snapshot folders into a repository there.
+//! `migrate`: import a backup dir's plain snapshot folders into a repository: the one in the
+//! same folder, or the one on object storage `--repo` names (then the backup dir is also its
+//! state folder).
 
 use anyhow::{anyhow, Result};
 use backup_cli::json;
-use backup_core::{FolderStore, Repository, SnapshotStore};
+use backup_core::{FolderStore, ObjectStore, Repository, SnapshotStore};
 
 use super::{human_size, Ctx};
 use crate::exit_codes;
@@ -10,18 +12,39 @@ use crate::output::{self, say};
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
     let dir = ctx.backup_dir()?;
+    let from = FolderStore::new(&dir);
+    if ctx.remote_address()?.is_some() {
+        if backup_core::fsio::kind_of(&dir.join("snapshots"))?.is_none() {
+            return Err(no_folders(&dir));
+        }
+        let store = ctx.repository("migrate")?;
+        let repo = store
+            .repo()
+            .ok_or_else(|| anyhow!("{}: not a repository", dir.display()))?;
+        return import(ctx, &from, repo);
+    }
     // Warns when others can change the backup dir, as every command does.
     let _ = ctx.store()?;
-    let from = FolderStore::new(&dir);
     if backup_core::fsio::kind_of(&dir.join("snapshots"))?.is_none() {
-        return Err(anyhow!(
-            "{}: has no plain snapshot folders (snapshots/) to migrate",
-            dir.display()
-        ));
+        return Err(no_folders(&dir));
     }
-    let repo = Repository::in_folder(&dir);
-    let o = ctx.orchestrator(&repo);
-    let m = o.migrate(&from, &repo)?;
+    import(ctx, &from, &Repository::in_folder(&dir))
+}
+
+fn no_folders(dir: &std::path::Path) -> anyhow::Error {
+    anyhow!(
+        "{}: has no plain snapshot folders (snapshots/) to migrate",
+        dir.display()
+    )
+}
+
+fn import<O: ObjectStore + 'static>(
+    ctx: &Ctx,
+    from: &FolderStore,
+    repo: &Repository<O>,
+) -> Result<u8> {
+    let o = ctx.orchestrator(repo);
+    let m = o.migrate(from, repo)?;
     let failed = m.snapshots.iter().filter(|s| s.error.is_some()).count();
     if ctx.global.json {
         ctx.print_json(&json::Migrated {

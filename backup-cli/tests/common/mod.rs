@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+use backup_core::ObjectStore as _;
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -16,6 +17,37 @@ pub struct Env {
     pub db: PathBuf,
     pub registry: PathBuf,
     pub backups: PathBuf,
+    /// Where the repository is when it is not in the backup dir: on the test S3 server
+    /// (then the backup dir is the repository's local state folder).
+    pub remote: Option<RemoteRepo>,
+}
+
+/// Where a test's repository is kept: every repository test runs on both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// In the backup dir (`objects/`).
+    Local,
+    /// On a real S3-compatible server (s3s-fs on loopback), sealed with a key of its own.
+    S3,
+}
+
+/// A repository on the shared test server, under a prefix of its own, sealed with a key kept
+/// outside the backup dir.
+pub struct RemoteRepo {
+    pub server: &'static atocore_backup_tests::s3::Server,
+    pub prefix: String,
+    pub key_file: PathBuf,
+    /// A state folder for the library's own reads in tests (never the tool's).
+    state: tempfile::TempDir,
+}
+
+/// A live store, and a repository for it on `backend`.
+pub fn env_on(backend: Backend) -> Env {
+    let mut e = env();
+    if backend == Backend::S3 {
+        e.use_remote();
+    }
+    e
 }
 
 pub fn env() -> Env {
@@ -44,6 +76,7 @@ pub fn env() -> Env {
         tmp,
         db,
         registry,
+        remote: None,
     }
 }
 
@@ -86,14 +119,28 @@ impl Env {
         )
     }
 
-    fn run_with(
+    /// The binary with `args`, the variables [`run`](Env::run) sets, and those that point
+    /// it at the remote repository when there is one: to spawn and stop.
+    pub fn command(&self, args: &[&str]) -> Command {
+        self.prepare(
+            Command::new(env!("CARGO_BIN_EXE_atocore-backup")),
+            args,
+            &[
+                ("ATOCORE_DB_PATH", self.db.as_os_str()),
+                ("ATOCORE_PROJECT_REGISTRY_PATH", self.registry.as_os_str()),
+                ("ATOCORE_BACKUP_DIR", self.backups.as_os_str()),
+            ],
+        )
+    }
+
+    fn prepare(
         &self,
         mut cmd: Command,
         args: &[&str],
         vars: &[(&str, &std::ffi::OsStr)],
-    ) -> Output {
+    ) -> Command {
         for (k, _) in std::env::vars() {
-            if k.starts_with("ATOCORE_") {
+            if k.starts_with("ATOCORE_") || k.starts_with("AWS_") {
                 cmd.env_remove(k);
             }
         }
@@ -101,7 +148,16 @@ impl Env {
         cmd.args(args)
             .envs(vars.iter().copied())
             .current_dir(self.tmp.path());
-        let out = cmd.output().unwrap();
+        if let Some(r) = &self.remote {
+            cmd.envs(r.server.vars(&r.prefix))
+                .env("ATOCORE_KEY_FILE", &r.key_file)
+                .env("ATOCORE_S3_RETRIES", "2");
+        }
+        cmd
+    }
+
+    fn run_with(&self, cmd: Command, args: &[&str], vars: &[(&str, &std::ffi::OsStr)]) -> Output {
+        let out = self.prepare(cmd, args, vars).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             !stderr.contains("panicked") && !stderr.contains("backtrace"),
@@ -154,9 +210,136 @@ impl Env {
         self
     }
 
-    /// Whether the backup dir holds a repository (what a new backup dir becomes).
+    /// From now on, keep the repository on the test server, under a new prefix, sealed with
+    /// a new key (the backup dir becomes its state folder).
+    pub fn use_remote(&mut self) {
+        let key_file = self.tmp.path().join("repo.key");
+        let out = self.run(&["key", "generate", key_file.to_str().unwrap()]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        self.remote = Some(RemoteRepo {
+            server: atocore_backup_tests::s3::shared(),
+            prefix: atocore_backup_tests::s3::fresh_prefix("repo"),
+            key_file,
+            state: tempfile::tempdir().unwrap(),
+        });
+    }
+
+    /// A new live store whose repository is a copy of this one's, as it is now: backup dir
+    /// `<tmp>/<name>` (and, for a remote repository, a new prefix with the same key).
+    pub fn copy_of(&self, name: &str) -> Env {
+        let mut e = env();
+        e.backups = self.tmp.path().join(name);
+        backup_core::conformance::copy_tree(&self.backups, &e.backups);
+        if let Some(r) = &self.remote {
+            let prefix = atocore_backup_tests::s3::fresh_prefix(name);
+            backup_core::conformance::copy_tree(
+                &r.server.object_file(&r.prefix, ""),
+                &r.server.object_file(&prefix, ""),
+            );
+            e.remote = Some(RemoteRepo {
+                server: r.server,
+                prefix,
+                key_file: r.key_file.clone(),
+                state: tempfile::tempdir().unwrap(),
+            });
+        }
+        e
+    }
+
+    /// Whether the snapshots are in a repository (what a new backup dir becomes; a remote
+    /// one always is).
     pub fn is_repository(&self) -> bool {
-        !self.backups.join("snapshots").exists()
+        self.remote.is_some() || !self.backups.join("snapshots").exists()
+    }
+
+    /// The folder holding every file of the repository's objects.
+    pub fn objects_root(&self) -> PathBuf {
+        match &self.remote {
+            Some(r) => r.server.object_file(&r.prefix, ""),
+            None => self.backups.join("objects"),
+        }
+    }
+
+    /// The repository's local index cache (in the backup dir, or for a remote repository in
+    /// the state folder's place for it).
+    pub fn cache_file(&self) -> PathBuf {
+        match &self.remote {
+            None => self.backups.join("cache/index.sqlite3"),
+            Some(_) => {
+                let places: Vec<PathBuf> = fs::read_dir(self.backups.join("remotes"))
+                    .unwrap()
+                    .map(|d| d.unwrap().path().join("cache/index.sqlite3"))
+                    .filter(|p| p.is_file())
+                    .collect();
+                assert_eq!(places.len(), 1, "{places:?}");
+                places[0].clone()
+            }
+        }
+    }
+
+    /// The repository, as the library reads it (with the key, for a remote one).
+    pub fn repository(
+        &self,
+    ) -> backup_core::Repository<std::sync::Arc<dyn backup_core::ObjectStore>> {
+        self.repository_and_state().0
+    }
+
+    fn repository_and_state(
+        &self,
+    ) -> (
+        backup_core::Repository<std::sync::Arc<dyn backup_core::ObjectStore>>,
+        bool,
+    ) {
+        use std::sync::Arc;
+        match &self.remote {
+            None => {
+                let o: Arc<dyn backup_core::ObjectStore> =
+                    Arc::new(backup_core::LocalObjects::new(&self.backups));
+                (backup_core::Repository::with_state(o, &self.backups), false)
+            }
+            Some(r) => {
+                let key = backup_core::Key::from_text(
+                    &fs::read_to_string(&r.key_file).unwrap(),
+                    &r.key_file,
+                )
+                .unwrap();
+                let o: Arc<dyn backup_core::ObjectStore> =
+                    Arc::new(backup_core::Sealed::new(r.server.objects(&r.prefix), key));
+                (backup_core::Repository::with_state(o, r.state.path()), true)
+            }
+        }
+    }
+
+    /// The bytes of snapshot `stamp`'s manifest (decrypted, for a remote repository).
+    pub fn read_manifest(&self, stamp: &str) -> Vec<u8> {
+        if self.remote.is_none() {
+            return fs::read(self.manifest_path(stamp)).unwrap();
+        }
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(
+            &mut self
+                .repository()
+                .objects()
+                .get(&format!("snapshots/{stamp}/backup-metadata.json"))
+                .unwrap(),
+            &mut out,
+        )
+        .unwrap();
+        out
+    }
+
+    /// Replace (or add) snapshot `stamp`'s manifest with `bytes` (sealed with the key, for a
+    /// remote repository), as someone who can write the repository would.
+    pub fn write_manifest(&self, stamp: &str, bytes: &[u8]) {
+        if self.remote.is_none() {
+            let p = self.manifest_path(stamp);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            return fs::write(p, bytes).unwrap();
+        }
+        let repo = self.repository();
+        let key = format!("snapshots/{stamp}/backup-metadata.json");
+        let _ = repo.objects().delete(&key);
+        repo.objects().put(&key, &mut &bytes[..]).unwrap();
     }
 
     /// The file holding snapshot `stamp`'s manifest: in its folder, or the repository's
@@ -169,20 +352,36 @@ impl Env {
         }
     }
 
-    /// The file holding the repository object `key`.
+    /// The file holding the repository object `key` (on the test server, for a remote
+    /// repository: sealed bytes).
     pub fn object(&self, key: &str) -> PathBuf {
-        backup_core::LocalObjects::new(&self.backups).object_path(key)
+        match &self.remote {
+            Some(r) => r.server.object_file(&r.prefix, key),
+            None => backup_core::LocalObjects::new(&self.backups).object_path(key),
+        }
     }
 
     /// Where the bytes of file `rel` (as the manifest names it) of snapshot `stamp` are on
-    /// disk: the file itself (offset 0, its length), or each pack frame holding its chunks.
+    /// disk: the file itself (offset 0, its length), or each pack frame holding its chunks
+    /// (where its sealed bytes are, for a remote repository).
     pub fn stored_places(&self, stamp: &str, rel: &str) -> Vec<(PathBuf, u64, u64)> {
         if self.is_repository() {
-            let r = backup_core::Repository::in_folder(&self.backups);
+            let (r, sealed) = self.repository_and_state();
             r.frames_of(&backup_core::Stamp::parse(stamp).unwrap(), rel)
                 .unwrap()
                 .into_iter()
-                .map(|(k, off, len)| (self.object(&k), off, len))
+                .map(|(k, off, len)| {
+                    if sealed {
+                        let at = backup_core::sealed_offset(off);
+                        (
+                            self.object(&k),
+                            at,
+                            backup_core::sealed_offset(off + len) - at,
+                        )
+                    } else {
+                        (self.object(&k), off, len)
+                    }
+                })
                 .collect()
         } else {
             let p = self.snapshot_dir(stamp).join(rel);
@@ -198,9 +397,7 @@ impl Env {
         use std::io::Read;
         let stamp = backup_core::Stamp::parse(stamp).unwrap();
         let mut r = if self.is_repository() {
-            backup_core::Repository::in_folder(&self.backups)
-                .open_file(&stamp, rel)
-                .unwrap()
+            self.repository().open_file(&stamp, rel).unwrap()
         } else {
             backup_core::FolderStore::new(&self.backups)
                 .open_file(&stamp, rel)
