@@ -11,7 +11,7 @@ use backup_core::conformance::{copy_tree, flip_byte, tree_bytes};
 use serde_json::Value;
 
 mod common;
-use common::{code, env, json, skip, spawn_ready, stderr};
+use common::{code, env, env_on, json, skip, spawn_ready, stderr, Backend};
 
 /// A process that holds `file` open until killed, as the service would.
 fn hold_open(file: &Path) -> std::process::Child {
@@ -132,16 +132,22 @@ fn a_service_running_as_another_user_is_counted_not_silently_missed() {
 
 #[test]
 fn concurrent_creates_and_a_restore_never_corrupt_anything() {
-    let e = env();
+    concurrent_creates_and_a_restore(Backend::Local);
+}
+
+/// The same with the repository sealed on a real S3-compatible server: the runs share the
+/// remote under leases, and take turns on the state folder and the live store.
+#[test]
+fn concurrent_creates_and_a_restore_never_corrupt_anything_with_the_repository_on_s3() {
+    concurrent_creates_and_a_restore(Backend::S3);
+}
+
+fn concurrent_creates_and_a_restore(b: Backend) {
+    let e = env_on(b);
     grow(&e.db, 40_000);
     let stamp = e.create();
-    let bin = env!("CARGO_BIN_EXE_atocore-backup");
     let spawn = |args: &[&str]| {
-        Command::new(bin)
-            .args(args)
-            .env("ATOCORE_DB_PATH", &e.db)
-            .env("ATOCORE_PROJECT_REGISTRY_PATH", &e.registry)
-            .env("ATOCORE_BACKUP_DIR", &e.backups)
+        e.command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -494,18 +500,25 @@ fn hostile_snapshots_never_reach_outside_their_folder() {
 /// snapshot db. validate names the file (exit 1); restore refuses with the live store intact.
 #[test]
 fn corruption_matrix_over_a_real_snapshot() {
-    corruption_matrix(false);
+    corruption_matrix(false, Backend::Local);
 }
 
 #[test]
 fn corruption_matrix_over_a_real_plain_folder_snapshot() {
-    corruption_matrix(true);
+    corruption_matrix(true, Backend::Local);
+}
+
+/// The same on a repository sealed on a real S3-compatible server, damaging the files the
+/// server keeps (a flipped or cut sealed segment fails its tag).
+#[test]
+fn corruption_matrix_over_a_real_snapshot_in_a_repository_on_s3() {
+    corruption_matrix(false, Backend::S3);
 }
 
 /// For each file: flip all bits of a byte where it is stored (the file, or each pack frame
 /// holding its chunks), truncate that file, delete it; then unlisted names.
-fn corruption_matrix(plain: bool) {
-    let e = env();
+fn corruption_matrix(plain: bool, b: Backend) {
+    let e = env_on(b);
     if plain {
         e.plain();
     }
@@ -524,7 +537,7 @@ fn corruption_matrix(plain: bool) {
     let stamp = json(&out)["stamp"].as_str().unwrap().to_owned();
     e.mutate();
     let live_before = tree_bytes(e.db.parent().unwrap());
-    let m: Value = serde_json::from_slice(&fs::read(e.manifest_path(&stamp)).unwrap()).unwrap();
+    let m: Value = serde_json::from_slice(&e.read_manifest(&stamp)).unwrap();
     let files: Vec<String> = m["components"]
         .as_array()
         .unwrap()
@@ -595,11 +608,13 @@ fn corruption_matrix(plain: bool) {
     };
     for d in folders {
         let stray = unlisted(&format!("{d}/unlisted.bin"));
+        fs::create_dir_all(stray.parent().unwrap()).unwrap();
         fs::write(&stray, b"x").unwrap();
         expect_caught("unlisted file", "unlisted.bin");
         fs::remove_file(&stray).unwrap();
     }
     let wal = unlisted("sqlite/atocore.db-wal");
+    fs::create_dir_all(wal.parent().unwrap()).unwrap();
     fs::write(&wal, b"stray").unwrap();
     expect_caught("stray -wal", "atocore.db-wal");
     fs::remove_file(&wal).unwrap();
@@ -609,9 +624,20 @@ fn corruption_matrix(plain: bool) {
 
 #[test]
 fn an_unfinished_restore_blocks_writes_until_resumed_or_rolled_back() {
+    unfinished_restore_blocks_writes(Backend::Local);
+}
+
+/// The same with the repository on object storage: the journal is in the host's state
+/// folder (the backup dir), and `--resume` reads the snapshot from the remote.
+#[test]
+fn an_unfinished_restore_blocks_writes_until_resumed_with_the_repository_on_s3() {
+    unfinished_restore_blocks_writes(Backend::S3);
+}
+
+fn unfinished_restore_blocks_writes(b: Backend) {
     // The journal a killed restore leaves (the crash tests make real ones): here written by
     // hand to check the gate itself, on a store that was not touched.
-    let e = env();
+    let e = env_on(b);
     let stamp = e.create();
     fs::write(
         e.backups.join("restore-journal.json"),

@@ -159,6 +159,14 @@ fn created(out: &Output) -> backup_cli::json::Created {
     typed(out)
 }
 
+/// The size of every file holding the repository's objects.
+fn stored_size(e: &Env) -> u64 {
+    tree_bytes(&e.objects_root())
+        .values()
+        .map(|b| b.len() as u64)
+        .sum()
+}
+
 fn manifest_bytes(e: &Env, stamp: &str) -> u64 {
     fs::metadata(e.manifest_path(stamp)).unwrap().len()
 }
@@ -229,9 +237,16 @@ fn a_second_snapshot_after_one_percent_of_rows_changed_adds_under_two_percent(b:
     }
     tx.commit().unwrap();
     drop(c);
+    let stored_before = stored_size(&e);
     let changed = created(&e.run(&["create", "--json"]));
     let s3 = changed.stored.unwrap();
     let cost = s3.added_bytes + manifest_bytes(&e, &changed.stamp);
+    // What the repository's files (on the server, for a remote one) grew by says the same.
+    let grown = stored_size(&e) - stored_before;
+    assert!(
+        (grown as f64) < 0.02 * db_size as f64,
+        "1% of rows changed grew the repository by {grown} bytes of {db_size}"
+    );
     assert!(
         s3.new_chunks > 0 && s3.new_chunks < s3.chunks / 20,
         "{s3:?}"
@@ -609,17 +624,13 @@ fn prune_deletes_and_rewrites_packs_and_a_kill_at_any_step_leaves_a_clean_reposi
     let s = prune_scene(b);
     // Uninterrupted: one pack deleted whole, one rewritten, space freed.
     let e = s.copy("plain-run");
-    let before: u64 = tree_bytes(&e.objects_root())
-        .values()
-        .map(|b| b.len() as u64)
-        .sum();
+    let before = stored_size(&e);
+    let started = std::time::Instant::now();
     let r = pruned(&e.run(&["prune", "--keep-last", "1", "--json"]));
+    let whole = started.elapsed();
     assert_eq!(r.remove.len(), 3);
     assert!(r.packs_deleted >= 1 && r.packs_rewritten >= 1, "{r:?}");
-    let after: u64 = tree_bytes(&e.objects_root())
-        .values()
-        .map(|b| b.len() as u64)
-        .sum();
+    let after = stored_size(&e);
     assert!(after + (1 << 20) < before, "{before} -> {after}");
     s.whole(&e, "uninterrupted");
 
@@ -656,8 +667,10 @@ fn prune_deletes_and_rewrites_packs_and_a_kill_at_any_step_leaves_a_clean_reposi
         );
     }
 
-    // SIGKILL at moments spread over a run.
-    for (i, ms) in [5u64, 20, 40, 80, 120, 200].iter().enumerate() {
+    // SIGKILL at moments spread over a whole run (as long as the uninterrupted one took: a
+    // remote one spends longer connecting, leasing and learning the index).
+    for (i, fraction) in [0.05, 0.2, 0.35, 0.5, 0.65, 0.8].iter().enumerate() {
+        let ms = whole.mul_f64(*fraction).as_millis();
         let e = s.copy(&format!("random-{i}"));
         let mut child = e
             .command(&["prune", "--keep-last", "1"])
@@ -666,7 +679,7 @@ fn prune_deletes_and_rewrites_packs_and_a_kill_at_any_step_leaves_a_clean_reposi
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(*ms));
+        std::thread::sleep(whole.mul_f64(*fraction));
         signal(&child, "KILL");
         child.wait().unwrap();
         s.whole(&e, &format!("killed after {ms} ms"));
@@ -763,7 +776,9 @@ fn a_plain_folder_backup_dir_restores_identically_before_and_after_migrate(b: Ba
         "the plain folders are left as they were"
     );
     let out = e.run_env(&["migrate", "--json"], &only_backups);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
     let again: backup_cli::json::Migrated = typed(&out);
+    assert_eq!(again.snapshots.len(), 3, "{again:?}");
     assert!(again.snapshots.iter().all(|s| s.outcome == "already-there"));
     assert_eq!(check(&e, &["--read-data"]).0, 0);
     // A repository has nothing to migrate; a plain-folder one has no repository to check.

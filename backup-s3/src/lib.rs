@@ -321,9 +321,10 @@ fn scrub(text: &str, secrets: &[String]) -> String {
     out
 }
 
-/// Read up to `buf.len()` bytes: fewer only at the end.
+/// Read into `buf` until it holds `want` bytes: fewer only at the end. The buffer grows as
+/// data arrives (a small object does not cost a part's worth of memory), doubling but never
+/// past `want` (a part of 8 MiB never holds 16).
 fn fill(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<()> {
-    buf.clear();
     let mut chunk = vec![0u8; 256 << 10];
     while buf.len() < want {
         let n = match r.read(&mut chunk[..(want - buf.len()).min(256 << 10)]) {
@@ -332,6 +333,10 @@ fn fill(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<()>
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
+        if buf.capacity() - buf.len() < n {
+            let target = (buf.capacity() * 2).max(buf.len() + n).min(want);
+            buf.reserve_exact(target - buf.len());
+        }
         buf.extend_from_slice(&chunk[..n]);
     }
     Ok(())
@@ -399,7 +404,6 @@ impl ObjectStore for S3Objects {
             .block_on(self.store.put_multipart(&k))
             .map_err(|e| self.err("start uploading", key, &e))?;
         let mut part = first;
-        let mut next = Vec::new();
         let result = (|| -> Result<()> {
             loop {
                 let tail = part.split_off(part.len().min(MULTIPART_ABOVE));
@@ -407,13 +411,15 @@ impl ObjectStore for S3Objects {
                 self.rt
                     .block_on(upload.put_part(payload))
                     .map_err(|e| self.err("upload a part of", key, &e))?;
+                // One part's buffer at a time: the one just sent is freed, and the next
+                // is read after what was left over.
                 if part.len() < MULTIPART_ABOVE {
-                    fill(from, &mut next, MULTIPART_ABOVE - part.len())
+                    part.reserve_exact(MULTIPART_ABOVE - part.len());
+                    fill(from, &mut part, MULTIPART_ABOVE)
                         .map_err(|e| Error::io("read", what(), e))?;
-                    if next.is_empty() && part.is_empty() {
+                    if part.is_empty() {
                         break;
                     }
-                    part.append(&mut next);
                 }
                 backup_core::interrupt::check()?;
             }

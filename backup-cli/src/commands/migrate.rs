@@ -15,8 +15,17 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
     let from = FolderStore::new(&dir);
     if ctx.remote_address()?.is_some() {
         if backup_core::fsio::kind_of(&dir.join("snapshots"))?.is_none() {
+            if ctx.global.backup_dir.is_none() {
+                return Err(anyhow!(
+                    "{}: has no plain snapshot folders (snapshots/) to migrate: name the \
+                     backup dir that holds them with --backup-dir",
+                    dir.display()
+                ));
+            }
             return Err(no_folders(&dir));
         }
+        // The folders imported are only as trustworthy as the dir they are in.
+        super::warn_if_open_to_others(&dir);
         let store = ctx.repository("migrate")?;
         let repo = store
             .repo()

@@ -279,7 +279,7 @@ impl std::ops::Deref for Store {
 /// A backup dir that other users can change is a warning: anyone who can write there (or
 /// replace it, through a folder above it) can delete backups or plant a snapshot; a restore
 /// as root from there is refused by the orchestrator.
-fn warn_if_open_to_others(dir: &std::path::Path) {
+pub(super) fn warn_if_open_to_others(dir: &std::path::Path) {
     let found = backup_core::fsio::changeable_by_others(dir)
         .or_else(|| backup_core::fsio::entry_changeable_by_others(&dir.join("snapshots")))
         .or_else(|| backup_core::fsio::entry_changeable_by_others(&dir.join("objects")));

@@ -41,6 +41,13 @@ pub struct RemoteRepo {
     state: tempfile::TempDir,
 }
 
+impl Drop for RemoteRepo {
+    /// The shared server lives as long as the test process: each test's objects go with it.
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(self.server.object_file(&self.prefix, ""));
+    }
+}
+
 /// A live store, and a repository for it on `backend`.
 pub fn env_on(backend: Backend) -> Env {
     let mut e = env();
@@ -148,12 +155,25 @@ impl Env {
         cmd.args(args)
             .envs(vars.iter().copied())
             .current_dir(self.tmp.path());
-        if let Some(r) = &self.remote {
-            cmd.envs(r.server.vars(&r.prefix))
-                .env("ATOCORE_KEY_FILE", &r.key_file)
-                .env("ATOCORE_S3_RETRIES", "2");
-        }
+        cmd.envs(self.remote_vars());
         cmd
+    }
+
+    /// The variables that point the binary at the remote repository (none for a local one):
+    /// its address, endpoint, credentials and key file.
+    pub fn remote_vars(&self) -> Vec<(String, std::ffi::OsString)> {
+        let Some(r) = &self.remote else {
+            return Vec::new();
+        };
+        let mut v: Vec<(String, std::ffi::OsString)> = r
+            .server
+            .vars(&r.prefix)
+            .into_iter()
+            .map(|(k, v)| (k, v.into()))
+            .collect();
+        v.push(("ATOCORE_KEY_FILE".into(), r.key_file.clone().into()));
+        v.push(("ATOCORE_S3_RETRIES".into(), "2".into()));
+        v
     }
 
     fn run_with(&self, cmd: Command, args: &[&str], vars: &[(&str, &std::ffi::OsStr)]) -> Output {

@@ -321,7 +321,9 @@ impl<O: ObjectStore + 'static> Repository<O> {
         Ok(damaged)
     }
 
-    /// Read pack `p` whole: its hash must be its name, and every chunk must match its id.
+    /// Read pack `p` whole, as a stream (one frame in memory at a time, whatever the pack's
+    /// size): its hash must be its name, and every chunk must match its id. A pack whose
+    /// bytes changed is reported as such before any frame's problem.
     fn read_pack(
         &self,
         p: &str,
@@ -329,30 +331,25 @@ impl<O: ObjectStore + 'static> Repository<O> {
         out: &mut CheckReport,
     ) -> std::result::Result<(), String> {
         let key = format!("{PACK_PREFIX}{p}");
-        let mut r = self.objects.get(&key).map_err(|e| e.to_string())?;
-        let bytes = pack::read_bounded(&mut r, 4 * pack::PACK_TARGET as usize + pack::MAX_FRAME)
-            .map_err(|e| format!("cannot be read ({e})"))?;
-        out.packs_read += 1;
-        out.bytes_read += bytes.len() as u64;
-        if crate::fsio::hex(&Sha256::digest(&bytes)) != p {
-            return Err("does not match its hash: its bytes changed".into());
-        }
+        let mut stream = pack::PackStream::new(self.objects.get(&key).map_err(|e| e.to_string())?);
         let mut frames: BTreeMap<u64, Vec<&Entry>> = BTreeMap::new();
         for e in entries {
             frames.entry(e.frame_off).or_default().push(e);
         }
         let mut unzip = pack::Unzip::default();
-        for (off, es) in frames {
+        let problem = frames.into_iter().try_for_each(|(off, es)| {
             let e0 = es[0];
-            let stored = bytes
-                .get(off as usize..off as usize + e0.frame_len as usize)
-                .ok_or_else(|| format!("has a frame outside the pack at {off}"))?;
-            let frame = unzip.open_frame(stored, e0.compressed)?;
-            for e in es {
-                pack::chunk_of(&frame, e)?;
-            }
+            let frame = unzip.open_frame(stream.frame(off, e0.frame_len)?, e0.compressed)?;
+            es.iter()
+                .try_for_each(|e| pack::chunk_of(&frame, e).map(drop))
+        });
+        let (named, read) = stream.finish(p)?;
+        out.packs_read += 1;
+        out.bytes_read += read;
+        if !named {
+            return Err("does not match its hash: its bytes changed".into());
         }
-        Ok(())
+        problem
     }
 }
 

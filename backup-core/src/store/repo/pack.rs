@@ -149,7 +149,16 @@ impl Unzip {
         let Some(d) = self.0.as_mut() else {
             unreachable!("made above")
         };
-        d.decompress(stored, MAX_FRAME).map_err(failed)
+        // Room for what the frame says it holds (our frames record their size), never more
+        // than a frame can hold: a frame of 64 KiB no longer costs a 4 MiB allocation (and
+        // its mmap and munmap). A size that lies makes the decompression fail, as damage.
+        let room = match zstd::zstd_safe::get_frame_content_size(stored) {
+            Ok(Some(n)) => usize::try_from(n).unwrap_or(MAX_FRAME).min(MAX_FRAME),
+            _ => MAX_FRAME,
+        };
+        let mut out = Vec::with_capacity(room);
+        d.decompress_to_buffer(stored, &mut out).map_err(failed)?;
+        Ok(out)
     }
 }
 
@@ -306,6 +315,92 @@ impl Drop for PackWriter {
     }
 }
 
+/// The most a pack can hold: what is read of one before it is called damaged.
+pub(super) const MAX_PACK: u64 = 4 * PACK_TARGET + MAX_FRAME as u64;
+
+/// A pack read once, front to back, every byte hashed: its frames are taken in increasing
+/// order of offset, one in memory at a time, whatever the pack's size.
+pub(super) struct PackStream<R> {
+    r: std::io::Take<R>,
+    hash: Sha256,
+    read: u64,
+    stored: Vec<u8>,
+}
+
+impl<R: Read> PackStream<R> {
+    pub(super) fn new(r: R) -> Self {
+        PackStream {
+            r: r.take(MAX_PACK + 1),
+            hash: Sha256::new(),
+            read: 0,
+            stored: Vec::new(),
+        }
+    }
+
+    fn unreadable(e: std::io::Error) -> String {
+        format!("cannot be read ({e})")
+    }
+
+    /// Read `n` bytes into `self.stored`, hashed and counted (false: the pack ended first,
+    /// and `stored` holds what there was).
+    fn read_stored(&mut self, n: usize) -> std::result::Result<bool, String> {
+        self.stored.resize(n, 0);
+        let mut at = 0;
+        let mut whole = true;
+        while at < n {
+            match self.r.read(&mut self.stored[at..]) {
+                Ok(0) => {
+                    whole = false;
+                    break;
+                }
+                Ok(k) => at += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Self::unreadable(e)),
+            }
+        }
+        self.stored.truncate(at);
+        self.hash.update(&self.stored);
+        self.read += at as u64;
+        Ok(whole)
+    }
+
+    /// The stored bytes of the frame at `off`, `len` long (frames are asked for in
+    /// increasing order of offset).
+    pub(super) fn frame(&mut self, off: u64, len: u32) -> std::result::Result<&[u8], String> {
+        let len = len as usize;
+        if len > MAX_FRAME {
+            return Err(format!("has a frame at {off} larger than any frame can be"));
+        }
+        if off < self.read {
+            return Err(format!("has frames that overlap at {off}"));
+        }
+        while self.read < off {
+            let gap = usize::try_from(off - self.read)
+                .unwrap_or(usize::MAX)
+                .min(256 << 10);
+            if !self.read_stored(gap)? {
+                return Err(format!("has a frame outside the pack at {off}"));
+            }
+        }
+        if !self.read_stored(len)? {
+            return Err(format!("has a frame outside the pack at {off}"));
+        }
+        Ok(&self.stored)
+    }
+
+    /// Read the rest: whether the SHA-256 of all the bytes is `name`, and how many there were.
+    pub(super) fn finish(mut self, name: &str) -> std::result::Result<(bool, u64), String> {
+        while self.read_stored(256 << 10)? {}
+        if self.read > MAX_PACK {
+            return Err(Self::unreadable(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "larger than it can be",
+            )));
+        }
+        Ok((fsio::hex(&self.hash.finalize()) == name, self.read))
+    }
+}
+
 /// Read all of `r` into memory, at most `limit` bytes.
 pub(super) fn read_bounded(r: &mut dyn Read, limit: usize) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -322,6 +417,31 @@ pub(super) fn read_bounded(r: &mut dyn Read, limit: usize) -> std::io::Result<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stream hands out exactly the frames asked for, in order, hashes every byte (those
+    /// between and after the frames too), and refuses what a damaged table could ask.
+    #[test]
+    fn a_pack_stream_gives_frames_in_order_and_hashes_every_byte() {
+        let bytes: Vec<u8> = (0..700_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let name = fsio::hex(&Sha256::digest(&bytes));
+        let mut s = PackStream::new(&bytes[..]);
+        assert_eq!(s.frame(10, 5).unwrap(), &bytes[10..15]);
+        assert_eq!(s.frame(400_000, 70_000).unwrap(), &bytes[400_000..470_000]);
+        assert!(s.frame(100, 5).unwrap_err().contains("overlap"));
+        assert_eq!(s.finish(&name).unwrap(), (true, bytes.len() as u64));
+
+        let mut other = bytes.clone();
+        other[650_000] ^= 1;
+        let mut s = PackStream::new(&other[..]);
+        assert_eq!(s.frame(0, 8).unwrap(), &bytes[..8]);
+        assert_eq!(s.finish(&name).unwrap(), (false, bytes.len() as u64));
+
+        let mut s = PackStream::new(&bytes[..]);
+        assert!(s.frame(699_990, 20).unwrap_err().contains("outside"));
+        let mut s = PackStream::new(&bytes[..]);
+        let too_big = u32::try_from(MAX_FRAME + 1).unwrap();
+        assert!(s.frame(0, too_big).unwrap_err().contains("larger"));
+    }
 
     #[test]
     fn a_tail_round_trips_and_a_flipped_byte_is_caught() {

@@ -499,12 +499,9 @@ impl<O: ObjectStore + 'static> Repository<O> {
         u: &PackUse,
     ) -> std::result::Result<(), Repack> {
         let old_key = format!("{PACK_PREFIX}{}", u.name);
-        let mut r = self.objects.get(&old_key)?;
-        let bytes = pack::read_bounded(&mut r, 4 * pack::PACK_TARGET as usize + pack::MAX_FRAME)
-            .map_err(|e| Repack::Damaged(format!("cannot be read ({e})")))?;
-        if crate::fsio::hex(&sha2::Sha256::digest(&bytes)) != u.name {
-            return Err(Repack::Damaged("does not match its hash".into()));
-        }
+        // Read as a stream, one frame in memory at a time; every chunk copied is checked
+        // against its id, and the whole pack against its name before anything is stored.
+        let mut stream = pack::PackStream::new(self.objects.get(&old_key)?);
         let live: Vec<Entry> = live_entries(ix, u.row).map_err(Repack::Failed)?;
         let mut w = PackWriter::new(cache, 0)?;
         let mut frame: Vec<u8> = Vec::new();
@@ -512,20 +509,28 @@ impl<O: ObjectStore + 'static> Repository<O> {
         let mut opened: Option<(u64, Vec<u8>)> = None;
         let mut unzip = pack::Unzip::default();
         let mut new_entries = Vec::new();
+        let mut damage: Option<String> = None;
         for e in &live {
             if opened.as_ref().map(|o| o.0) != Some(e.frame_off) {
-                let stored = bytes
-                    .get(e.frame_off as usize..e.frame_off as usize + e.frame_len as usize)
-                    .ok_or_else(|| Repack::Damaged("has a frame outside the pack".into()))?;
-                opened = Some((
-                    e.frame_off,
-                    unzip
-                        .open_frame(stored, e.compressed)
-                        .map_err(Repack::Damaged)?,
-                ));
+                let raw = stream
+                    .frame(e.frame_off, e.frame_len)
+                    .and_then(|stored| unzip.open_frame(stored, e.compressed));
+                match raw {
+                    Ok(raw) => opened = Some((e.frame_off, raw)),
+                    Err(why) => {
+                        damage = Some(why);
+                        break;
+                    }
+                }
             }
             let f = opened.as_ref().map(|o| &o.1[..]).unwrap_or(&[]);
-            let chunk = pack::chunk_of(f, e).map_err(Repack::Damaged)?;
+            let chunk = match pack::chunk_of(f, e) {
+                Ok(c) => c,
+                Err(why) => {
+                    damage = Some(why);
+                    break;
+                }
+            };
             if !members.is_empty()
                 && (frame.len() + chunk.len() > pack::FRAME_BYTES
                     || members.len() >= pack::FRAME_CHUNKS)
@@ -536,6 +541,14 @@ impl<O: ObjectStore + 'static> Repository<O> {
             }
             members.push((e.hash, e.serial, frame.len() as u32, chunk.len() as u32));
             frame.extend_from_slice(chunk);
+        }
+        match stream.finish(&u.name) {
+            Err(why) => return Err(Repack::Damaged(why)),
+            Ok((false, _)) => return Err(Repack::Damaged("does not match its hash".into())),
+            Ok((true, _)) => {}
+        }
+        if let Some(why) = damage {
+            return Err(Repack::Damaged(why));
         }
         if !members.is_empty() {
             new_entries.extend(w.add_frame(&frame, &members)?);
