@@ -339,6 +339,14 @@ impl<O: ObjectStore + 'static> Repository<O> {
         let mut unzip = pack::Unzip::default();
         let problem = frames.into_iter().try_for_each(|(off, es)| {
             let e0 = es[0];
+            if es
+                .iter()
+                .any(|e| (e.frame_len, e.compressed) != (e0.frame_len, e0.compressed))
+            {
+                return Err(format!(
+                    "has a table whose entries disagree about the frame at {off}"
+                ));
+            }
             let frame = unzip.open_frame(stream.frame(off, e0.frame_len)?, e0.compressed)?;
             es.iter()
                 .try_for_each(|e| pack::chunk_of(&frame, e).map(drop))

@@ -27,6 +27,8 @@ pub(super) const FRAME_BYTES: usize = 64 << 10;
 pub(super) const FRAME_CHUNKS: usize = 16;
 /// The most a frame can hold decompressed (one largest chunk, or a full frame).
 pub(super) const MAX_FRAME: usize = super::chunker::MAX_CHUNK + FRAME_BYTES;
+/// The most a frame can take stored (what a pack table may say).
+pub(super) const MAX_STORED_FRAME: usize = MAX_FRAME + 1024;
 /// Most entries a table may declare (bounds what a damaged count can make us read).
 const MAX_ENTRIES: u32 = 4 << 20;
 const ZSTD_LEVEL: i32 = 1;
@@ -118,7 +120,7 @@ pub(super) fn decode_tail(tail: &[u8]) -> std::result::Result<Vec<Entry>, String
     }
     let entries: Vec<Entry> = body.chunks_exact(ENTRY_LEN).map(Entry::decode).collect();
     for e in &entries {
-        if e.off as usize + e.len as usize > MAX_FRAME || e.frame_len as usize > MAX_FRAME + 1024 {
+        if e.off as usize + e.len as usize > MAX_FRAME || e.frame_len as usize > MAX_STORED_FRAME {
             return Err(format!("has an impossible place for chunk {}", e.serial));
         }
     }
@@ -325,6 +327,9 @@ pub(super) struct PackStream<R> {
     hash: Sha256,
     read: u64,
     stored: Vec<u8>,
+    /// The first read error: the pack could not be read, whatever the reader says after it
+    /// (a stream that ended, or bytes that were never there, must not pass for damage).
+    failed: Option<String>,
 }
 
 impl<R: Read> PackStream<R> {
@@ -334,6 +339,7 @@ impl<R: Read> PackStream<R> {
             hash: Sha256::new(),
             read: 0,
             stored: Vec::new(),
+            failed: None,
         }
     }
 
@@ -344,6 +350,9 @@ impl<R: Read> PackStream<R> {
     /// Read `n` bytes into `self.stored`, hashed and counted (false: the pack ended first,
     /// and `stored` holds what there was).
     fn read_stored(&mut self, n: usize) -> std::result::Result<bool, String> {
+        if let Some(why) = &self.failed {
+            return Err(why.clone());
+        }
         self.stored.resize(n, 0);
         let mut at = 0;
         let mut whole = true;
@@ -355,7 +364,11 @@ impl<R: Read> PackStream<R> {
                 }
                 Ok(k) => at += k,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Self::unreadable(e)),
+                Err(e) => {
+                    let why = Self::unreadable(e);
+                    self.failed = Some(why.clone());
+                    return Err(why);
+                }
             }
         }
         self.stored.truncate(at);
@@ -368,7 +381,7 @@ impl<R: Read> PackStream<R> {
     /// increasing order of offset).
     pub(super) fn frame(&mut self, off: u64, len: u32) -> std::result::Result<&[u8], String> {
         let len = len as usize;
-        if len > MAX_FRAME {
+        if len > MAX_STORED_FRAME {
             return Err(format!("has a frame at {off} larger than any frame can be"));
         }
         if off < self.read {
@@ -388,7 +401,8 @@ impl<R: Read> PackStream<R> {
         Ok(&self.stored)
     }
 
-    /// Read the rest: whether the SHA-256 of all the bytes is `name`, and how many there were.
+    /// Read the rest: whether the SHA-256 of all the bytes is `name`, and how many there were;
+    /// an error when any read failed (before or now).
     pub(super) fn finish(mut self, name: &str) -> std::result::Result<(bool, u64), String> {
         while self.read_stored(256 << 10)? {}
         if self.read > MAX_PACK {
@@ -439,8 +453,33 @@ mod tests {
         let mut s = PackStream::new(&bytes[..]);
         assert!(s.frame(699_990, 20).unwrap_err().contains("outside"));
         let mut s = PackStream::new(&bytes[..]);
-        let too_big = u32::try_from(MAX_FRAME + 1).unwrap();
+        let too_big = u32::try_from(MAX_STORED_FRAME + 1).unwrap();
         assert!(s.frame(0, too_big).unwrap_err().contains("larger"));
+
+        // A read that fails part-way (a connection lost) is "cannot be read", not damage,
+        // even when the reader then says it has ended.
+        struct Failing<'a>(&'a [u8], bool);
+        impl Read for Failing<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    if self.1 {
+                        return Ok(0);
+                    }
+                    self.1 = true;
+                    return Err(std::io::Error::other("connection reset"));
+                }
+                let n = buf.len().min(self.0.len()).min(1000);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut s = PackStream::new(Failing(&bytes[..300_000], false));
+        assert!(s.frame(400_000, 10).unwrap_err().contains("cannot be read"));
+        assert!(s.finish(&name).unwrap_err().contains("connection reset"));
+        let mut s = PackStream::new(Failing(&bytes[..300_000], false));
+        assert_eq!(s.frame(10, 5).unwrap(), &bytes[10..15]);
+        assert!(s.finish(&name).unwrap_err().contains("cannot be read"));
     }
 
     #[test]

@@ -506,24 +506,36 @@ impl<O: ObjectStore + 'static> Repository<O> {
         let mut w = PackWriter::new(cache, 0)?;
         let mut frame: Vec<u8> = Vec::new();
         let mut members: Vec<([u8; 32], u64, u32, u32)> = Vec::new();
-        let mut opened: Option<(u64, Vec<u8>)> = None;
+        // The frame open: its offset, stored length and compression, and its bytes.
+        let mut opened: Option<(u64, u32, bool, Vec<u8>)> = None;
         let mut unzip = pack::Unzip::default();
         let mut new_entries = Vec::new();
         let mut damage: Option<String> = None;
         for e in &live {
-            if opened.as_ref().map(|o| o.0) != Some(e.frame_off) {
-                let raw = stream
-                    .frame(e.frame_off, e.frame_len)
-                    .and_then(|stored| unzip.open_frame(stored, e.compressed));
-                match raw {
-                    Ok(raw) => opened = Some((e.frame_off, raw)),
-                    Err(why) => {
-                        damage = Some(why);
+            match &opened {
+                Some(o) if o.0 == e.frame_off => {
+                    if (o.1, o.2) != (e.frame_len, e.compressed) {
+                        damage = Some(format!(
+                            "has a table whose entries disagree about the frame at {}",
+                            e.frame_off
+                        ));
                         break;
                     }
                 }
+                _ => {
+                    let raw = stream
+                        .frame(e.frame_off, e.frame_len)
+                        .and_then(|stored| unzip.open_frame(stored, e.compressed));
+                    match raw {
+                        Ok(raw) => opened = Some((e.frame_off, e.frame_len, e.compressed, raw)),
+                        Err(why) => {
+                            damage = Some(why);
+                            break;
+                        }
+                    }
+                }
             }
-            let f = opened.as_ref().map(|o| &o.1[..]).unwrap_or(&[]);
+            let f = opened.as_ref().map(|o| &o.3[..]).unwrap_or(&[]);
             let chunk = match pack::chunk_of(f, e) {
                 Ok(c) => c,
                 Err(why) => {
