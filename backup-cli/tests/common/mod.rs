@@ -301,21 +301,12 @@ impl Env {
     pub fn repository(
         &self,
     ) -> backup_core::Repository<std::sync::Arc<dyn backup_core::ObjectStore>> {
-        self.repository_and_state().0
-    }
-
-    fn repository_and_state(
-        &self,
-    ) -> (
-        backup_core::Repository<std::sync::Arc<dyn backup_core::ObjectStore>>,
-        bool,
-    ) {
         use std::sync::Arc;
         match &self.remote {
             None => {
                 let o: Arc<dyn backup_core::ObjectStore> =
                     Arc::new(backup_core::LocalObjects::new(&self.backups));
-                (backup_core::Repository::with_state(o, &self.backups), false)
+                backup_core::Repository::with_state(o, &self.backups)
             }
             Some(r) => {
                 let key = backup_core::Key::from_text(
@@ -325,7 +316,7 @@ impl Env {
                 .unwrap();
                 let o: Arc<dyn backup_core::ObjectStore> =
                     Arc::new(backup_core::Sealed::new(r.server.objects(&r.prefix), key));
-                (backup_core::Repository::with_state(o, r.state.path()), true)
+                backup_core::Repository::with_state(o, r.state.path())
             }
         }
     }
@@ -386,8 +377,9 @@ impl Env {
     /// (where its sealed bytes are, for a remote repository).
     pub fn stored_places(&self, stamp: &str, rel: &str) -> Vec<(PathBuf, u64, u64)> {
         if self.is_repository() {
-            let (r, sealed) = self.repository_and_state();
-            r.frames_of(&backup_core::Stamp::parse(stamp).unwrap(), rel)
+            let sealed = self.remote.is_some();
+            self.repository()
+                .frames_of(&backup_core::Stamp::parse(stamp).unwrap(), rel)
                 .unwrap()
                 .into_iter()
                 .map(|(k, off, len)| {
