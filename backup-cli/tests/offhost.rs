@@ -409,32 +409,33 @@ fn kills_during_upload_and_prune_leave_a_remote_that_checks_clean_and_restores()
         x ^= x << 17;
         x % n
     };
-    for round in 0..6 {
-        grow(&r.scene.env.db, 2, 100 + round);
-        let mut c = r.command(&["create"]);
+    // Run `args`, SIGKILL it after `ms`, and check the remote is clean.
+    let killed_after = |args: &[&str], ms: u64, what: &str| {
+        let mut c = r.command(args);
         c.stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         let mut child = c.spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(100 + next(1500)));
+        std::thread::sleep(Duration::from_millis(ms));
         let _ = child.kill();
         child.wait().unwrap();
         let v = r.ok(&["check"]);
-        assert_eq!(v["clean"], true, "round {round}: {v}");
+        assert_eq!(v["clean"], true, "{what}: {v}");
+    };
+    for round in 0..6 {
+        grow(&r.scene.env.db, 2, 100 + round);
+        killed_after(&["create"], 100 + next(1500), &format!("round {round}"));
     }
     let stamps: Vec<String> = r.stamps();
     assert!(stamps.contains(&first));
     // Prune, killed at random moments: still clean, every listed snapshot restores.
     r.create();
     for round in 0..4 {
-        let mut c = r.command(&["prune", "--keep-last", &(3 - round.min(2)).to_string()]);
-        c.stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        let mut child = c.spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(50 + next(800)));
-        let _ = child.kill();
-        child.wait().unwrap();
-        let v = r.ok(&["check"]);
-        assert_eq!(v["clean"], true, "prune round {round}: {v}");
+        let keep = (3 - round.min(2)).to_string();
+        killed_after(
+            &["prune", "--keep-last", &keep],
+            50 + next(800),
+            &format!("prune round {round}"),
+        );
     }
     r.ok(&["cleanup"]);
     assert_eq!(r.ok(&["check", "--read-data"])["clean"], true);
